@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Bytes or text an artifact resolves to when it is recorded. @public */
+export type ArtifactData = string | Uint8Array | ArrayBufferView | Readonly<Record<string, unknown>> | readonly unknown[];
+
+/**
+ * A lazy artifact: a function producing the artifact's data. It is only called when recording
+ * is on, so expensive plots or dumps cost nothing in ordinary runs.
+ * @public
+ */
+export type LazyArtifact = () => ArtifactData | Promise<ArtifactData>;
+
+/** Where a recorded artifact landed. @public */
+export interface ArtifactRef {
+  readonly path: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly mediaType: string;
+}
+
+/** Persists artifacts when recording is on. @public */
+export interface ArtifactRecorder {
+  /** Writes `data` under the namespaced `key` and returns where it went. */
+  record(key: string, data: ArtifactData): Promise<ArtifactRef>;
+}
+
+/** What a stage sees as `ctx.artifacts`. @public */
+export interface ArtifactWriter {
+  /** True when artifacts are persisted in this run. */
+  readonly recording: boolean;
+  /**
+   * Records an artifact under the stage's namespace. Returns its ref when recording is on, or
+   * undefined (and does nothing) when it is off. A function is called only when recording.
+   */
+  write(name: string, data: ArtifactData | LazyArtifact): Promise<ArtifactRef | undefined>;
+}
+
+/**
+ * Writes each artifact as one file under `root`, named by its key (percent-encoded, so distinct
+ * keys never collide), atomically (temp file + rename).
+ * @public
+ */
+export class FileArtifactRecorder implements ArtifactRecorder {
+  readonly root: string;
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  async record(key: string, data: ArtifactData): Promise<ArtifactRef> {
+    const { bytes, ext, mediaType } = toBytes(data);
+    await mkdir(this.root, { recursive: true });
+    const safe = encodeURIComponent(key).replace(/\./g, '%2E').replace(/^%2E/, '_');
+    const path = join(this.root, `${safe}${ext}`);
+    const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+    await writeFile(tmp, bytes);
+    await rename(tmp, path);
+    return {
+      path,
+      bytes: bytes.byteLength,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      mediaType,
+    };
+  }
+}
+
+function toBytes(data: ArtifactData): { bytes: Uint8Array; ext: string; mediaType: string } {
+  if (typeof data === 'string') {
+    return { bytes: Buffer.from(data, 'utf8'), ext: '.txt', mediaType: 'text/plain' };
+  }
+  if (ArrayBuffer.isView(data)) {
+    return {
+      bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      ext: '.bin',
+      mediaType: 'application/octet-stream',
+    };
+  }
+  return {
+    bytes: Buffer.from(
+      JSON.stringify(data, (_k, v: unknown) => {
+        if (typeof v === 'bigint') return v.toString();
+        if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
+          return Array.from(v as unknown as ArrayLike<number>);
+        }
+        return v;
+      }),
+      'utf8',
+    ),
+    ext: '.json',
+    mediaType: 'application/json',
+  };
+}

@@ -1,0 +1,90 @@
+import 'reflect-metadata';
+import type { DependencyContainer, InjectionToken } from 'tsyringe';
+import type { Cache } from './contracts/cache.js';
+import type { Orchestrator } from './contracts/orchestrator.js';
+import type { Scheduler } from './contracts/scheduler.js';
+import type { PipelineHook } from './hooks.js';
+import type { Logger } from './logger.js';
+import type { MetricsCollector } from './metrics.js';
+import type { StageRegistry } from './stage-registry.js';
+
+export { inject, injectable, injectAll, Lifecycle } from 'tsyringe';
+export type { DependencyContainer, InjectionToken } from 'tsyringe';
+
+/** A typed DI token. Identity survives duplicate installs (`Symbol.for`). @public */
+export type Token<T> = InjectionToken<T> & symbol & { readonly __type?: T };
+
+/** Creates a namespaced token, e.g. `createToken<Scheduler>('@phys/core:Scheduler')`. @public */
+export function createToken<T>(id: string): Token<T> {
+  return Symbol.for(id) as Token<T>;
+}
+
+/** The scheduler nodes are submitted to (single-valued). @public */
+export const SchedulerToken: Token<Scheduler> = createToken<Scheduler>('@phys/core:Scheduler');
+/** The result cache (single-valued). @public */
+export const CacheToken: Token<Cache> = createToken<Cache>('@phys/core:Cache');
+/** Metrics collectors (multi-valued: resolve with `resolveAll`). @public */
+export const MetricsCollectorToken: Token<MetricsCollector> =
+  createToken<MetricsCollector>('@phys/core:MetricsCollector');
+/** Lifecycle hooks (multi-valued). @public */
+export const HooksToken: Token<PipelineHook> = createToken<PipelineHook>('@phys/core:Hooks');
+/** The stage registry of the loaded config. @public */
+export const StageRegistryToken: Token<StageRegistry> =
+  createToken<StageRegistry>('@phys/core:StageRegistry');
+/** The run's logger. @public */
+export const LoggerToken: Token<Logger> = createToken<Logger>('@phys/core:Logger');
+/** The orchestrator (single-valued). @public */
+export const OrchestratorToken: Token<Orchestrator> =
+  createToken<Orchestrator>('@phys/core:Orchestrator');
+/** Executors of DAG pipelines (single-valued). @public */
+export const ExecutorToken: Token<PipelineExecutor> =
+  createToken<PipelineExecutor>('@phys/core:Executor');
+
+/**
+ * Runs a declared DAG pipeline. Provided by an executor plugin such as `@phys/executor-dag`.
+ * @public
+ */
+export interface PipelineExecutor {
+  readonly name: string;
+  execute(request: ExecuteRequest): Promise<ExecuteResult>;
+}
+
+/** @public */
+export interface ExecuteRequest {
+  readonly pipeline: string;
+  readonly nodes: readonly import('./node-spec.js').NodeSpec[];
+  readonly initialState: unknown;
+  readonly container: DependencyContainer;
+  readonly signal?: AbortSignal;
+  readonly runId?: string;
+  readonly policy?: Readonly<Record<string, unknown>>;
+  /** Called on every node status change (for progress displays). */
+  readonly onProgress?: (event: ProgressEvent) => void;
+}
+
+/** @public */
+export interface ProgressEvent {
+  readonly node: string;
+  readonly status: import('./status.js').NodeStatus;
+  readonly counts: Readonly<Partial<Record<import('./status.js').NodeStatus, number>>>;
+  readonly total: number;
+}
+
+/** @public */
+export interface ExecuteResult {
+  readonly status: import('./status.js').ExecutionStatus;
+  readonly nodes: Readonly<
+    Record<
+      string,
+      {
+        readonly status: import('./status.js').NodeStatus;
+        readonly attempts: number;
+        readonly error?: import('./errors.js').SerializedPhysError;
+      }
+    >
+  >;
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly artifacts: Readonly<Record<string, unknown>>;
+  readonly outputs: Readonly<Record<string, unknown>>;
+  readonly durationSeconds: number;
+}

@@ -1,0 +1,39 @@
+import type { ResourceRequirements, ResourceSpec } from './resources.js';
+import type { PipelineStage } from './stage.js';
+
+/** Retry policy of one node. @public */
+export interface NodeRetryPolicy {
+  /** Total attempts including the first (default 1: no retry). */
+  readonly maxAttempts: number;
+  /** Delay before retry n is `min(maxDelaySeconds, initialDelaySeconds × multiplier^(n-1))`. */
+  readonly backoff?: {
+    readonly initialDelaySeconds?: number;
+    readonly multiplier?: number;
+    readonly maxDelaySeconds?: number;
+    /** Full jitter: the delay is drawn uniformly from [0, delay]. */
+    readonly jitter?: boolean;
+  };
+  /** Error codes worth retrying; empty or absent means every failure except cancellation. */
+  readonly retryOn?: readonly string[];
+}
+
+/** Isolation of a node's execution. @public */
+export type Isolation = 'inline' | 'thread' | 'process';
+
+/**
+ * One node of a DAG: a configured stage, its dependencies (order matters: it is the order of
+ * `DagState` inputs), resources, retry and timeout.
+ * @public
+ */
+export interface NodeSpec {
+  readonly id: string;
+  readonly stage: PipelineStage;
+  readonly deps?: readonly string[];
+  readonly resources?: ResourceRequirements | ResourceSpec;
+  readonly retry?: NodeRetryPolicy;
+  /** Per-attempt time limit in seconds; exceeding it ends the node as TIMEOUT. */
+  readonly timeoutSeconds?: number;
+  /** Overrides the stage's preferred isolation. */
+  readonly isolation?: Isolation;
+  readonly tags?: Readonly<Record<string, string>>;
+}

@@ -1,0 +1,244 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { ArtifactRecorder } from '../artifacts.js';
+import { CancelledError, PhysError, StageExecutionError } from '../errors.js';
+import { HookRunner, type PipelineHook } from '../hooks.js';
+import { type Logger, silentLogger } from '../logger.js';
+import { asPolicy, PolicyBag, type PolicyLike } from '../policy.js';
+import type { GrantedResources, PipelineStage, StageResult } from '../stage.js';
+import { defineStage } from '../stage.js';
+import { hashState } from '../state/hash.js';
+import { ExecutionStatus } from '../status.js';
+import { RunAccumulator, type RunProvenance } from './accumulator.js';
+
+/** @public */
+export interface SequentialPipelineOptions {
+  /** Namespace of metric and artifact keys (`name.stage.metric`). */
+  readonly name?: string;
+  /** Default policy, used when a run is given none. */
+  readonly policy?: PolicyLike;
+  readonly hooks?: readonly PipelineHook[];
+}
+
+/** @public */
+export interface PipelineRunOptions {
+  /** Persist artifacts (and evaluate lazy ones) through `recorder`. */
+  readonly recordArtifacts?: boolean;
+  readonly recorder?: ArtifactRecorder;
+  /** Replaces the pipeline's default policy for this run (no merging). */
+  readonly policy?: PolicyLike;
+  readonly signal?: AbortSignal;
+  readonly logger?: Logger;
+  readonly runId?: string;
+  /** Extra hooks for this run, after the pipeline's own. */
+  readonly hooks?: readonly PipelineHook[];
+  /** Resources the stages are granted (default: one cpu). */
+  readonly resources?: GrantedResources;
+}
+
+/** The result of a sequential run: the last state plus namespaced metrics, artifacts, provenance. @public */
+export interface PipelineResult<TState = unknown> {
+  readonly state: TState;
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly artifacts: Readonly<Record<string, unknown>>;
+  readonly provenance: RunProvenance;
+  readonly runId: string;
+}
+
+const NESTED = Symbol.for('@phys/core:nestedRun');
+
+interface NestedRun {
+  readonly namespace: readonly string[];
+  readonly recorder: ArtifactRecorder | undefined;
+}
+
+/** Inner artifacts are recorded under the outer namespace too, so files never collide. */
+function prefixed(nested: NestedRun | undefined): ArtifactRecorder | undefined {
+  const recorder = nested?.recorder;
+  if (recorder === undefined || nested === undefined) return undefined;
+  const prefix = nested.namespace.join('.');
+  return { record: (key, data) => recorder.record(prefix === '' ? key : `${prefix}.${key}`, data) };
+}
+
+const DEFAULT_GRANT: GrantedResources = Object.freeze({
+  cpu: 1,
+  gpuIds: Object.freeze([]) as readonly number[],
+  mpiRanks: 1,
+  memoryBytes: undefined,
+});
+
+/**
+ * Runs stages one after another, each on the previous stage's state, and gathers namespaced
+ * metrics (`pipeline.stage.metric`), artifacts and per-stage provenance (config hash, policy
+ * hash, version, wall time). Wrap it with {@link SequentialPipeline.asStage} to nest it.
+ * @public
+ */
+export class SequentialPipeline<TIn = unknown, TOut = unknown> {
+  readonly stages: readonly PipelineStage[];
+  readonly name: string;
+  #policy: PolicyBag | undefined;
+  readonly #hooks: readonly PipelineHook[];
+
+  constructor(stages: readonly PipelineStage[], options: SequentialPipelineOptions = {}) {
+    this.stages = Object.freeze([...stages]);
+    this.name = options.name ?? '';
+    this.#policy = asPolicy(options.policy);
+    this.#hooks = options.hooks ?? [];
+  }
+
+  get policy(): PolicyBag | undefined {
+    return this.#policy;
+  }
+
+  /** Replaces the default policy. */
+  setPolicy(policy: PolicyLike | undefined): void {
+    this.#policy = asPolicy(policy);
+  }
+
+  async run(state: TIn, options: PipelineRunOptions = {}): Promise<PipelineResult<TOut>> {
+    return this.#run(state, options, undefined);
+  }
+
+  async #run(
+    state: TIn,
+    options: PipelineRunOptions,
+    nested: NestedRun | undefined,
+  ): Promise<PipelineResult<TOut>> {
+    const policy = asPolicy(options.policy) ?? this.#policy;
+    const policyHash = policy?.hash();
+    const recorder =
+      nested?.recorder ?? (options.recordArtifacts === true ? options.recorder : undefined);
+    const namespace = nested ? [...nested.namespace] : this.name === '' ? [] : [this.name];
+    const acc = new RunAccumulator({ namespace, recorder });
+    if (policyHash !== undefined) acc.provenance.policyHash = policyHash;
+    const runId = options.runId ?? randomUUID();
+    const logger = options.logger ?? silentLogger;
+    const hooks = new HookRunner([...this.#hooks, ...(options.hooks ?? [])], logger);
+    const signal = options.signal ?? new AbortController().signal;
+    const pipeline = this.name;
+    const started = performance.now();
+    hooks.emit('onPipelineStart', { pipeline, runId, context: { stages: this.stages.length } });
+
+    let current: unknown = state;
+    let status: ExecutionStatus = ExecutionStatus.COMPLETED;
+    let failure: Error | undefined;
+    try {
+      for (const stage of this.stages) {
+        if (signal.aborted) throw new CancelledError(`Run ${runId} was cancelled before stage '${stage.label}'.`, { cause: signal.reason });
+        hooks.emit('onStepStart', { pipeline, runId, step: stage.label, attempt: 1, inputs: current });
+        const t0 = performance.now();
+        let result: StageResult;
+        try {
+          const ctx = {
+            config: stage.config,
+            policy: policy ?? PolicyBag.empty,
+            signal,
+            logger: logger.child({ stage: stage.label }),
+            resources: options.resources ?? DEFAULT_GRANT,
+            artifacts: acc.writer(stage.label),
+            runId,
+            nodeId: stage.label,
+            attempt: 1,
+            [NESTED]: { namespace: [...namespace, stage.label], recorder } satisfies NestedRun,
+          };
+          result = await stage.process(current, ctx);
+        } catch (error) {
+          if (PhysError.is(error)) throw error;
+          throw new StageExecutionError(
+            stage.label,
+            `Stage '${stage.label}' failed: ${error instanceof Error ? error.message : String(error)}`,
+            { cause: error },
+          );
+        }
+        const seconds = (performance.now() - t0) / 1000;
+        if (typeof result !== 'object' || result === null || !('state' in result)) {
+          throw new StageExecutionError(
+            stage.label,
+            `Stage '${stage.label}' returned ${result === null ? 'null' : typeof result}; process() must return { state, metrics?, artifacts?, provenance? }.`,
+          );
+        }
+        const provenance: Record<string, unknown> = {
+          configHash: stage.configHash,
+          ...(policyHash === undefined ? {} : { policyHash }),
+          version: stage.version,
+          wallTimeSeconds: seconds,
+          ...result.provenance,
+        };
+        const full: StageResult = { ...result, provenance };
+        await acc.consume(stage.label, full);
+        hooks.emit('onStepEnd', {
+          pipeline,
+          runId,
+          step: stage.label,
+          status: 'COMPLETED',
+          attempt: 1,
+          durationSeconds: seconds,
+          outputs: full,
+        });
+        current = result.state;
+      }
+    } catch (error) {
+      failure = error instanceof Error ? error : new Error(String(error));
+      status = PhysError.is(error) && error.code === 'PHYS_CANCELLED' ? ExecutionStatus.CANCELLED : ExecutionStatus.FAILED;
+      const step = PhysError.is(error) && typeof (error as { stage?: unknown }).stage === 'string' ? (error as unknown as { stage: string }).stage : undefined;
+      hooks.emit('onError', { pipeline, runId, step, error: failure });
+      throw error;
+    } finally {
+      hooks.emit('onPipelineEnd', {
+        pipeline,
+        runId,
+        status,
+        durationSeconds: (performance.now() - started) / 1000,
+        error: failure,
+      });
+      await hooks.flush();
+    }
+    return {
+      state: current as TOut,
+      metrics: acc.metrics,
+      artifacts: acc.artifacts,
+      provenance: acc.provenance,
+      runId,
+    };
+  }
+
+  /**
+   * This pipeline as one stage of another. Metric keys nest (`outer.wrap.inner.stage.metric`),
+   * and artifact recording passes through to the inner stages.
+   */
+  asStage(label: string): PipelineStage<Readonly<Record<string, never>>, TIn, TOut> {
+    const inner = this.stages.map((s) => ({ name: s.name, version: s.version, configHash: s.configHash }));
+    const pipeline = this;
+    const definition = defineStage({
+      name: `pipeline/${label}`,
+      version: hashState(inner).slice(0, 16),
+      config: z.object({}),
+      isolation: 'inline',
+      description: `Nested pipeline '${this.name || label}' of ${this.stages.length} stage(s)`,
+      async process(state: TIn, ctx) {
+        const nested = (ctx as unknown as Record<symbol, NestedRun | undefined>)[NESTED];
+        const result = await pipeline.#run(
+          state,
+          {
+            ...(ctx.policy.size > 0 || pipeline.#policy === undefined ? { policy: ctx.policy } : {}),
+            signal: ctx.signal,
+            logger: ctx.logger,
+            runId: ctx.runId,
+            resources: ctx.resources,
+          },
+          {
+            namespace: pipeline.name === '' ? [] : [pipeline.name],
+            recorder: prefixed(nested),
+          },
+        );
+        return {
+          state: result.state,
+          metrics: result.metrics,
+          artifacts: result.artifacts as Record<string, never>,
+          provenance: { ...result.provenance, innerStages: inner },
+        };
+      },
+    });
+    return definition({}, { label });
+  }
+}

@@ -1,0 +1,97 @@
+import type { LogLevel } from '../logger.js';
+import type { NodeSpec } from '../node-spec.js';
+import type { PipelineStage, StageDefinition } from '../stage.js';
+import type { PhysPlugin } from './define-plugin.js';
+
+/**
+ * Plugin name → options type. Plugin packages augment it so that `[name, options]` entries
+ * are type-checked:
+ * ```ts
+ * declare module '@phys/core' { interface PhysPluginOptionsMap { 'scheduler-slurm': SlurmOptions } }
+ * ```
+ * @public
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: augmented by plugin packages
+export interface PhysPluginOptionsMap {}
+
+/** One entry of `plugins`: a plugin object, a package name, `[name, options]`, or a falsy value (skipped). @public */
+export type PluginEntry =
+  | PhysPlugin
+  | string
+  | readonly [string, unknown]
+  | readonly [string]
+  | false
+  | null
+  | undefined;
+
+/** A sequential pipeline declared in the config. @public */
+export interface SequentialPipelineDeclaration {
+  readonly kind?: 'sequential';
+  readonly description?: string;
+  readonly stages: readonly PipelineStage[];
+  /** The initial state, or a function producing it. */
+  readonly initialState?: unknown;
+  readonly policy?: Readonly<Record<string, unknown>>;
+}
+
+/** A DAG pipeline declared in the config (run by an executor plugin). @public */
+export interface DagPipelineDeclaration {
+  readonly kind: 'dag';
+  readonly description?: string;
+  readonly nodes: readonly NodeSpec[];
+  readonly initialState?: unknown;
+  readonly policy?: Readonly<Record<string, unknown>>;
+}
+
+/** @public */
+export type PipelineDeclaration = SequentialPipelineDeclaration | DagPipelineDeclaration;
+
+/** The shape of `phys.config.ts`. @public */
+export interface PhysConfig {
+  readonly plugins?: readonly PluginEntry[];
+  /** Stage definitions that any process loading this config can rebuild by identity. */
+  readonly stages?: readonly StageDefinition[];
+  readonly pipelines?: Readonly<Record<string, PipelineDeclaration>>;
+  /** Where caches and run data live (default `.phys` beside the config). */
+  readonly cacheDir?: string;
+  readonly logLevel?: LogLevel;
+  /** Default policy of every run. */
+  readonly policy?: Readonly<Record<string, unknown>>;
+}
+
+/** What a function-form config receives. @public */
+export interface ConfigEnv {
+  readonly command: string;
+  readonly mode: string;
+}
+
+type Known = PhysPluginOptionsMap;
+
+/** Checks one `plugins` entry against the options map. @public */
+export type CheckPluginEntry<E> = E extends readonly [infer N extends string, infer O]
+  ? N extends keyof Known
+    ? O extends Known[N]
+      ? E
+      : readonly [N, Known[N]]
+    : E
+  : E;
+
+/** A config whose `[name, options]` plugin entries are checked by name. @public */
+export type CheckedConfig<T> = T &
+  (T extends { readonly plugins: infer P }
+    ? { readonly plugins: { readonly [I in keyof P]: CheckPluginEntry<P[I]> } }
+    : unknown);
+
+/**
+ * Typed identity for `phys.config.ts`. Options of known plugins (`[name, options]`) are checked
+ * against the types their packages declare.
+ * @public
+ */
+export function defineConfig<const T extends PhysConfig>(config: CheckedConfig<T>): T;
+/** @public */
+export function defineConfig<T extends PhysConfig>(
+  config: (env: ConfigEnv) => T | Promise<T>,
+): (env: ConfigEnv) => T | Promise<T>;
+export function defineConfig(config: unknown): unknown {
+  return config;
+}

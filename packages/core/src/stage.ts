@@ -1,0 +1,198 @@
+import type { z } from 'zod';
+import type { ArtifactWriter, ArtifactData, LazyArtifact } from './artifacts.js';
+import { PhysError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { PolicyBag } from './policy.js';
+import { hashState } from './state/hash.js';
+import { parseStageConfig } from './stage-config.js';
+
+/** Resources granted to one execution of a node. @public */
+export interface GrantedResources {
+  readonly cpu: number;
+  /** GPU ids granted to this node (also exported as CUDA_VISIBLE_DEVICES to child processes). */
+  readonly gpuIds: readonly number[];
+  readonly mpiRanks: number;
+  readonly memoryBytes: number | undefined;
+}
+
+/** Everything a stage may use besides its input state. @public */
+export interface StageContext<TConfig = unknown> {
+  /** The stage's validated, frozen config. */
+  readonly config: TConfig;
+  /** Run-wide knobs (read-only). */
+  readonly policy: PolicyBag;
+  /** Aborted when the run is cancelled or the node times out; long stages should check it. */
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  readonly resources: GrantedResources;
+  readonly artifacts: ArtifactWriter;
+  /** Run and node ids (the node id is the stage label in a sequential pipeline). */
+  readonly runId: string;
+  readonly nodeId: string;
+  /** 1 for the first attempt, then 2, 3, ... on retries. */
+  readonly attempt: number;
+}
+
+/** An artifact value: small data kept inline, data to persist, or a lazy producer. @public */
+export type ArtifactValue = ArtifactData | LazyArtifact | number | boolean | null;
+
+/** What a stage returns. @public */
+export interface StageResult<TState = unknown> {
+  readonly state: TState;
+  /** Finite scalar metrics; namespaced by the pipeline (`pipeline.stage.metric`). */
+  readonly metrics?: Readonly<Record<string, number>>;
+  readonly artifacts?: Readonly<Record<string, ArtifactValue>>;
+  readonly provenance?: Readonly<Record<string, unknown>>;
+}
+
+/** A stage's identity: enough for any process that loaded the same config to rebuild it. @public */
+export interface StageRef {
+  readonly name: string;
+  readonly version: string;
+  readonly config: unknown;
+}
+
+const STAGE = Symbol.for('@phys/core:Stage');
+const STAGE_DEFINITION = Symbol.for('@phys/core:StageDefinition');
+
+/**
+ * A configured stage: a definition bound to a validated, frozen config.
+ * @public
+ */
+export interface PipelineStage<TConfig = unknown, TIn = unknown, TOut = unknown> {
+  /** Registered name, e.g. `optics/propagate`. */
+  readonly name: string;
+  readonly version: string;
+  /** Label used for metric namespaces and node ids; defaults to the name. */
+  readonly label: string;
+  readonly config: Readonly<TConfig>;
+  readonly definition: StageDefinition<unknown, TConfig, TIn, TOut>;
+  /** Hash of (name, version, config): two stages with equal configs never share it. */
+  readonly configHash: string;
+  readonly ref: StageRef;
+  process(state: TIn, ctx: StageContext<TConfig>): StageResult<TOut> | Promise<StageResult<TOut>>;
+}
+
+/** Options when configuring a stage. @public */
+export interface StageOptions {
+  /** Label for metric keys and provenance; defaults to the stage name. */
+  readonly label?: string;
+}
+
+/** What `defineStage` takes. @public */
+export interface StageSpec<TSchema extends z.ZodType, TIn, TOut> {
+  /** Registered name, unique in a config: `'<area>/<stage>'` by convention. */
+  readonly name: string;
+  /** Bump when the stage's behaviour changes: it is part of every cache key. */
+  readonly version?: string;
+  /** zod schema of the config; unknown keys are rejected at every depth. */
+  readonly config: TSchema;
+  /** Optional human description (shown by `phys config`). */
+  readonly description?: string;
+  /**
+   * Preferred isolation for executors: `inline` (same thread), `thread` (worker pool) or
+   * `process` (child process). Nodes may override it.
+   */
+  readonly isolation?: 'inline' | 'thread' | 'process';
+  process(
+    state: TIn,
+    ctx: StageContext<z.output<TSchema>>,
+  ): StageResult<TOut> | Promise<StageResult<TOut>>;
+}
+
+/**
+ * A stage definition: call it with a config to get a configured {@link PipelineStage}.
+ * @public
+ */
+export interface StageDefinition<TInput = unknown, TConfig = unknown, TIn = unknown, TOut = unknown> {
+  (config?: TInput, options?: StageOptions): PipelineStage<TConfig, TIn, TOut>;
+  readonly stageName: string;
+  readonly version: string;
+  readonly description: string | undefined;
+  readonly isolation: 'inline' | 'thread' | 'process' | undefined;
+  readonly schema: z.ZodType;
+  /** Validates a config without building a stage (all issues, with paths). */
+  parseConfig(config: unknown): Readonly<TConfig>;
+  /** Source text of `process`, used to fingerprint the stage's code. */
+  readonly source: string;
+}
+
+/** Infers the configured stage type of a definition. @public */
+export type StageOf<D> = D extends StageDefinition<unknown, infer C, infer I, infer O>
+  ? PipelineStage<C, I, O>
+  : never;
+
+/**
+ * Defines a stage with full inference of its config and state types.
+ *
+ * @example
+ * ```ts
+ * const Scale = defineStage({
+ *   name: 'demo/scale',
+ *   version: '1',
+ *   config: z.object({ factor: z.number().default(2) }),
+ *   process: (state: { x: number }, ctx) => ({ state: { x: state.x * ctx.config.factor } }),
+ * });
+ * const stage = Scale({ factor: 3 });
+ * ```
+ * @public
+ */
+export function defineStage<TSchema extends z.ZodType, TIn, TOut>(
+  spec: StageSpec<TSchema, TIn, TOut>,
+): StageDefinition<z.input<TSchema>, z.output<TSchema>, TIn, TOut> {
+  if (typeof spec.name !== 'string' || spec.name.trim() === '') {
+    throw new PhysError('PHYS_STAGE_CONTRACT', 'defineStage needs a non-empty `name`.');
+  }
+  if (typeof spec.process !== 'function') {
+    throw new PhysError(
+      'PHYS_STAGE_CONTRACT',
+      `Stage '${spec.name}' needs a \`process(state, ctx)\` function.`,
+    );
+  }
+  const version = spec.version ?? '1';
+  type Config = z.output<TSchema>;
+  const parseConfig = (config: unknown): Readonly<Config> =>
+    parseStageConfig(spec.name, spec.config, config);
+  const create = (config?: z.input<TSchema>, options: StageOptions = {}) => {
+    const parsed = parseConfig(config);
+    const ref: StageRef = Object.freeze({ name: spec.name, version, config: parsed });
+    let hash: string | undefined;
+    const stage: PipelineStage<Config, TIn, TOut> = {
+      name: spec.name,
+      version,
+      label: options.label ?? spec.name,
+      config: parsed,
+      definition: definition as unknown as StageDefinition<unknown, Config, TIn, TOut>,
+      get configHash() {
+        const h = hash ?? hashState({ stage: spec.name, version, config: parsed });
+        hash = h;
+        return h;
+      },
+      ref,
+      process: (state, ctx) => spec.process(state, ctx),
+    };
+    Object.defineProperty(stage, STAGE, { value: true });
+    return Object.freeze(stage);
+  };
+  const definition = Object.assign(create, {
+    stageName: spec.name,
+    version,
+    description: spec.description,
+    isolation: spec.isolation,
+    schema: spec.config,
+    parseConfig,
+    source: String(spec.process),
+  });
+  Object.defineProperty(definition, STAGE_DEFINITION, { value: true });
+  return Object.freeze(definition) as StageDefinition<z.input<TSchema>, Config, TIn, TOut>;
+}
+
+/** True for a configured stage (also from another copy of `@phys/core`). @public */
+export function isStage(value: unknown): value is PipelineStage {
+  return typeof value === 'object' && value !== null && STAGE in value;
+}
+
+/** True for a stage definition made by {@link defineStage}. @public */
+export function isStageDefinition(value: unknown): value is StageDefinition {
+  return typeof value === 'function' && STAGE_DEFINITION in value;
+}
