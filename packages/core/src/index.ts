@@ -27,6 +27,14 @@ export {
   UsageError,
 } from './errors.js';
 
+// state
+export type { DecodeStateOptions } from './state/codec.js';
+export { decodeState, encodeState } from './state/codec.js';
+export type { StateCodec } from './state/codec-registry.js';
+export { registerStateCodec, unregisterStateCodec } from './state/codec-registry.js';
+export { DagState } from './state/dag-state.js';
+export { hashDagInputs, hashState, hashStateBytes } from './state/hash.js';
+
 // status
 export {
   ExecutionStatus,
