@@ -1,9 +1,14 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Bytes or text an artifact resolves to when it is recorded. @public */
-export type ArtifactData = string | Uint8Array | ArrayBufferView | Readonly<Record<string, unknown>> | readonly unknown[];
+export type ArtifactData =
+  | string
+  | Uint8Array
+  | ArrayBufferView
+  | Readonly<Record<string, unknown>>
+  | readonly unknown[];
 
 /**
  * A lazy artifact: a function producing the artifact's data. It is only called when recording
@@ -51,9 +56,8 @@ export class FileArtifactRecorder implements ArtifactRecorder {
   async record(key: string, data: ArtifactData): Promise<ArtifactRef> {
     const { bytes, ext, mediaType } = toBytes(data);
     await mkdir(this.root, { recursive: true });
-    const safe = encodeURIComponent(key).replace(/\./g, '%2E').replace(/^%2E/, '_');
-    const path = join(this.root, `${safe}${ext}`);
-    const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+    const path = join(this.root, `${fileNameOf(key)}${ext}`);
+    const tmp = `${path}.${randomUUID()}.tmp`;
     await writeFile(tmp, bytes);
     await rename(tmp, path);
     return {
@@ -63,6 +67,15 @@ export class FileArtifactRecorder implements ArtifactRecorder {
       mediaType,
     };
   }
+}
+
+/**
+ * Percent-encoding is injective, so distinct keys get distinct names; dots stay readable
+ * (`demo.fit.plot`) except a leading one, which would hide the file. encodeURIComponent leaves
+ * dots alone, so no other key's name can start with `%2E`: the replacement cannot collide.
+ */
+function fileNameOf(key: string): string {
+  return encodeURIComponent(key).replace(/^\./, '%2E');
 }
 
 function toBytes(data: ArtifactData): { bytes: Uint8Array; ext: string; mediaType: string } {

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { DependencyContainer, InjectionToken } from 'tsyringe';
+import { type DependencyContainer, type InjectionToken, container as rootContainer } from 'tsyringe';
 import type { Cache } from './contracts/cache.js';
 import type { Orchestrator } from './contracts/orchestrator.js';
 import type { Scheduler } from './contracts/scheduler.js';
@@ -9,6 +9,15 @@ import type { MetricsCollector } from './metrics.js';
 import type { StageRegistry } from './stage-registry.js';
 
 export { inject, injectable, injectAll, Lifecycle } from 'tsyringe';
+
+/**
+ * A new child of tsyringe's root container: one per runtime, so that nothing is ever registered
+ * on the global one. Lives here because this module loads reflect-metadata before tsyringe.
+ * @internal
+ */
+export function createChildContainer(): DependencyContainer {
+  return rootContainer.createChildContainer();
+}
 export type { DependencyContainer, InjectionToken } from 'tsyringe';
 
 /** A typed DI token. Identity survives duplicate installs (`Symbol.for`). @public */

@@ -28,6 +28,7 @@ export type PhysErrorCode =
   | 'PHYS_CANCELLED'
   | 'PHYS_TIMEOUT'
   | 'PHYS_USAGE'
+  | 'PHYS_FROZEN'
   | (string & {});
 
 /** @public */

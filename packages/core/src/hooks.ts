@@ -101,7 +101,9 @@ export class HookRunner {
       try {
         const out = fn.call(hook, payload);
         if (out !== undefined && typeof (out as Promise<void>).then === 'function') {
-          this.#pending.push((out as Promise<void>).catch((e: unknown) => this.#fail(name, event, e)));
+          this.#pending.push(
+            (out as Promise<void>).catch((e: unknown) => this.#fail(name, event, e)),
+          );
         }
       } catch (error) {
         this.#fail(name, event, error);

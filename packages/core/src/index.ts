@@ -71,6 +71,7 @@ export type {
   PipelineStage,
   StageContext,
   StageDefinition,
+  StageFactory,
   StageOf,
   StageOptions,
   StageRef,

@@ -1,4 +1,4 @@
-import type { NodeStatus, ExecutionStatus } from './status.js';
+import type { ExecutionStatus, NodeStatus } from './status.js';
 
 /** Labels on a metric sample. @public */
 export type MetricLabels = Readonly<Record<string, string>>;
@@ -117,7 +117,11 @@ export function setMetricsCollector(
   collector: MetricsCollector | readonly MetricsCollector[] | undefined,
 ): void {
   slot().collectors =
-    collector === undefined ? [] : Array.isArray(collector) ? [...collector] : [collector as MetricsCollector];
+    collector === undefined
+      ? []
+      : Array.isArray(collector)
+        ? [...collector]
+        : [collector as MetricsCollector];
 }
 
 /** The process-wide default collectors. @public */
@@ -154,11 +158,13 @@ export class MetricsFanout {
   }
   async end(payload: RunEndMetric): Promise<void> {
     for (const c of this.#collectors) {
-      try {
-        await c.onRunEnd?.(payload);
-        await c.flush?.();
-      } catch (e) {
-        this.errors.push(e instanceof Error ? e : new Error(String(e)));
+      // Flush even when onRunEnd failed: samples buffered earlier in the run are still worth sending.
+      for (const step of [() => c.onRunEnd?.(payload), () => c.flush?.()]) {
+        try {
+          await step();
+        } catch (e) {
+          this.errors.push(e instanceof Error ? e : new Error(String(e)));
+        }
       }
     }
   }

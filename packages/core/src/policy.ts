@@ -1,9 +1,13 @@
+import { PhysError } from './errors.js';
 import { hashState } from './state/hash.js';
 
 const POLICY = Symbol.for('@phys/core:PolicyBag');
 
 /** Anything accepted where a policy is expected. @public */
-export type PolicyLike = PolicyBag | Readonly<Record<string, unknown>> | ReadonlyMap<string, unknown>;
+export type PolicyLike =
+  | PolicyBag
+  | Readonly<Record<string, unknown>>
+  | ReadonlyMap<string, unknown>;
 
 /**
  * Run-wide knobs that stages may read (`policy.get('sampling.N')`). Immutable and hashable;
@@ -85,19 +89,50 @@ function entriesOf(value: PolicyLike): Iterable<[string, unknown]> {
   return Object.entries(value);
 }
 
-/** Freezes a value and everything reachable from it (typed arrays cannot be frozen; they are left as is). @public */
+/**
+ * Freezes a value and everything reachable from it. Maps and Sets also refuse `set`/`add`/`delete`/`clear`
+ * (Object.freeze alone leaves their entries writable). Typed arrays cannot be frozen; they are left as is.
+ * @public
+ */
 export function deepFreeze<T>(value: T): T {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
-  if (ArrayBuffer.isView(value)) return value;
+  freezeInto(value, new WeakSet());
+  return value;
+}
+
+// An already-frozen object may still hold unfrozen children (a frozen default, a user's frozen
+// input), and state may be cyclic: so walk everything once, tracking what was seen.
+function freezeInto(value: unknown, seen: WeakSet<object>): void {
+  if (typeof value !== 'object' || value === null || seen.has(value)) return;
+  seen.add(value);
+  if (ArrayBuffer.isView(value)) return;
   if (value instanceof Map) {
     for (const [k, v] of value) {
-      deepFreeze(k);
-      deepFreeze(v);
+      freezeInto(k, seen);
+      freezeInto(v, seen);
     }
+    if (!Object.isFrozen(value)) lockCollection(value, ['set', 'delete', 'clear']);
   } else if (value instanceof Set) {
-    for (const v of value) deepFreeze(v);
+    for (const v of value) freezeInto(v, seen);
+    if (!Object.isFrozen(value)) lockCollection(value, ['add', 'delete', 'clear']);
   } else {
-    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+    for (const key of Object.keys(value)) freezeInto((value as Record<string, unknown>)[key], seen);
   }
-  return Object.freeze(value);
+  Object.freeze(value);
+}
+
+function lockCollection(
+  target: Map<unknown, unknown> | Set<unknown>,
+  methods: readonly string[],
+): void {
+  const kind = target instanceof Map ? 'Map' : 'Set';
+  for (const method of methods) {
+    Object.defineProperty(target, method, {
+      value: () => {
+        throw new PhysError(
+          'PHYS_FROZEN',
+          `Cannot call ${kind}.${method}() on a frozen value (a stage config or policy). Build a new value instead, e.g. policy.with({...}) or a new stage config.`,
+        );
+      },
+    });
+  }
 }

@@ -22,6 +22,11 @@ const MEMORY_UNITS: Readonly<Record<string, number>> = {
   M: 1e6,
   G: 1e9,
   T: 1e12,
+  // Accepted because the legacy dict form used them (`memory: "4GB"`); same decimal units as K/M/G/T.
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
   Ki: 1024,
   Mi: 1024 ** 2,
   Gi: 1024 ** 3,
@@ -162,12 +167,12 @@ export function parseCpu(value: number | string): number {
   );
 }
 
-/** Parses memory to bytes: `"4Gi"`, `"512Mi"`, `"2G"`, `"1024"` or a number of bytes. @public */
+/** Parses memory to bytes: `"4Gi"`, `"512Mi"`, `"2G"` (= `"2GB"`), `"1024"` or a number of bytes. @public */
 export function parseMemory(value: number | string): number {
   if (typeof value === 'number') {
     if (Number.isFinite(value) && value > 0) return Math.round(value);
   } else {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?|B)?\s*$/.exec(value);
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]i|[KMGT]B?|B)?\s*$/.exec(value);
     const unit = MEMORY_UNITS[m?.[2] ?? ''];
     if (m && unit !== undefined) {
       const bytes = Math.round(Number(m[1]) * unit);
@@ -175,13 +180,13 @@ export function parseMemory(value: number | string): number {
     }
   }
   throw new ResourceError(
-    `Invalid memory ${JSON.stringify(value)}: use a positive size such as "512Mi", "4Gi", "2G" or a number of bytes.`,
+    `Invalid memory ${JSON.stringify(value)}: use a positive size such as "512Mi", "4Gi" (binary), "2G" / "2GB" (decimal) or a number of bytes.`,
   );
 }
 
 /**
  * Parses a wall time to seconds: seconds as a number, `"MM:SS"`, `"HH:MM:SS"`,
- * `"D-HH:MM:SS"` (Slurm), or `"90s"`, `"30m"`, `"2h"`, `"1d"`.
+ * `"D-HH"`, `"D-HH:MM"`, `"D-HH:MM:SS"` (as Slurm reads them), or `"90s"`, `"30m"`, `"2h"`, `"1d"`.
  * @public
  */
 export function parseWallTime(value: number | string): number {
@@ -195,22 +200,35 @@ export function parseWallTime(value: number | string): number {
       const seconds = Number(unit[1]) * scale;
       if (seconds > 0) return seconds;
     }
-    const clock = /^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d{2})$/.exec(text);
-    if (clock) {
-      const [, d, h, m, s] = clock;
-      const seconds =
-        Number(d ?? 0) * 86400 + Number(h ?? 0) * 3600 + Number(m) * 60 + Number(s);
-      if (Number(s) < 60 && seconds > 0) return seconds;
-    }
+    const seconds = clockSeconds(text);
+    if (seconds !== undefined && seconds > 0) return seconds;
   }
   throw new ResourceError(
-    `Invalid wall time ${JSON.stringify(value)}: use seconds, "HH:MM:SS", "D-HH:MM:SS" or "30m" / "2h".`,
+    `Invalid wall time ${JSON.stringify(value)}: use seconds, "MM:SS", "HH:MM:SS", "D-HH:MM:SS" or "90s" / "30m" / "2h" / "1d".`,
   );
+}
+
+// Slurm's clock forms. The leading field may exceed its range ("90:00" is 90 minutes); the
+// fields after it may not ("1:90:00" is a typo, not 2.5 hours).
+function clockSeconds(text: string): number | undefined {
+  const withDays = /^(\d+)-(\d+)(?::(\d{2}))?(?::(\d{2}))?$/.exec(text);
+  if (withDays) {
+    const [, d, h, m = '0', s = '0'] = withDays;
+    if (Number(h) >= 24 || Number(m) >= 60 || Number(s) >= 60) return undefined;
+    return Number(d) * 86400 + Number(h) * 3600 + Number(m) * 60 + Number(s);
+  }
+  const clock = /^(\d+):(\d{2})(?::(\d{2}))?$/.exec(text);
+  if (!clock) return undefined;
+  const [, first, second, third] = clock;
+  if (third === undefined) {
+    if (Number(second) >= 60) return undefined;
+    return Number(first) * 60 + Number(second);
+  }
+  if (Number(second) >= 60 || Number(third) >= 60) return undefined;
+  return Number(first) * 3600 + Number(second) * 60 + Number(third);
 }
 
 function count(name: string, value: number, min: number): number {
   if (Number.isInteger(value) && value >= min) return value;
-  throw new ResourceError(
-    `Invalid ${name} ${JSON.stringify(value)}: use a whole number ≥ ${min}.`,
-  );
+  throw new ResourceError(`Invalid ${name} ${JSON.stringify(value)}: use a whole number ≥ ${min}.`);
 }

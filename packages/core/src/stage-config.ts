@@ -87,13 +87,27 @@ export function zodIssues(error: z.ZodError, prefix: readonly PropertyKey[] = []
           message: 'unknown key (not declared in the schema; check the spelling)',
         });
       }
-    } else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
-      issues.push({ path: formatPath(path), message: issue.message });
+    } else if (issue.code === 'invalid_union') {
+      issues.push({ path: formatPath(path), message: unionMessage(issue) });
     } else {
       issues.push({ path: formatPath(path), message: issue.message });
     }
   }
   return issues;
+}
+
+// zod says only "Invalid input" when no option of a union matched; when every option failed on
+// the value's type, name the types that would have been accepted.
+function unionMessage(issue: z.core.$ZodIssueInvalidUnion): string {
+  const expected = new Set<string>();
+  for (const option of issue.errors) {
+    const [only] = option;
+    if (option.length !== 1 || only?.code !== 'invalid_type' || only.path.length > 0) {
+      return issue.message;
+    }
+    expected.add(only.expected);
+  }
+  return expected.size === 0 ? issue.message : `expected one of: ${[...expected].join(' | ')}`;
 }
 
 /** Renders `['plugins', 1, 'options']` as `plugins[1].options`. @public */

@@ -1,10 +1,10 @@
 import type { z } from 'zod';
-import type { ArtifactWriter, ArtifactData, LazyArtifact } from './artifacts.js';
-import { PhysError } from './errors.js';
+import type { ArtifactData, ArtifactWriter, LazyArtifact } from './artifacts.js';
+import { StageContractError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { PolicyBag } from './policy.js';
-import { hashState } from './state/hash.js';
 import { parseStageConfig } from './stage-config.js';
+import { hashState } from './state/hash.js';
 
 /** Resources granted to one execution of a node. @public */
 export interface GrantedResources {
@@ -101,11 +101,22 @@ export interface StageSpec<TSchema extends z.ZodType, TIn, TOut> {
 }
 
 /**
+ * The call signature of a {@link StageDefinition}. It is declared through a method so that its
+ * config parameter is checked bivariantly: a typed definition (config `{ factor?: number }`) is
+ * then assignable to the untyped `StageDefinition` that registries and `defineConfig({ stages })`
+ * take. Callers of a typed definition still get the exact input type.
+ * @public
+ */
+export type StageFactory<TInput, TConfig, TIn, TOut> = {
+  configure(config?: TInput, options?: StageOptions): PipelineStage<TConfig, TIn, TOut>;
+}['configure'];
+
+/**
  * A stage definition: call it with a config to get a configured {@link PipelineStage}.
  * @public
  */
-export interface StageDefinition<TInput = unknown, TConfig = unknown, TIn = unknown, TOut = unknown> {
-  (config?: TInput, options?: StageOptions): PipelineStage<TConfig, TIn, TOut>;
+export interface StageDefinition<TInput = unknown, TConfig = unknown, TIn = unknown, TOut = unknown>
+  extends StageFactory<TInput, TConfig, TIn, TOut> {
   readonly stageName: string;
   readonly version: string;
   readonly description: string | undefined;
@@ -118,9 +129,8 @@ export interface StageDefinition<TInput = unknown, TConfig = unknown, TIn = unkn
 }
 
 /** Infers the configured stage type of a definition. @public */
-export type StageOf<D> = D extends StageDefinition<unknown, infer C, infer I, infer O>
-  ? PipelineStage<C, I, O>
-  : never;
+export type StageOf<D> =
+  D extends StageDefinition<unknown, infer C, infer I, infer O> ? PipelineStage<C, I, O> : never;
 
 /**
  * Defines a stage with full inference of its config and state types.
@@ -141,13 +151,12 @@ export function defineStage<TSchema extends z.ZodType, TIn, TOut>(
   spec: StageSpec<TSchema, TIn, TOut>,
 ): StageDefinition<z.input<TSchema>, z.output<TSchema>, TIn, TOut> {
   if (typeof spec.name !== 'string' || spec.name.trim() === '') {
-    throw new PhysError('PHYS_STAGE_CONTRACT', 'defineStage needs a non-empty `name`.');
+    throw new StageContractError(
+      "defineStage needs a non-empty `name`, e.g. defineStage({ name: 'optics/propagate', ... }).",
+    );
   }
   if (typeof spec.process !== 'function') {
-    throw new PhysError(
-      'PHYS_STAGE_CONTRACT',
-      `Stage '${spec.name}' needs a \`process(state, ctx)\` function.`,
-    );
+    throw new StageContractError(`Stage '${spec.name}' needs a \`process(state, ctx)\` function.`);
   }
   const version = spec.version ?? '1';
   type Config = z.output<TSchema>;

@@ -57,5 +57,5 @@ export function isFailed(status: NodeStatus): boolean {
 /** Parses a status name case-insensitively; returns undefined for unknown names. @public */
 export function parseStatus(name: string): NodeStatus | undefined {
   const upper = name.trim().toUpperCase();
-  return upper in NodeStatus ? (upper as NodeStatus) : undefined;
+  return Object.hasOwn(NodeStatus, upper) ? (upper as NodeStatus) : undefined;
 }

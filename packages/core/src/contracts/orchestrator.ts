@@ -1,4 +1,9 @@
-import type { SerializedPhysError } from '../errors.js';
+import {
+  ConfigError,
+  type ConfigIssue,
+  formatIssues,
+  type SerializedPhysError,
+} from '../errors.js';
 import type { ExecutionStatus } from '../status.js';
 
 /** @public */
@@ -55,15 +60,48 @@ export interface OrchestratorRetryPolicy {
   readonly retryableErrors: readonly string[];
 }
 
-/** Fills in the documented defaults (3 attempts, 1 s, ×2, ≤ 60 s, retry all). @public */
-export function retryPolicy(options: Partial<OrchestratorRetryPolicy> = {}): OrchestratorRetryPolicy {
-  return Object.freeze({
+/**
+ * Fills in the documented defaults (3 attempts, 1 s, ×2, ≤ 60 s, retry all) and rejects
+ * impossible values (fewer than one attempt, negative delays, a multiplier below 1).
+ * @public
+ */
+export function retryPolicy(
+  options: Partial<OrchestratorRetryPolicy> = {},
+): OrchestratorRetryPolicy {
+  const policy: OrchestratorRetryPolicy = {
     maxAttempts: options.maxAttempts ?? 3,
     initialDelaySeconds: options.initialDelaySeconds ?? 1,
     backoffMultiplier: options.backoffMultiplier ?? 2,
     maxDelaySeconds: options.maxDelaySeconds ?? 60,
     retryableErrors: Object.freeze([...(options.retryableErrors ?? [])]),
-  });
+  };
+  const issues: ConfigIssue[] = [];
+  if (!Number.isInteger(policy.maxAttempts) || policy.maxAttempts < 1) {
+    issues.push({
+      path: 'maxAttempts',
+      message: `must be a whole number ≥ 1 (total attempts, the first included), got ${policy.maxAttempts}`,
+    });
+  }
+  for (const key of ['initialDelaySeconds', 'maxDelaySeconds'] as const) {
+    if (!Number.isFinite(policy[key]) || policy[key] < 0) {
+      issues.push({
+        path: key,
+        message: `must be a finite number of seconds ≥ 0, got ${policy[key]}`,
+      });
+    }
+  }
+  if (!Number.isFinite(policy.backoffMultiplier) || policy.backoffMultiplier < 1) {
+    issues.push({
+      path: 'backoffMultiplier',
+      message: `must be a finite number ≥ 1, got ${policy.backoffMultiplier}`,
+    });
+  }
+  if (issues.length > 0) {
+    throw new ConfigError('PHYS_CONFIG_INVALID', `Invalid retry policy:\n${formatIssues(issues)}`, {
+      issues,
+    });
+  }
+  return Object.freeze(policy);
 }
 
 /** Seconds to wait before retry `attempt` (2 = first retry) under `policy`. @public */

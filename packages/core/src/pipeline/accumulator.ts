@@ -1,4 +1,10 @@
-import type { ArtifactData, ArtifactRecorder, ArtifactRef, ArtifactWriter, LazyArtifact } from '../artifacts.js';
+import type {
+  ArtifactData,
+  ArtifactRecorder,
+  ArtifactRef,
+  ArtifactWriter,
+  LazyArtifact,
+} from '../artifacts.js';
 import { StageContractError } from '../errors.js';
 import type { ArtifactValue, StageResult } from '../stage.js';
 
@@ -35,7 +41,9 @@ export class RunAccumulator {
   readonly #ns: readonly string[];
   readonly #recorder: ArtifactRecorder | undefined;
 
-  constructor(options: { namespace?: readonly string[]; recorder?: ArtifactRecorder | undefined } = {}) {
+  constructor(
+    options: { namespace?: readonly string[]; recorder?: ArtifactRecorder | undefined } = {},
+  ) {
     this.#ns = (options.namespace ?? []).filter((s) => s !== '');
     this.#recorder = options.recorder;
   }

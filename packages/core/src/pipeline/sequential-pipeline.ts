@@ -1,8 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { ArtifactRecorder } from '../artifacts.js';
-import { CancelledError, PhysError, StageExecutionError } from '../errors.js';
-import { HookRunner, type PipelineHook } from '../hooks.js';
+import type { ArtifactRecorder, ArtifactWriter } from '../artifacts.js';
+import {
+  CancelledError,
+  ConfigError,
+  type ConfigIssue,
+  formatIssues,
+  PhysError,
+  StageContractError,
+  StageExecutionError,
+} from '../errors.js';
+import { type HookFailure, HookRunner, type PipelineHook } from '../hooks.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { asPolicy, PolicyBag, type PolicyLike } from '../policy.js';
 import type { GrantedResources, PipelineStage, StageResult } from '../stage.js';
@@ -15,7 +23,7 @@ import { RunAccumulator, type RunProvenance } from './accumulator.js';
 export interface SequentialPipelineOptions {
   /** Namespace of metric and artifact keys (`name.stage.metric`). */
   readonly name?: string;
-  /** Default policy, used when a run is given none. */
+  /** Default policy, used when a run is given none (the empty policy when neither is set). */
   readonly policy?: PolicyLike;
   readonly hooks?: readonly PipelineHook[];
 }
@@ -25,7 +33,10 @@ export interface PipelineRunOptions {
   /** Persist artifacts (and evaluate lazy ones) through `recorder`. */
   readonly recordArtifacts?: boolean;
   readonly recorder?: ArtifactRecorder;
-  /** Replaces the pipeline's default policy for this run (no merging). */
+  /**
+   * Replaces the pipeline's default policy for this run (no merging). A run with no policy at
+   * all runs with the empty policy, and records the empty policy's hash.
+   */
   readonly policy?: PolicyLike;
   readonly signal?: AbortSignal;
   readonly logger?: Logger;
@@ -43,6 +54,8 @@ export interface PipelineResult<TState = unknown> {
   readonly artifacts: Readonly<Record<string, unknown>>;
   readonly provenance: RunProvenance;
   readonly runId: string;
+  /** Hooks that threw during the run (they never break it; each is also logged as a warning). */
+  readonly hookFailures: readonly HookFailure[];
 }
 
 const NESTED = Symbol.for('@phys/core:nestedRun');
@@ -60,12 +73,50 @@ function prefixed(nested: NestedRun | undefined): ArtifactRecorder | undefined {
   return { record: (key, data) => recorder.record(prefix === '' ? key : `${prefix}.${key}`, data) };
 }
 
+function writerRecorder(writer: ArtifactWriter): ArtifactRecorder | undefined {
+  if (!writer.recording) return undefined;
+  return {
+    record: async (key, data) => {
+      const ref = await writer.write(key, data);
+      if (ref === undefined) {
+        throw new StageContractError(
+          `The artifact writer stopped recording while '${key}' was being written; a writer must not change its recording flag during a run.`,
+        );
+      }
+      return ref;
+    },
+  };
+}
+
 const DEFAULT_GRANT: GrantedResources = Object.freeze({
   cpu: 1,
   gpuIds: Object.freeze([]) as readonly number[],
   mpiRanks: 1,
   memoryBytes: undefined,
 });
+
+/** Two stages with one label would silently overwrite each other's metrics and artifacts. */
+function checkLabels(stages: readonly PipelineStage[], name: string): void {
+  const first = new Map<string, number>();
+  const issues: ConfigIssue[] = [];
+  for (const [index, stage] of stages.entries()) {
+    const seen = first.get(stage.label);
+    if (seen === undefined) first.set(stage.label, index);
+    else {
+      issues.push({
+        path: `stages[${index}]`,
+        message: `label '${stage.label}' is already used by stages[${seen}]; give one of them its own label, e.g. Stage(config, { label: '${stage.label}-${index}' })`,
+      });
+    }
+  }
+  if (issues.length > 0) {
+    throw new ConfigError(
+      'PHYS_CONFIG_INVALID',
+      `Pipeline${name === '' ? '' : ` '${name}'`} has stages sharing a label, so their metric keys would collide:\n${formatIssues(issues)}`,
+      { issues },
+    );
+  }
+}
 
 /**
  * Runs stages one after another, each on the previous stage's state, and gathers namespaced
@@ -80,6 +131,7 @@ export class SequentialPipeline<TIn = unknown, TOut = unknown> {
   readonly #hooks: readonly PipelineHook[];
 
   constructor(stages: readonly PipelineStage[], options: SequentialPipelineOptions = {}) {
+    checkLabels(stages, options.name ?? '');
     this.stages = Object.freeze([...stages]);
     this.name = options.name ?? '';
     this.#policy = asPolicy(options.policy);
@@ -104,13 +156,15 @@ export class SequentialPipeline<TIn = unknown, TOut = unknown> {
     options: PipelineRunOptions,
     nested: NestedRun | undefined,
   ): Promise<PipelineResult<TOut>> {
-    const policy = asPolicy(options.policy) ?? this.#policy;
-    const policyHash = policy?.hash();
+    // No policy and an empty policy are the same thing (the original hashed them differently):
+    // every run has a policy, so every run and stage records the same kind of policy hash.
+    const policy = asPolicy(options.policy) ?? this.#policy ?? PolicyBag.empty;
+    const policyHash = policy.hash();
     const recorder =
       nested?.recorder ?? (options.recordArtifacts === true ? options.recorder : undefined);
     const namespace = nested ? [...nested.namespace] : this.name === '' ? [] : [this.name];
     const acc = new RunAccumulator({ namespace, recorder });
-    if (policyHash !== undefined) acc.provenance.policyHash = policyHash;
+    acc.provenance.policyHash = policyHash;
     const runId = options.runId ?? randomUUID();
     const logger = options.logger ?? silentLogger;
     const hooks = new HookRunner([...this.#hooks, ...(options.hooks ?? [])], logger);
@@ -122,16 +176,28 @@ export class SequentialPipeline<TIn = unknown, TOut = unknown> {
     let current: unknown = state;
     let status: ExecutionStatus = ExecutionStatus.COMPLETED;
     let failure: Error | undefined;
+    // The stage in flight, so a failure (also a contract error raised after it returned) names it.
+    let step: { readonly label: string; readonly t0: number } | undefined;
     try {
       for (const stage of this.stages) {
-        if (signal.aborted) throw new CancelledError(`Run ${runId} was cancelled before stage '${stage.label}'.`, { cause: signal.reason });
-        hooks.emit('onStepStart', { pipeline, runId, step: stage.label, attempt: 1, inputs: current });
-        const t0 = performance.now();
+        if (signal.aborted) {
+          throw new CancelledError(`Run ${runId} was cancelled before stage '${stage.label}'.`, {
+            cause: signal.reason,
+          });
+        }
+        step = { label: stage.label, t0: performance.now() };
+        hooks.emit('onStepStart', {
+          pipeline,
+          runId,
+          step: stage.label,
+          attempt: 1,
+          inputs: current,
+        });
         let result: StageResult;
         try {
           const ctx = {
             config: stage.config,
-            policy: policy ?? PolicyBag.empty,
+            policy,
             signal,
             logger: logger.child({ stage: stage.label }),
             resources: options.resources ?? DEFAULT_GRANT,
@@ -144,13 +210,18 @@ export class SequentialPipeline<TIn = unknown, TOut = unknown> {
           result = await stage.process(current, ctx);
         } catch (error) {
           if (PhysError.is(error)) throw error;
+          if (signal.aborted) {
+            throw new CancelledError(`Run ${runId} was cancelled during stage '${stage.label}'.`, {
+              cause: error,
+            });
+          }
           throw new StageExecutionError(
             stage.label,
             `Stage '${stage.label}' failed: ${error instanceof Error ? error.message : String(error)}`,
             { cause: error },
           );
         }
-        const seconds = (performance.now() - t0) / 1000;
+        const seconds = (performance.now() - step.t0) / 1000;
         if (typeof result !== 'object' || result === null || !('state' in result)) {
           throw new StageExecutionError(
             stage.label,
@@ -159,7 +230,7 @@ export class SequentialPipeline<TIn = unknown, TOut = unknown> {
         }
         const provenance: Record<string, unknown> = {
           configHash: stage.configHash,
-          ...(policyHash === undefined ? {} : { policyHash }),
+          policyHash,
           version: stage.version,
           wallTimeSeconds: seconds,
           ...result.provenance,
@@ -175,13 +246,27 @@ export class SequentialPipeline<TIn = unknown, TOut = unknown> {
           durationSeconds: seconds,
           outputs: full,
         });
+        step = undefined;
         current = result.state;
       }
     } catch (error) {
       failure = error instanceof Error ? error : new Error(String(error));
-      status = PhysError.is(error) && error.code === 'PHYS_CANCELLED' ? ExecutionStatus.CANCELLED : ExecutionStatus.FAILED;
-      const step = PhysError.is(error) && typeof (error as { stage?: unknown }).stage === 'string' ? (error as unknown as { stage: string }).stage : undefined;
-      hooks.emit('onError', { pipeline, runId, step, error: failure });
+      status =
+        PhysError.is(error) && error.code === 'PHYS_CANCELLED'
+          ? ExecutionStatus.CANCELLED
+          : ExecutionStatus.FAILED;
+      if (step !== undefined) {
+        hooks.emit('onStepEnd', {
+          pipeline,
+          runId,
+          step: step.label,
+          status,
+          attempt: 1,
+          durationSeconds: (performance.now() - step.t0) / 1000,
+          outputs: undefined,
+        });
+      }
+      hooks.emit('onError', { pipeline, runId, step: step?.label, error: failure });
       throw error;
     } finally {
       hooks.emit('onPipelineEnd', {
@@ -199,6 +284,7 @@ export class SequentialPipeline<TIn = unknown, TOut = unknown> {
       artifacts: acc.artifacts,
       provenance: acc.provenance,
       runId,
+      hookFailures: hooks.failures,
     };
   }
 
@@ -207,7 +293,11 @@ export class SequentialPipeline<TIn = unknown, TOut = unknown> {
    * and artifact recording passes through to the inner stages.
    */
   asStage(label: string): PipelineStage<Readonly<Record<string, never>>, TIn, TOut> {
-    const inner = this.stages.map((s) => ({ name: s.name, version: s.version, configHash: s.configHash }));
+    const inner = this.stages.map((s) => ({
+      name: s.name,
+      version: s.version,
+      configHash: s.configHash,
+    }));
     const pipeline = this;
     const definition = defineStage({
       name: `pipeline/${label}`,
@@ -220,7 +310,9 @@ export class SequentialPipeline<TIn = unknown, TOut = unknown> {
         const result = await pipeline.#run(
           state,
           {
-            ...(ctx.policy.size > 0 || pipeline.#policy === undefined ? { policy: ctx.policy } : {}),
+            ...(ctx.policy.size > 0 || pipeline.#policy === undefined
+              ? { policy: ctx.policy }
+              : {}),
             signal: ctx.signal,
             logger: ctx.logger,
             runId: ctx.runId,
@@ -228,7 +320,8 @@ export class SequentialPipeline<TIn = unknown, TOut = unknown> {
           },
           {
             namespace: pipeline.name === '' ? [] : [pipeline.name],
-            recorder: prefixed(nested),
+            // Another runner (a DAG executor) does not set NESTED; its artifact writer still records.
+            recorder: nested === undefined ? writerRecorder(ctx.artifacts) : prefixed(nested),
           },
         );
         return {

@@ -65,14 +65,12 @@ export interface ConfigEnv {
   readonly mode: string;
 }
 
-type Known = PhysPluginOptionsMap;
-
 /** Checks one `plugins` entry against the options map. @public */
 export type CheckPluginEntry<E> = E extends readonly [infer N extends string, infer O]
-  ? N extends keyof Known
-    ? O extends Known[N]
+  ? N extends keyof PhysPluginOptionsMap
+    ? O extends PhysPluginOptionsMap[N]
       ? E
-      : readonly [N, Known[N]]
+      : readonly [N, PhysPluginOptionsMap[N]]
     : E
   : E;
 
