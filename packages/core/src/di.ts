@@ -1,5 +1,9 @@
 import 'reflect-metadata';
-import { type DependencyContainer, type InjectionToken, container as rootContainer } from 'tsyringe';
+import {
+  type DependencyContainer,
+  type InjectionToken,
+  container as rootContainer,
+} from 'tsyringe';
 import type { Cache } from './contracts/cache.js';
 import type { Orchestrator } from './contracts/orchestrator.js';
 import type { Scheduler } from './contracts/scheduler.js';
@@ -8,7 +12,7 @@ import type { Logger } from './logger.js';
 import type { MetricsCollector } from './metrics.js';
 import type { StageRegistry } from './stage-registry.js';
 
-export { inject, injectable, injectAll, Lifecycle } from 'tsyringe';
+export { inject, injectAll, injectable, Lifecycle } from 'tsyringe';
 
 /**
  * A new child of tsyringe's root container: one per runtime, so that nothing is ever registered
@@ -33,13 +37,15 @@ export const SchedulerToken: Token<Scheduler> = createToken<Scheduler>('@phys/co
 /** The result cache (single-valued). @public */
 export const CacheToken: Token<Cache> = createToken<Cache>('@phys/core:Cache');
 /** Metrics collectors (multi-valued: resolve with `resolveAll`). @public */
-export const MetricsCollectorToken: Token<MetricsCollector> =
-  createToken<MetricsCollector>('@phys/core:MetricsCollector');
+export const MetricsCollectorToken: Token<MetricsCollector> = createToken<MetricsCollector>(
+  '@phys/core:MetricsCollector',
+);
 /** Lifecycle hooks (multi-valued). @public */
 export const HooksToken: Token<PipelineHook> = createToken<PipelineHook>('@phys/core:Hooks');
 /** The stage registry of the loaded config. @public */
-export const StageRegistryToken: Token<StageRegistry> =
-  createToken<StageRegistry>('@phys/core:StageRegistry');
+export const StageRegistryToken: Token<StageRegistry> = createToken<StageRegistry>(
+  '@phys/core:StageRegistry',
+);
 /** The run's logger. @public */
 export const LoggerToken: Token<Logger> = createToken<Logger>('@phys/core:Logger');
 /** The orchestrator (single-valued). @public */

@@ -191,6 +191,7 @@ export type {
   PluginDefinition,
 } from './plugin/define-plugin.js';
 export { defineConfig } from './plugin/define-config.js';
+export { parsePluginOptions } from './plugin/parse-plugin-options.js';
 export type {
   CheckedConfig,
   CheckPluginEntry,

@@ -65,12 +65,27 @@ export interface ConfigEnv {
   readonly mode: string;
 }
 
-/** Checks one `plugins` entry against the options map. @public */
+/**
+ * Checks one `plugins` entry against the options map: `[name, options]` of a known plugin must
+ * match its declared options, and a key the options do not declare must be `never`, so that a
+ * misspelled optional key is an error too (plain assignability would let it through).
+ * `[name, false]`, unknown names, package names and plugin objects pass.
+ * @public
+ */
 export type CheckPluginEntry<E> = E extends readonly [infer N extends string, infer O]
   ? N extends keyof PhysPluginOptionsMap
-    ? O extends PhysPluginOptionsMap[N]
+    ? [O] extends [false]
       ? E
-      : readonly [N, PhysPluginOptionsMap[N]]
+      : O extends PhysPluginOptionsMap[N]
+        ? [Exclude<keyof O, keyof PhysPluginOptionsMap[N]>] extends [never]
+          ? E
+          : readonly [
+              N,
+              PhysPluginOptionsMap[N] & {
+                readonly [K in Exclude<keyof O, keyof PhysPluginOptionsMap[N]>]: never;
+              },
+            ]
+        : readonly [N, PhysPluginOptionsMap[N]]
     : E
   : E;
 
