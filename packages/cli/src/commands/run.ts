@@ -1,0 +1,359 @@
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import {
+  ConfigError,
+  type DagPipelineDeclaration,
+  type ExecuteResult,
+  ExecutionStatus,
+  ExecutorToken,
+  FileArtifactRecorder,
+  isFailed,
+  type NodeStatus,
+  PhysError,
+  type PipelineHook,
+  type ProgressEvent,
+  type SerializedPhysError,
+  UsageError,
+} from '@phys/core';
+import type { PhysRuntime } from '@phys/core/node';
+import type { RunOptions } from '../cli.js';
+import type { CliContext } from '../context.js';
+import { ExitCode, exitCodeFor } from '../exit-codes.js';
+import { formatDuration, formatNumber, plural, stringify, table, toJsonValue } from '../format.js';
+import { withRuntime } from '../open-runtime.js';
+import { createProgress, formatCounts, type ProgressReporter } from '../progress.js';
+import { errorToJson, formatError } from '../report-error.js';
+
+/** What `phys run --json` prints. */
+export interface RunReport {
+  readonly pipeline: string;
+  readonly kind: 'sequential' | 'dag';
+  readonly runId: string;
+  readonly status: ExecutionStatus;
+  readonly durationSeconds: number;
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly artifacts: unknown;
+  /** Sequential: the final state. DAG: the executor's outputs. Large arrays are previews. */
+  readonly outputs: unknown;
+  /** DAG only: every node's status, attempts and error. */
+  readonly nodes?: ExecuteResult['nodes'];
+  readonly counts?: Readonly<Partial<Record<NodeStatus, number>>>;
+  readonly error?: SerializedPhysError;
+  readonly exitCode: number;
+}
+
+// How many metric rows and failed nodes the human summary shows before pointing at --json.
+const MAX_METRIC_ROWS = 24;
+const MAX_FAILED_NODES = 10;
+
+/** Parses `--set key=value`; the value is JSON when it parses as JSON, else the plain string. */
+export function parseOverrides(pairs: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) {
+      throw new UsageError(
+        `--set expects key=value, got '${pair}'. Example: --set sampling.N=1000 --set solver='"rk4"'.`,
+      );
+    }
+    const raw = pair.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // Not JSON: a bare word such as `fast` is meant as a string.
+    }
+    out[pair.slice(0, eq)] = value;
+  }
+  return out;
+}
+
+function progressFor(
+  ctx: CliContext,
+  options: RunOptions,
+  title: string,
+  total: number,
+): ProgressReporter | undefined {
+  if (options.json === true || options.progress === 'none') return undefined;
+  const live = options.progress === 'live' || (options.progress === 'auto' && ctx.isTTY);
+  return createProgress({ stream: ctx.stderr, live, title, total });
+}
+
+/** Feeds a sequential run's step hooks to the progress display, as node events. */
+function progressHook(total: number, reporter: ProgressReporter): PipelineHook {
+  const counts: Partial<Record<NodeStatus, number>> = { QUEUED: total };
+  const move = (from: NodeStatus, to: NodeStatus) => {
+    counts[from] = Math.max(0, (counts[from] ?? 0) - 1);
+    counts[to] = (counts[to] ?? 0) + 1;
+  };
+  return {
+    name: 'phys-cli-progress',
+    onStepStart(event) {
+      move('QUEUED', 'RUNNING');
+      reporter.onProgress({ node: event.step, status: 'RUNNING', counts: { ...counts }, total });
+    },
+    onStepEnd(event) {
+      move('RUNNING', event.status);
+      reporter.onProgress({ node: event.step, status: event.status, counts: { ...counts }, total });
+    },
+  };
+}
+
+async function resolveState(value: unknown): Promise<unknown> {
+  return typeof value === 'function' ? await (value as () => unknown)() : value;
+}
+
+/** `phys run <pipeline>`: runs a sequential pipeline or, through the executor plugin, a DAG. */
+export async function runCommand(
+  ctx: CliContext,
+  name: string,
+  options: RunOptions,
+): Promise<number> {
+  const overrides = parseOverrides(options.set);
+  return withRuntime(ctx, options, 'run', async (runtime) => {
+    const declaration = runtime.pipeline(name);
+    const runId = randomUUID();
+    const policy = Object.keys(overrides).length === 0 ? undefined : overrides;
+    const { report, failure, sinks } =
+      declaration.kind === 'dag'
+        ? await runDag(ctx, runtime, name, declaration, { ...options, runId, policy })
+        : await runSequential(ctx, runtime, name, declaration.stages.length, {
+            ...options,
+            runId,
+            policy,
+          });
+    if (options.json === true) ctx.out(stringify(report));
+    else printSummary(ctx, report, runtime, failure, sinks ?? []);
+    return report.exitCode;
+  });
+}
+
+/** A report, and what only the human summary needs. */
+interface Outcome {
+  readonly report: RunReport;
+  /** The error that failed a sequential run (printed with its causes). */
+  readonly failure?: unknown;
+  /** DAG nodes nothing depends on: their metrics are the results, so they are shown first. */
+  readonly sinks?: readonly string[];
+}
+
+function sinksOf(nodes: DagPipelineDeclaration['nodes']): string[] {
+  const used = new Set<string>();
+  for (const node of nodes) for (const dep of node.deps ?? []) used.add(dep);
+  return nodes.filter((n) => !used.has(n.id)).map((n) => n.id);
+}
+
+/** Metric entries with those of the sink nodes first, otherwise in run order. */
+function resultsFirst(
+  metrics: Readonly<Record<string, number>>,
+  sinks: readonly string[],
+): [string, number][] {
+  const entries = Object.entries(metrics);
+  if (sinks.length === 0) return entries;
+  const rank = (key: string) => {
+    const i = sinks.findIndex((id) => key.startsWith(`${id}.`));
+    return i === -1 ? sinks.length : i;
+  };
+  // Array.prototype.sort is stable: within a rank the run order is kept.
+  return entries.sort(([a], [b]) => rank(a) - rank(b));
+}
+
+interface RunArgs extends RunOptions {
+  readonly runId: string;
+  readonly policy: Readonly<Record<string, unknown>> | undefined;
+}
+
+async function runSequential(
+  ctx: CliContext,
+  runtime: PhysRuntime,
+  name: string,
+  stages: number,
+  args: RunArgs,
+): Promise<Outcome> {
+  const reporter = progressFor(ctx, args, `phys run ${name}`, stages);
+  const started = performance.now();
+  try {
+    const result = await runtime.runPipeline(name, {
+      runId: args.runId,
+      ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+      ...(args.policy === undefined ? {} : { policy: args.policy }),
+      ...(reporter === undefined ? {} : { hooks: [progressHook(stages, reporter)] }),
+      ...(args.record === undefined
+        ? {}
+        : {
+            recordArtifacts: true,
+            recorder: new FileArtifactRecorder(resolve(ctx.cwd, args.record)),
+          }),
+    });
+    reporter?.stop();
+    const report: RunReport = {
+      pipeline: name,
+      kind: 'sequential',
+      runId: result.runId,
+      status: ExecutionStatus.COMPLETED,
+      durationSeconds: (performance.now() - started) / 1000,
+      metrics: result.metrics,
+      artifacts: toJsonValue(result.artifacts),
+      outputs: toJsonValue(result.state),
+      exitCode: ExitCode.OK,
+    };
+    return { report };
+  } catch (error) {
+    reporter?.stop();
+    // Config and usage problems, and bugs, are not run failures: runCli reports them.
+    const code = exitCodeFor(error);
+    if (!PhysError.is(error) || (code !== ExitCode.RUN_FAILED && code !== ExitCode.INTERRUPTED)) {
+      throw error;
+    }
+    // Whatever a stage threw once the run was interrupted, the run was cancelled.
+    const cancelled = error.code === 'PHYS_CANCELLED' || ctx.signal?.aborted === true;
+    const report: RunReport = {
+      pipeline: name,
+      kind: 'sequential',
+      runId: args.runId,
+      status: cancelled ? ExecutionStatus.CANCELLED : ExecutionStatus.FAILED,
+      durationSeconds: (performance.now() - started) / 1000,
+      metrics: {},
+      artifacts: {},
+      outputs: null,
+      error: errorToJson(error),
+      exitCode: cancelled ? ExitCode.INTERRUPTED : ExitCode.RUN_FAILED,
+    };
+    return { report, failure: error };
+  }
+}
+
+async function runDag(
+  ctx: CliContext,
+  runtime: PhysRuntime,
+  name: string,
+  declaration: DagPipelineDeclaration,
+  args: RunArgs,
+): Promise<Outcome> {
+  if (args.record !== undefined) {
+    throw new UsageError(
+      `--record is not supported for DAG pipelines yet ('${name}' is a DAG); run it without --record.`,
+    );
+  }
+  if (!runtime.isRegistered(ExecutorToken)) {
+    throw new ConfigError(
+      'PHYS_CONFIG_INVALID',
+      `Pipeline '${name}' is a DAG, but no plugin in ${runtime.configFile ?? 'the config'} provides an executor. Add one to plugins, e.g. plugins: ['executor-dag'] (package @phys/executor-dag).`,
+      { issues: [{ path: 'plugins', message: 'no plugin provides the executor capability' }] },
+    );
+  }
+  const executor = runtime.resolve(ExecutorToken);
+  const reporter = progressFor(ctx, args, `phys run ${name}`, declaration.nodes.length);
+  const policy = { ...runtime.config.policy, ...declaration.policy, ...args.policy };
+  const started = performance.now();
+  let result: ExecuteResult;
+  try {
+    result = await executor.execute({
+      pipeline: name,
+      nodes: declaration.nodes,
+      initialState: await resolveState(declaration.initialState),
+      container: runtime.container,
+      runId: args.runId,
+      policy,
+      ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+      ...(reporter === undefined
+        ? {}
+        : { onProgress: (e: ProgressEvent) => reporter.onProgress(e) }),
+    });
+  } finally {
+    reporter?.stop();
+  }
+  const counts: Partial<Record<NodeStatus, number>> = {};
+  for (const node of Object.values(result.nodes))
+    counts[node.status] = (counts[node.status] ?? 0) + 1;
+  const interrupted = result.status === ExecutionStatus.CANCELLED && ctx.signal?.aborted === true;
+  const report: RunReport = {
+    pipeline: name,
+    kind: 'dag',
+    runId: args.runId,
+    status: result.status,
+    durationSeconds: result.durationSeconds ?? (performance.now() - started) / 1000,
+    metrics: result.metrics,
+    artifacts: toJsonValue(result.artifacts),
+    outputs: toJsonValue(result.outputs),
+    nodes: result.nodes,
+    counts,
+    exitCode:
+      result.status === ExecutionStatus.COMPLETED
+        ? ExitCode.OK
+        : interrupted
+          ? ExitCode.INTERRUPTED
+          : ExitCode.RUN_FAILED,
+  };
+  return { report, sinks: sinksOf(declaration.nodes) };
+}
+
+function printSummary(
+  ctx: CliContext,
+  report: RunReport,
+  runtime: PhysRuntime,
+  failure: unknown,
+  sinks: readonly string[],
+): void {
+  const ok = report.status === ExecutionStatus.COMPLETED;
+  const size =
+    report.kind === 'dag'
+      ? plural(Object.keys(report.nodes ?? {}).length, 'node')
+      : plural(
+          (runtime.pipeline(report.pipeline) as { stages: readonly unknown[] }).stages.length,
+          'stage',
+        );
+  ctx.out(
+    `${ok ? '✓' : '✗'} ${report.pipeline}: ${report.status} in ${formatDuration(report.durationSeconds)} (${report.kind}, ${size})`,
+  );
+  ctx.out(`  run ${report.runId}`);
+  if (report.counts !== undefined) ctx.out(`  nodes: ${formatCounts(report.counts)}`);
+
+  if (failure !== undefined) {
+    ctx.err();
+    for (const line of formatError(failure)) ctx.err(line);
+  }
+  if (report.nodes !== undefined) {
+    const failed = Object.entries(report.nodes).filter(
+      ([, n]) => n.error !== undefined && isFailed(n.status),
+    );
+    if (failed.length > 0) {
+      ctx.err();
+      ctx.err(`failed nodes (${failed.length}):`);
+      for (const [id, node] of failed.slice(0, MAX_FAILED_NODES)) {
+        const attempts = node.attempts > 1 ? ` after ${node.attempts} attempts` : '';
+        ctx.err(`  ${id} ${node.status}${attempts}: ${node.error?.code} ${node.error?.message}`);
+      }
+      if (failed.length > MAX_FAILED_NODES) {
+        ctx.err(`  ... and ${failed.length - MAX_FAILED_NODES} more (see --json)`);
+      }
+    }
+  }
+
+  const metrics = resultsFirst(report.metrics, sinks);
+  if (metrics.length > 0) {
+    ctx.out();
+    const rows = metrics.slice(0, MAX_METRIC_ROWS).map(([k, v]) => [k, formatNumber(v)]);
+    for (const line of table([['metric', 'value'], ...rows], ['left', 'right']))
+      ctx.out(`  ${line}`);
+    if (metrics.length > MAX_METRIC_ROWS) {
+      ctx.out(`  ... and ${metrics.length - MAX_METRIC_ROWS} more metrics (see --json)`);
+    }
+  }
+  const recorded = recordedArtifacts(report.artifacts);
+  if (recorded.length > 0) {
+    ctx.out();
+    ctx.out('  artifacts:');
+    for (const [key, path] of recorded) ctx.out(`    ${key}  ${path}`);
+  }
+}
+
+function recordedArtifacts(artifacts: unknown): [string, string][] {
+  if (typeof artifacts !== 'object' || artifacts === null) return [];
+  const out: [string, string][] = [];
+  for (const [key, value] of Object.entries(artifacts)) {
+    const path = (value as { path?: unknown } | null)?.path;
+    if (typeof path === 'string') out.push([key, path]);
+  }
+  return out;
+}

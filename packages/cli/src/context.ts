@@ -1,0 +1,61 @@
+/**
+ * Where the CLI writes. `process.stdout` and `process.stderr` fit; tests pass string collectors.
+ * @public
+ */
+export interface CliWritable {
+  /** Writes text; the CLI never waits for the returned value. */
+  write(chunk: string): unknown;
+  /** Terminal width, when known (used to fit the live progress display). */
+  readonly columns?: number | undefined;
+  /** Terminal height, when known. */
+  readonly rows?: number | undefined;
+  /** True for an interactive terminal. */
+  readonly isTTY?: boolean;
+}
+
+/**
+ * Options of {@link runCli}. Every field defaults to the current process's.
+ * @public
+ */
+export interface RunCliOptions {
+  /** Results: summaries, `--json` objects, help, graphs (default `process.stdout`). */
+  readonly stdout?: CliWritable;
+  /** Errors, logs and the progress display (default `process.stderr`). */
+  readonly stderr?: CliWritable;
+  /** Directory the config search starts from (default `process.cwd()`); `--cwd` overrides it. */
+  readonly cwd?: string;
+  /**
+   * Whether stderr is an interactive terminal: `phys run` then redraws a live progress display
+   * in place instead of printing one line per event (default `stderr.isTTY`).
+   */
+  readonly isTTY?: boolean;
+  /** Aborting it cancels a running pipeline (the binary wires it to SIGINT and SIGTERM). */
+  readonly signal?: AbortSignal;
+}
+
+/** The resolved options every command works with. */
+export interface CliContext {
+  readonly stdout: CliWritable;
+  readonly stderr: CliWritable;
+  readonly cwd: string;
+  readonly isTTY: boolean;
+  readonly signal: AbortSignal | undefined;
+  /** Writes `text` and a newline to stdout. */
+  out(text?: string): void;
+  /** Writes `text` and a newline to stderr. */
+  err(text?: string): void;
+}
+
+export function createContext(options: RunCliOptions): CliContext {
+  const stdout = options.stdout ?? process.stdout;
+  const stderr = options.stderr ?? process.stderr;
+  return {
+    stdout,
+    stderr,
+    cwd: options.cwd ?? process.cwd(),
+    isTTY: options.isTTY ?? stderr.isTTY === true,
+    signal: options.signal,
+    out: (text = '') => void stdout.write(`${text}\n`),
+    err: (text = '') => void stderr.write(`${text}\n`),
+  };
+}
