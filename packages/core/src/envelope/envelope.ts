@@ -85,19 +85,42 @@ export async function readTaskEnvelope(path: string): Promise<TaskEnvelope> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new PhysError('PHYS_USAGE', `Cannot read task envelope ${path}: ${(error as Error).message}. Pass the path of a task.json written by an executor.`, { cause: error });
+    throw new PhysError(
+      'PHYS_USAGE',
+      `Cannot read task envelope ${path}: ${(error as Error).message}. Pass the path of a task.json written by an executor.`,
+      { cause: error },
+    );
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new PhysError('PHYS_USAGE', `Task envelope ${path} is not valid JSON: ${(error as Error).message}.`, { cause: error });
+    throw new PhysError(
+      'PHYS_USAGE',
+      `Task envelope ${path} is not valid JSON: ${(error as Error).message}.`,
+      { cause: error },
+    );
   }
   const e = value as Partial<TaskEnvelope> | null;
   const missing = (
-    ['runId', 'nodeId', 'attempt', 'stage', 'label', 'configFile', 'input', 'result', 'resources'] as const
+    [
+      'runId',
+      'nodeId',
+      'attempt',
+      'stage',
+      'label',
+      'configFile',
+      'input',
+      'result',
+      'resources',
+    ] as const
   ).filter((k) => e === null || typeof e !== 'object' || e[k] === undefined);
-  if (e === null || typeof e !== 'object' || e.format !== TASK_ENVELOPE_FORMAT || missing.length > 0) {
+  if (
+    e === null ||
+    typeof e !== 'object' ||
+    e.format !== TASK_ENVELOPE_FORMAT ||
+    missing.length > 0
+  ) {
     throw new PhysError(
       'PHYS_USAGE',
       `${path} is not a ${TASK_ENVELOPE_FORMAT} task envelope${missing.length > 0 ? ` (missing ${missing.join(', ')})` : ''}. Task envelopes are written by executors and schedulers; do not edit them by hand.`,
@@ -113,7 +136,10 @@ export function envelopePath(envelopeFile: string, relative: string): string {
 }
 
 /** Reads the encoded input state of a task envelope. @public */
-export async function readTaskInput(envelopeFile: string, envelope: TaskEnvelope): Promise<unknown> {
+export async function readTaskInput(
+  envelopeFile: string,
+  envelope: TaskEnvelope,
+): Promise<unknown> {
   const bytes = await readFile(envelopePath(envelopeFile, envelope.input.file));
   return decodeState(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 }
@@ -140,7 +166,10 @@ export async function readResultEnvelope(envelopeFile: string): Promise<ReadResu
   }
   const envelope = JSON.parse(text) as ResultEnvelope;
   if (envelope.format !== RESULT_ENVELOPE_FORMAT) {
-    throw new PhysError('PHYS_STATE_CORRUPT', `${task.result.file} next to ${envelopeFile} is not a ${RESULT_ENVELOPE_FORMAT} result envelope.`);
+    throw new PhysError(
+      'PHYS_STATE_CORRUPT',
+      `${task.result.file} next to ${envelopeFile} is not a ${RESULT_ENVELOPE_FORMAT} result envelope.`,
+    );
   }
   if (envelope.status !== 'COMPLETED' || envelope.stateFile === undefined) {
     return { envelope, state: undefined, artifacts: undefined };

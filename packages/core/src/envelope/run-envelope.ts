@@ -57,6 +57,8 @@ export async function runTaskEnvelope(envelopeFile: string): Promise<number> {
       logger: createConsoleLogger('warn'),
     });
     const input = await readTaskInput(envelopeFile, envelope);
+    // Aborted while the config was loading: do not start work nobody waits for.
+    if (controller.signal.aborted) throw controller.signal.reason;
     const out = await executeTask({
       stage,
       input,
@@ -101,7 +103,9 @@ export async function runTaskEnvelope(envelopeFile: string): Promise<number> {
     );
     await atomicWrite(envelopePath(envelopeFile, envelope.result.exitCode), `${code}\n`);
   } catch (error) {
-    process.stderr.write(`Cannot write the result of node '${envelope.nodeId}': ${String(error)}\n`);
+    process.stderr.write(
+      `Cannot write the result of node '${envelope.nodeId}': ${String(error)}\n`,
+    );
     return TASK_EXIT_CODES.FAILED;
   }
   return code;
@@ -111,7 +115,10 @@ function head(
   envelope: TaskEnvelope,
   status: ResultEnvelope['status'],
   startedAt: string,
-): Pick<ResultEnvelope, 'format' | 'runId' | 'nodeId' | 'attempt' | 'status' | 'startedAt' | 'finishedAt'> {
+): Pick<
+  ResultEnvelope,
+  'format' | 'runId' | 'nodeId' | 'attempt' | 'status' | 'startedAt' | 'finishedAt'
+> {
   return {
     format: RESULT_ENVELOPE_FORMAT,
     runId: envelope.runId,

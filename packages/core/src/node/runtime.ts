@@ -185,6 +185,7 @@ export async function createRuntime(
   });
   const plugins = Object.freeze(loaded.map((l) => l.plugin));
 
+  const cacheDir = resolvePath(configDir, config.cacheDir ?? '.phys');
   const container = createChildContainer();
   const stages = new StageRegistry();
   container.register(LoggerToken, { useValue: logger });
@@ -196,6 +197,7 @@ export async function createRuntime(
       container,
       logger: logger.child({ plugin: l.plugin.name }),
       configDir,
+      cacheDir,
       stages,
     }),
   );
@@ -247,7 +249,7 @@ export async function createRuntime(
     configDir,
     configFile: source.filepath,
     env,
-    cacheDir: resolvePath(configDir, config.cacheDir ?? '.phys'),
+    cacheDir,
     logger,
     container,
     stages,

@@ -35,6 +35,11 @@ export interface PluginContext<TOptions = unknown> {
   readonly logger: Logger;
   /** Directory of the config file that loaded the plugin. */
   readonly configDir: string;
+  /**
+   * Absolute directory for caches and run data: the config's `cacheDir` resolved from
+   * `configDir` (default `<configDir>/.phys`). Absent only when a host builds contexts by hand.
+   */
+  readonly cacheDir?: string;
   /** Register stage definitions the plugin ships. */
   readonly stages: StageRegistry;
 }

@@ -25,7 +25,15 @@ export class DagState {
       Symbol.iterator in inputs
         ? (inputs as Iterable<readonly [string, unknown]>)
         : Object.entries(inputs);
-    for (const [id, value] of entries) {
+    // Index loop for arrays: executors build one DagState per multi-parent node, and the
+    // iterator protocol with destructuring costs more than the rest of the constructor.
+    const list = Array.isArray(entries)
+      ? (entries as readonly (readonly [string, unknown])[])
+      : [...entries];
+    for (let k = 0; k < list.length; k++) {
+      const entry = list[k] as readonly [string, unknown];
+      const id = entry[0];
+      const value = entry[1];
       if (typeof id !== 'string') {
         throw new StateError(
           'PHYS_STATE_UNSUPPORTED',

@@ -1,0 +1,168 @@
+// pnpm bench [--scale S] [--only chain,wide,...]: runs the workloads of shared/bench/WORKLOADS.md
+// through the public API; progress on stderr, one JSON object as the last line of stdout.
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { hashState, type NodeSpec } from '@phys/core';
+import { DagExecutor, type DagRunResult, LocalScheduler } from '@phys/executor-dag';
+import { check, progress, round, systemLine } from './common.js';
+import { burn, chain, grid, wide } from './graphs.js';
+
+const WORKLOADS = ['chain', 'wide', 'grid', 'cpu_parallel', 'big_grid', 'hash'] as const;
+type Workload = (typeof WORKLOADS)[number];
+
+const { values } = parseArgs({
+  args: process.argv.slice(2).filter((a) => a !== '--'),
+  options: { scale: { type: 'string', default: '1' }, only: { type: 'string' } },
+});
+const scale = Number(values.scale);
+if (!(scale > 0)) throw new Error(`--scale must be a positive number, got ${values.scale}`);
+const only = new Set<Workload>(
+  values.only === undefined ? WORKLOADS : (values.only.split(',') as Workload[]),
+);
+const here = dirname(fileURLToPath(import.meta.url));
+const configFile = join(here, 'phys.config.js');
+const scaled = (n: number, min = 1): number => Math.max(min, Math.round(n * scale));
+
+interface Timed {
+  readonly nodes: number;
+  readonly seconds: number;
+  readonly result: DagRunResult;
+}
+
+async function timed(executor: DagExecutor, nodes: NodeSpec[]): Promise<Timed> {
+  const t0 = performance.now();
+  const result = await executor.run({ payload: 0 }, nodes);
+  const seconds = (performance.now() - t0) / 1000;
+  if (result.status !== 'COMPLETED') {
+    throw new Error(`run ended ${result.status}: ${result.error?.message ?? ''}`);
+  }
+  return { nodes: nodes.length, seconds, result };
+}
+
+/** One warm-up run at a tenth of the size, then the measured run, on one executor. */
+async function measure(
+  name: string,
+  workers: number,
+  build: (factor: number) => NodeSpec[],
+): Promise<Timed> {
+  const executor = new DagExecutor({
+    scheduler: new LocalScheduler({ maxWorkers: workers }),
+    metrics: [],
+  });
+  progress(`${name}: warm-up`);
+  await timed(executor, build(0.1));
+  const nodes = build(1);
+  progress(`${name}: ${nodes.length} nodes, ${workers} worker${workers === 1 ? '' : 's'}`);
+  const out = await timed(executor, nodes);
+  await executor.close();
+  return out;
+}
+
+function perNode(t: Timed): { nodes: number; seconds: number; us_per_node: number } {
+  return {
+    nodes: t.nodes,
+    seconds: round(t.seconds, 4),
+    us_per_node: round((t.seconds * 1e6) / t.nodes, 2),
+  };
+}
+
+const out: Record<string, unknown> = { system: systemLine() };
+
+if (only.has('chain')) {
+  const t = await measure('chain', 1, (f) => chain(Math.max(2, Math.round(2000 * scale * f))));
+  const last = t.result.outputs[`n${t.nodes - 1}`] as { payload: number };
+  check(last.payload === t.nodes, `chain: last payload ${last.payload}, expected ${t.nodes}`);
+  out.chain = perNode(t);
+}
+
+if (only.has('wide')) {
+  const t = await measure('wide', 2, (f) => wide(Math.max(2, Math.round(2000 * scale * f))));
+  const last = t.result.outputs[`w_${t.nodes - 1}`] as { payload: number };
+  check(last.payload === t.nodes - 1, `wide: w_${t.nodes - 1} payload ${last.payload}`);
+  out.wide = perNode(t);
+}
+
+if (only.has('grid')) {
+  const t = await measure('grid', 2, (f) => grid(Math.max(2, Math.round(50 * scale * f)), 40));
+  out.grid = perNode(t);
+}
+
+if (only.has('cpu_parallel')) {
+  const iters = 2_000_000;
+  const n = scaled(8, 2);
+  const seconds: number[] = [];
+  for (const workers of [1, 2]) {
+    const executor = new DagExecutor({
+      scheduler: new LocalScheduler({ maxWorkers: workers, configFile }),
+      metrics: [],
+    });
+    progress(`cpu_parallel: warm-up, ${workers} worker${workers === 1 ? '' : 's'}`);
+    await timed(executor, burn(Math.max(2, Math.round(n * 0.1)), iters));
+    progress(`cpu_parallel: ${n} × Burn{${iters}}, ${workers} worker${workers === 1 ? '' : 's'}`);
+    const t = await timed(executor, burn(n, iters));
+    const expected = (seed: number): number => {
+      let acc = 0;
+      for (let k = 0; k < iters; k++) acc += Math.sin(seed + k * 1e-3);
+      return acc;
+    };
+    const got = (t.result.outputs.b_0 as { payload: number }).payload;
+    check(got === expected(0), `cpu_parallel: b_0 payload ${got}`);
+    seconds.push(t.seconds);
+    await executor.close();
+  }
+  const [t1, t2] = seconds as [number, number];
+  out.cpu_parallel = {
+    nodes: n,
+    iters,
+    seconds_1_worker: round(t1, 4),
+    seconds_2_workers: round(t2, 4),
+    speedup: round(t1 / t2, 3),
+  };
+}
+
+if (only.has('big_grid')) {
+  progress('big_grid: in a child process (its own peak RSS)');
+  const line = await new Promise<string>((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--max-old-space-size=3072', join(here, 'big-grid.js')],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let text = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code === 0) resolve(text.trim().split('\n').at(-1) ?? '');
+      else reject(new Error(`big_grid child exited with code ${code}`));
+    });
+  });
+  out.big_grid = JSON.parse(line) as unknown;
+}
+
+if (only.has('hash')) {
+  const hashOnce = (elements: number): { bytes: number; seconds: number } => {
+    const data = new Float64Array(elements);
+    for (let i = 0; i < elements; i++) data[i] = i * 0.5;
+    const state = { data };
+    const t0 = performance.now();
+    const digest = hashState(state);
+    const seconds = (performance.now() - t0) / 1000;
+    check(digest.length === 64, 'hash: digest is 64 hex characters');
+    return { bytes: data.byteLength, seconds };
+  };
+  const elements = 64 * 1024 * 1024;
+  progress('hash: warm-up');
+  hashOnce(Math.round(elements * 0.1));
+  progress(`hash: Float64Array of ${elements} elements (${(elements * 8) / 2 ** 20} MiB)`);
+  const { bytes, seconds } = hashOnce(elements);
+  out.hash = { bytes, seconds: round(seconds, 4), gb_per_s: round(bytes / seconds / 1e9, 3) };
+}
+
+process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -1,0 +1,30 @@
+// @phys/executor-dag — DagExecutor, DAG validation, LocalScheduler, command stages, and the
+// `executor-dag` plugin that provides them to phys.config.ts.
+
+export { DAG_CACHE_KEY_FORMAT, dagCacheKeys } from './cache-keys.js';
+export type {
+  CommandContext,
+  CommandResult,
+  CommandSpec,
+  CommandStageSpec,
+  MpiLauncher,
+} from './command-stage.js';
+// command stages
+export { defineCommandStage } from './command-stage.js';
+export type { DagProblem, DagProblemKind } from './compile.js';
+export type { DagExecutorOptions, DagRunOptions, FailureMode } from './dag-executor.js';
+// executing DAGs
+export { DagExecutor } from './dag-executor.js';
+export type { GraphFormatOptions, GraphNode } from './graph-format.js';
+// drawing
+export { toDot, toMermaid } from './graph-format.js';
+export type { LocalSchedulerOptions, RemoteJob } from './local-scheduler.js';
+
+// scheduling
+export { LocalScheduler } from './local-scheduler.js';
+export type { ExecutorDagOptions, ResolvedExecutorDagOptions } from './options.js';
+export { executorDagOptionsSchema } from './options.js';
+// the plugin
+export { default } from './plugin.js';
+export type { DagRunProvenance, NodeRunRecord } from './run-result.js';
+export { DagRunResult } from './run-result.js';

@@ -1,0 +1,38 @@
+import { z } from 'zod';
+
+const count = z.number().int().min(1);
+
+/** zod schema of the `executor-dag` plugin options. @public */
+export const executorDagOptionsSchema = z.object({
+  /** Nodes running at once (default: available parallelism). */
+  maxWorkers: count.optional(),
+  /** CPU cores granted at once (default: maxWorkers). */
+  maxCpu: z.number().positive().optional(),
+  /** GPUs granted at once (default: the number of gpuIds). */
+  maxGpu: z.number().int().min(0).optional(),
+  /** GPU ids to hand out. */
+  gpuIds: z.array(z.number().int().min(0)).optional(),
+  /** Memory granted at once: bytes or `"16Gi"`. */
+  maxMemory: z.union([z.number().positive(), z.string()]).optional(),
+  /** What a run does after a node fails for good. */
+  failureMode: z.enum(['failFast', 'continue']).default('failFast'),
+  /** Detect stages that mutate their input (costs a hash per input). */
+  strict: z.boolean().default(false),
+  /** Isolation of nodes whose node and stage choose none. */
+  isolation: z.enum(['inline', 'thread', 'process']).default('inline'),
+  /** The phys.config.* declaring the stages (default: the config file that loaded the plugin). */
+  configFile: z.string().optional(),
+  /** Work directory of process isolation. */
+  workDir: z.string().optional(),
+  keepWorkDirs: z.boolean().default(false),
+  /** Seconds an aborted worker or process gets before it is killed. */
+  graceSeconds: z.number().min(0).default(5),
+  /** Also provide the `scheduler` capability (set false when another plugin, e.g. Slurm, provides it). */
+  provideScheduler: z.boolean().default(true),
+});
+
+/** Options of the `executor-dag` plugin, as written in `phys.config.ts`. @public */
+export type ExecutorDagOptions = z.input<typeof executorDagOptionsSchema>;
+
+/** The options after validation and defaults. @public */
+export type ResolvedExecutorDagOptions = z.output<typeof executorDagOptionsSchema>;
