@@ -44,7 +44,7 @@ const CONFIG_NAMES = [
 ];
 
 function configFileOf(ctx: PluginContext<ResolvedExecutorDagOptions>): string | undefined {
-  const given = ctx.options.configFile ?? (ctx as { configFile?: string }).configFile;
+  const given = ctx.options.configFile ?? ctx.configFile;
   if (given !== undefined) return isAbsolute(given) ? given : resolve(ctx.configDir, given);
   return CONFIG_NAMES.map((name) => join(ctx.configDir, name)).find((path) => existsSync(path));
 }

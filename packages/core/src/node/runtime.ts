@@ -197,6 +197,7 @@ export async function createRuntime(
       container,
       logger: logger.child({ plugin: l.plugin.name }),
       configDir,
+      configFile: source.filepath,
       cacheDir,
       stages,
     }),

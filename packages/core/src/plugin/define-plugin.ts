@@ -36,6 +36,11 @@ export interface PluginContext<TOptions = unknown> {
   /** Directory of the config file that loaded the plugin. */
   readonly configDir: string;
   /**
+   * The config file that loaded the plugin (undefined for an in-memory config). Executors hand
+   * it to worker threads and cluster jobs, which load it to rebuild stages by identity.
+   */
+  readonly configFile?: string | undefined;
+  /**
    * Absolute directory for caches and run data: the config's `cacheDir` resolved from
    * `configDir` (default `<configDir>/.phys`). Absent only when a host builds contexts by hand.
    */
