@@ -1,0 +1,384 @@
+import fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type CacheEntry, hashState, PhysError } from '@phys/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DAG_KEY_FORMAT, type DagKeyInputs } from './dag-keys.js';
+import { DiskCache, KEY_INPUTS_FIELD } from './disk-cache.js';
+import { type EntryLayout, HEAD_BYTES, parseLayout } from './entry-file.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(join(tmpdir(), 'phys-cache-disk-'));
+});
+afterEach(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const key = (n: number | string) => hashState(['test-key', n]);
+
+function entry(n: number, extra: Record<string, unknown> = {}): CacheEntry {
+  return {
+    state: { n, values: new Float64Array([n, n + 0.5, -n]), label: `entry ${n}`, ...extra },
+    metrics: { 'node.loss': n / 10 },
+    provenance: { node: `node-${n}`, stage: 'test/stage', version: '3' },
+  };
+}
+
+const quarantined = () =>
+  fs.existsSync(join(dir, 'quarantine')) ? fs.readdirSync(join(dir, 'quarantine')) : [];
+
+describe('DiskCache', () => {
+  it('round-trips entries: typed arrays, Maps, bigints, metrics, artifacts, provenance', async () => {
+    const cache = new DiskCache({ dir });
+    const value: CacheEntry = {
+      state: {
+        grid: new Float32Array([1.5, 2.5]),
+        ids: new BigInt64Array([1n, -2n]),
+        table: new Map<string, unknown>([['a', 1]]),
+        big: 2n ** 70n,
+        when: new Date(5),
+      },
+      metrics: { loss: 0.25 },
+      artifacts: { note: 'hello' },
+      provenance: { node: 'n1' },
+    };
+    await cache.put(key(1), value);
+    const got = await cache.get(key(1));
+    expect(got).toEqual(value);
+    expect(await cache.get(key(2))).toBeUndefined();
+    expect(await cache.stats()).toMatchObject({ hits: 1, misses: 1, entries: 1, corrupt: 0 });
+  });
+
+  it('lays entries out by key and reads typed arrays back as views of one buffer', async () => {
+    const cache = new DiskCache({ dir });
+    const big = new Float64Array(100_000).map((_, i) => i * 0.5);
+    await cache.put(key('big'), { state: { big }, metrics: {}, provenance: {} });
+    const path = join(dir, 'v1', key('big').slice(0, 2), key('big'));
+    expect(cache.pathOf(key('big'))).toBe(path);
+    const size = fs.statSync(path).size;
+    const got = (await cache.get(key('big'))) as CacheEntry & { state: { big: Float64Array } };
+    expect(got.state.big).toEqual(big);
+    // Not a copy: the array's memory is the buffer the file was read into.
+    expect(got.state.big.buffer.byteLength).toBe(size);
+    expect(got.state.big.byteOffset % 8).toBe(0);
+  });
+
+  it('stores keys that are not hex digests under their hash', async () => {
+    const cache = new DiskCache({ dir });
+    const odd = 'run 7/node a:b ✓';
+    await cache.put(odd, entry(7));
+    expect(cache.pathOf(odd)).toMatch(/v1[/\\][0-9a-f]{2}[/\\]~[0-9a-f]{64}$/);
+    expect(await cache.get(odd)).toEqual(entry(7));
+    expect(await cache.has(odd)).toBe(true);
+    expect((await cache.list().next()).value?.key).toBe(odd);
+  });
+
+  it('keeps the stored entry when identical work stores the same result again', async () => {
+    const cache = new DiskCache({ dir });
+    const first = entry(1);
+    await cache.put(key(1), first);
+    const path = cache.pathOf(key(1));
+    const inode = fs.statSync(path).ino;
+    // Another node with the same key: same result, its own provenance.
+    await cache.put(key(1), { ...first, provenance: { node: 'twin' } });
+    expect(fs.statSync(path).ino).toBe(inode);
+    expect(await cache.get(key(1))).toEqual(first);
+    // A different result replaces it.
+    await cache.put(key(1), entry(2));
+    expect(await cache.get(key(1))).toEqual(entry(2));
+    // So does any result over a damaged entry.
+    const bytes = fs.readFileSync(path);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1;
+    fs.writeFileSync(path, bytes);
+    await cache.put(key(1), entry(2));
+    expect(await cache.get(key(1))).toEqual(entry(2));
+    expect((await cache.stats()).corrupt).toBe(0);
+  });
+
+  it('keeps every entry when reopened', async () => {
+    const first = new DiskCache({ dir });
+    for (let i = 0; i < 20; i++) await first.put(key(i), entry(i));
+    const { bytes } = await first.stats();
+    await first.close();
+    const reopened = new DiskCache({ dir });
+    expect(await reopened.stats()).toMatchObject({ entries: 20, bytes, hits: 0 });
+    for (let i = 0; i < 20; i++) expect(await reopened.get(key(i))).toEqual(entry(i));
+  });
+
+  describe('treats damaged entries as misses, moves them aside and counts them', () => {
+    const positions: Array<[string, (size: number, layout: EntryLayout) => number]> = [
+      ['magic', () => 0],
+      ['format version', () => 4],
+      ['key length', () => 6],
+      ['metadata length', () => 9],
+      ['result length', () => 16],
+      ['provenance length', () => 24],
+      ['total length', () => 33],
+      ['key', () => HEAD_BYTES + 3],
+      ['metadata', (_s, l) => l.resultOffset - 12],
+      ['result start', (_s, l) => l.resultOffset],
+      ['result middle', (_s, l) => l.resultOffset + Math.floor(l.resultLength / 2)],
+      ['provenance', (_s, l) => l.provenanceOffset + 1],
+      ['checksum trailer', (s) => s - 1],
+    ];
+    for (const [where, at] of positions) {
+      it(`one flipped byte in the ${where}`, async () => {
+        const cache = new DiskCache({ dir });
+        await cache.put(key(1), entry(1));
+        const path = cache.pathOf(key(1));
+        const bytes = fs.readFileSync(path);
+        const layout = parseLayout(bytes);
+        if (layout === undefined) throw new Error('unreadable entry');
+        const i = at(bytes.length, layout);
+        bytes[i] = (bytes[i] as number) ^ 0x10;
+        fs.writeFileSync(path, bytes);
+
+        expect(await cache.get(key(1))).toBeUndefined();
+        expect(fs.existsSync(path)).toBe(false);
+        expect(quarantined()).toHaveLength(1);
+        expect(await cache.stats()).toMatchObject({ corrupt: 1, misses: 1, hits: 0, entries: 0 });
+        // The next computation stores a good entry again.
+        await cache.put(key(1), entry(1));
+        expect(await cache.get(key(1))).toEqual(entry(1));
+      });
+    }
+
+    it('truncated, empty, or with bytes appended', async () => {
+      const cache = new DiskCache({ dir });
+      const damage: Array<(b: Buffer) => Buffer> = [
+        (b) => b.subarray(0, b.length - 1),
+        (b) => b.subarray(0, Math.floor(b.length / 2)),
+        (b) => b.subarray(0, 10),
+        () => Buffer.alloc(0),
+        (b) => Buffer.concat([b, Buffer.from([0])]),
+      ];
+      for (const [i, hurt] of damage.entries()) {
+        await cache.put(key(i), entry(i));
+        const path = cache.pathOf(key(i));
+        fs.writeFileSync(path, hurt(fs.readFileSync(path)));
+        expect(await cache.get(key(i))).toBeUndefined();
+      }
+      expect((await cache.stats()).corrupt).toBe(damage.length);
+      expect(quarantined()).toHaveLength(damage.length);
+    });
+
+    it('large entries read in several steps, and fully asynchronous caches', async () => {
+      for (const syncIoMaxBytes of [0, 256 * 1024]) {
+        const cache = new DiskCache({ dir: join(dir, String(syncIoMaxBytes)), syncIoMaxBytes });
+        const big = { state: new Float64Array(200_000).fill(1), metrics: {}, provenance: {} };
+        await cache.put(key('big'), big);
+        await cache.put(key('small'), entry(1));
+        expect(await cache.get(key('big'))).toEqual(big);
+        expect(await cache.get(key('small'))).toEqual(entry(1));
+        for (const k of [key('big'), key('small')]) {
+          const path = cache.pathOf(k);
+          const bytes = fs.readFileSync(path);
+          bytes[bytes.length - 100] = (bytes[bytes.length - 100] as number) ^ 1;
+          fs.writeFileSync(path, bytes);
+          expect(await cache.get(k)).toBeUndefined();
+        }
+        expect((await cache.stats()).corrupt).toBe(2);
+      }
+    });
+
+    it('an intact entry under another key’s name', async () => {
+      const cache = new DiskCache({ dir });
+      await cache.put(key(1), entry(1));
+      await cache.put(key(2), entry(2));
+      fs.copyFileSync(cache.pathOf(key(1)), cache.pathOf(key(2)));
+      expect(await cache.get(key(2))).toBeUndefined();
+      expect(await cache.get(key(1))).toEqual(entry(1));
+      expect((await cache.stats()).corrupt).toBe(1);
+    });
+  });
+
+  it('evicts the least recently used entries beyond maxBytes', async () => {
+    const probe = new DiskCache({ dir: join(dir, 'probe') });
+    await probe.put(key(0), entry(0));
+    const size = (await probe.stats()).bytes;
+    const cache = new DiskCache({ dir, maxBytes: size * 3 + size / 2 });
+    await cache.put(key(1), entry(1));
+    await cache.put(key(2), entry(2));
+    await cache.put(key(3), entry(3));
+    expect(await cache.get(key(1))).toBeDefined(); // 2 is now the least recently used
+    await cache.put(key(4), entry(4));
+    expect(await cache.has(key(2))).toBe(false);
+    expect(await cache.stats()).toMatchObject({ entries: 3, evictions: 1 });
+    await cache.put(key(5), entry(5)); // then 3
+    expect(await cache.has(key(3))).toBe(false);
+    for (const n of [1, 4, 5]) expect(await cache.has(key(n))).toBe(true);
+    expect((await cache.stats()).bytes).toBeLessThanOrEqual(cache.maxBytes);
+  });
+
+  it('keeps recency across reopening (file mtimes) and skips entries larger than the limit', async () => {
+    const first = new DiskCache({ dir });
+    for (const n of [1, 2, 3]) await first.put(key(n), entry(n));
+    const size = (await first.stats()).bytes / 3;
+    // Recency as another session left it: 2 used last, 3 least recently.
+    const at = (s: number) => new Date(Date.now() - s * 1000);
+    fs.utimesSync(first.pathOf(key(1)), at(200), at(200));
+    fs.utimesSync(first.pathOf(key(2)), at(100), at(100));
+    fs.utimesSync(first.pathOf(key(3)), at(300), at(300));
+    const cache = new DiskCache({ dir, maxBytes: Math.floor(size * 3.5) });
+    await cache.put(key(4), entry(4));
+    expect(await cache.has(key(3))).toBe(false);
+    await cache.put(key(5), entry(5));
+    expect(await cache.has(key(1))).toBe(false);
+    expect(await cache.has(key(2))).toBe(true);
+
+    const small = new DiskCache({ dir: join(dir, 'small'), maxBytes: 64 });
+    await small.put(key(9), entry(9));
+    expect(await small.has(key(9))).toBe(false);
+  });
+
+  it('persists the recency of hits in file mtimes', async () => {
+    const cache = new DiskCache({ dir });
+    await cache.put(key(1), entry(1));
+    const old = new Date(Date.now() - 3_600_000);
+    fs.utimesSync(cache.pathOf(key(1)), old, old);
+    await cache.get(key(1));
+    await cache.close();
+    expect(fs.statSync(cache.pathOf(key(1))).mtimeMs).toBeGreaterThan(old.getTime() + 1000);
+  });
+
+  it('has, delete, list and lineage', async () => {
+    const cache = new DiskCache({ dir });
+    const inputs: DagKeyInputs = {
+      formatVersion: DAG_KEY_FORMAT,
+      stageName: 'test/stage',
+      stageVersion: '3',
+      configHash: 'c'.repeat(64),
+      policyHash: null,
+      rootInputHash: 'r'.repeat(64),
+      codeFingerprint: null,
+    };
+    const withInputs = (n: number): CacheEntry => {
+      const e = entry(n);
+      return { ...e, provenance: { ...e.provenance, [KEY_INPUTS_FIELD]: inputs } };
+    };
+    await cache.put(key(1), withInputs(1));
+    await cache.put(key(2), entry(2));
+    expect(await cache.has(key(1))).toBe(true);
+    const listed = [];
+    for await (const info of cache.list()) listed.push(info);
+    expect(listed.map((i) => i.key).sort()).toEqual([key(1), key(2)].sort());
+    const one = listed.find((i) => i.key === key(1));
+    expect(one).toMatchObject({
+      nodeId: 'node-1',
+      stage: 'test/stage',
+      stageVersion: '3',
+      keyInputs: inputs,
+      size: fs.statSync(cache.pathOf(key(1))).size,
+    });
+    expect(one?.createdAt).toBeInstanceOf(Date);
+    const lineage = await cache.lineage();
+    expect(lineage.get('node-1')).toMatchObject({ key: key(1), keyInputs: inputs });
+    expect(lineage.get('node-2')?.keyInputs).toBeUndefined();
+
+    expect(await cache.delete(key(1))).toBe(true);
+    expect(await cache.delete(key(1))).toBe(false);
+    expect(await cache.has(key(1))).toBe(false);
+    expect(await cache.stats()).toMatchObject({ entries: 1 });
+  });
+
+  it('verify() checks every entry and quarantines the bad ones', async () => {
+    const cache = new DiskCache({ dir });
+    for (let i = 0; i < 5; i++) await cache.put(key(i), entry(i));
+    for (const i of [1, 3]) {
+      const path = cache.pathOf(key(i));
+      const bytes = fs.readFileSync(path);
+      bytes[bytes.length - 40] = (bytes[bytes.length - 40] as number) ^ 0xff;
+      fs.writeFileSync(path, bytes);
+    }
+    const report = await cache.verify();
+    expect(report).toMatchObject({ checked: 5, ok: 3, corrupt: 2 });
+    expect(quarantined()).toHaveLength(2);
+    expect(await cache.stats()).toMatchObject({ entries: 3, corrupt: 2, bytes: report.bytes });
+    expect(await cache.verify()).toMatchObject({ checked: 3, ok: 3, corrupt: 0 });
+  });
+
+  it('gc() evicts to the limit and removes dead writers’ temp files and old quarantine', async () => {
+    const writer = new DiskCache({ dir });
+    for (let i = 0; i < 6; i++) await writer.put(key(i), entry(i));
+    const size = (await writer.stats()).bytes / 6;
+    const shard = join(dir, 'v1', key(0).slice(0, 2));
+    const oldTemp = join(shard, `.${key(0)}.deadwriter1.tmp`);
+    const freshTemp = join(shard, `.${key(0)}.livewriter1.tmp`);
+    fs.writeFileSync(oldTemp, 'half an entry');
+    fs.writeFileSync(freshTemp, 'being written');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    fs.utimesSync(oldTemp, hourAgo, hourAgo);
+    fs.mkdirSync(join(dir, 'quarantine'));
+    fs.writeFileSync(join(dir, 'quarantine', 'old'), 'x');
+    const monthAgo = new Date(Date.now() - 30 * 86_400_000);
+    fs.utimesSync(join(dir, 'quarantine', 'old'), monthAgo, monthAgo);
+
+    const cache = new DiskCache({ dir, maxBytes: Math.floor(size * 4.5) });
+    const report = await cache.gc();
+    expect(report).toMatchObject({
+      evicted: 2,
+      tempFilesRemoved: 1,
+      quarantineRemoved: 1,
+      entries: 4,
+    });
+    expect(fs.existsSync(oldTemp)).toBe(false);
+    expect(fs.existsSync(freshTemp)).toBe(true);
+    expect((await cache.gc({ tempMaxAgeMs: 0 })).tempFilesRemoved).toBe(1);
+  });
+
+  it('clear() removes everything', async () => {
+    const cache = new DiskCache({ dir });
+    for (let i = 0; i < 4; i++) await cache.put(key(i), entry(i));
+    const { bytes } = await cache.stats();
+    expect(await cache.clear()).toEqual({ entries: 4, bytes });
+    expect(await cache.stats()).toMatchObject({ entries: 0, bytes: 0 });
+    expect(await cache.get(key(1))).toBeUndefined();
+    await cache.put(key(1), entry(1));
+    expect(await cache.get(key(1))).toEqual(entry(1));
+  });
+
+  it('writes with fsync: true and false', async () => {
+    for (const fsync of [true, false]) {
+      const cache = new DiskCache({ dir: join(dir, String(fsync)), fsync });
+      await cache.put(key(1), entry(1));
+      expect(await cache.get(key(1))).toEqual(entry(1));
+    }
+  });
+
+  it('leaves nothing behind when an entry cannot be encoded', async () => {
+    const cache = new DiskCache({ dir });
+    const bad = { state: { f: () => 1 }, metrics: {}, provenance: {} } as CacheEntry;
+    await expect(cache.put(key(1), bad)).rejects.toMatchObject({ code: 'PHYS_STATE_UNSUPPORTED' });
+    expect(await cache.has(key(1))).toBe(false);
+    expect((await cache.gc({ tempMaxAgeMs: 0 })).tempFilesRemoved).toBe(0);
+  });
+
+  it('getOrCompute() computes a missing entry once for concurrent callers', async () => {
+    const cache = new DiskCache({ dir });
+    let calls = 0;
+    const compute = async () => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 10));
+      return entry(5);
+    };
+    const results = await Promise.all([1, 2, 3].map(() => cache.getOrCompute(key(5), compute)));
+    expect(calls).toBe(1);
+    expect(results.map((r) => r.computed)).toEqual([true, false, false]);
+    for (const r of results) expect(r.entry).toEqual(entry(5));
+    expect(await cache.getOrCompute(key(5), compute)).toEqual({ entry: entry(5), computed: false });
+  });
+
+  it('reports I/O failures and bad options as PhysErrors', async () => {
+    const file = join(dir, 'not-a-dir');
+    fs.writeFileSync(file, 'x');
+    const cache = new DiskCache({ dir: join(file, 'cache') });
+    expect(await cache.get(key(1))).toBeUndefined();
+    const failure = await cache.put(key(1), entry(1)).catch((e: unknown) => e);
+    expect(PhysError.is(failure) && failure.code).toBe('PHYS_CACHE_DISK_IO');
+    expect(() => new DiskCache({ dir: '' })).toThrow(/dir/);
+    expect(() => new DiskCache({ dir, maxBytes: 'lots' })).toThrow(/Invalid memory/);
+    expect(() => new DiskCache({ dir, fsync: 'often' as never })).toThrow(/fsync/);
+    await expect(new DiskCache({ dir }).get('')).rejects.toMatchObject({ code: 'PHYS_USAGE' });
+  });
+});
