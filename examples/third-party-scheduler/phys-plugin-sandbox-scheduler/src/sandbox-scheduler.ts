@@ -1,0 +1,282 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CancelledError,
+  ExecutionStatus,
+  type JobHandle,
+  normalizeResources,
+  type Scheduler,
+  type SchedulerCapabilities,
+  SchedulerError,
+  type SchedulerTask,
+  serializeError,
+  type TaskOutcome,
+  TimeoutError,
+} from '@phys/core';
+import { readResultEnvelope, taskEnvelopeEntry, writeTaskEnvelope } from '@phys/core/node';
+
+/** Options of {@link SandboxScheduler}. @public */
+export interface SandboxSchedulerOptions {
+  /** The phys.config.* the child processes rebuild stages from. */
+  readonly configFile: string;
+  /** Tasks running at once (default 2). */
+  readonly maxConcurrent?: number;
+  /** CPU cores a single task may ask for (default: this machine's available parallelism). */
+  readonly maxCpu?: number;
+  /** Variables the child processes inherit; nothing else leaks in (default PATH, HOME, LANG, TZ). */
+  readonly passEnv?: readonly string[];
+  /** Parent directory of the per-task sandboxes (default: the OS temp directory). */
+  readonly workDir?: string;
+  /** Seconds between SIGTERM and SIGKILL when a task is cancelled or times out (default 2). */
+  readonly graceSeconds?: number;
+}
+
+interface Task {
+  readonly handle: JobHandle;
+  readonly task: SchedulerTask;
+  readonly outcome: Promise<TaskOutcome>;
+  readonly resolve: (outcome: TaskOutcome) => void;
+  status: ExecutionStatus;
+  child?: ChildProcess;
+  stop?: 'cancel' | 'timeout';
+}
+
+/**
+ * Runs every task in its own child process, in a fresh temporary directory with a scrubbed
+ * environment, at most `maxConcurrent` at a time. Tasks travel as phys task envelopes: the
+ * child runs `node <@phys/core>/dist/envelope/exec.js task.json`, exactly like a cluster job.
+ * @public
+ */
+export class SandboxScheduler implements Scheduler {
+  readonly name = 'sandbox';
+  readonly capabilities: SchedulerCapabilities;
+  readonly #options: Required<Omit<SandboxSchedulerOptions, 'workDir'>> & { workDir: string };
+  readonly #tasks = new Map<string, Task>();
+  readonly #queue: Task[] = [];
+  #running = 0;
+  #seq = 0;
+
+  constructor(options: SandboxSchedulerOptions) {
+    const maxConcurrent = options.maxConcurrent ?? 2;
+    if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
+      throw new SchedulerError(
+        'PHYS_SCHEDULER_SANDBOX_OPTIONS',
+        `maxConcurrent must be a whole number ≥ 1, got ${maxConcurrent}.`,
+      );
+    }
+    this.#options = {
+      configFile: options.configFile,
+      maxConcurrent,
+      maxCpu: options.maxCpu ?? availableParallelism(),
+      passEnv: options.passEnv ?? ['PATH', 'HOME', 'LANG', 'TZ'],
+      workDir: options.workDir ?? tmpdir(),
+      graceSeconds: options.graceSeconds ?? 2,
+    };
+    this.capabilities = Object.freeze({
+      arrays: false,
+      dependencies: false,
+      gpus: false,
+      cancel: true,
+      maxResources: Object.freeze({ cpu: this.#options.maxCpu, gpu: 0 }),
+    });
+  }
+
+  async submit(task: SchedulerTask): Promise<JobHandle> {
+    const req = normalizeResources(task.resources);
+    if (req.cpu * req.mpiRanks > this.#options.maxCpu || req.gpu > 0) {
+      throw new SchedulerError(
+        'PHYS_SCHEDULER_SANDBOX_RESOURCES',
+        `Node '${task.nodeId}' asks for ${req.cpu * req.mpiRanks} cpus and ${req.gpu} gpus; the sandbox offers at most ${this.#options.maxCpu} cpus and no gpus.`,
+      );
+    }
+    const handle: JobHandle = {
+      jobId: `sandbox-${++this.#seq}`,
+      nodeId: task.nodeId,
+      attempt: task.attempt,
+    };
+    let resolve!: (outcome: TaskOutcome) => void;
+    const outcome = new Promise<TaskOutcome>((r) => {
+      resolve = r;
+    });
+    const entry: Task = { handle, task, outcome, resolve, status: ExecutionStatus.QUEUED };
+    this.#tasks.set(handle.jobId, entry);
+    this.#queue.push(entry);
+    task.signal?.addEventListener('abort', () => void this.cancel(handle), { once: true });
+    this.#drain();
+    return handle;
+  }
+
+  async poll(handle: JobHandle): Promise<ExecutionStatus> {
+    return this.#get(handle).status;
+  }
+
+  wait(handle: JobHandle): Promise<TaskOutcome> {
+    return this.#get(handle).outcome;
+  }
+
+  async cancel(handle: JobHandle): Promise<void> {
+    const entry = this.#get(handle);
+    if (entry.status === ExecutionStatus.QUEUED) {
+      this.#queue.splice(this.#queue.indexOf(entry), 1);
+      this.#finish(entry, {
+        status: ExecutionStatus.CANCELLED,
+        error: serializeError(new CancelledError(`Node '${handle.nodeId}' was cancelled.`)),
+      });
+    } else if (entry.status === ExecutionStatus.RUNNING) {
+      this.#stop(entry, 'cancel');
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const entry of [...this.#queue]) await this.cancel(entry.handle);
+    const running = [...this.#tasks.values()].filter((t) => t.status === ExecutionStatus.RUNNING);
+    for (const entry of running) this.#stop(entry, 'cancel');
+    await Promise.all(running.map((t) => t.outcome));
+  }
+
+  #get(handle: JobHandle): Task {
+    const entry = this.#tasks.get(handle.jobId);
+    if (entry === undefined) {
+      throw new SchedulerError(
+        'PHYS_SCHEDULER_SANDBOX_UNKNOWN_JOB',
+        `Unknown job '${handle.jobId}'.`,
+      );
+    }
+    return entry;
+  }
+
+  #drain(): void {
+    while (this.#running < this.#options.maxConcurrent && this.#queue.length > 0) {
+      const entry = this.#queue.shift() as Task;
+      entry.status = ExecutionStatus.RUNNING;
+      this.#running++;
+      void this.#run(entry)
+        .catch((error: unknown) => ({
+          status: ExecutionStatus.FAILED,
+          error: serializeError(error),
+        }))
+        .then((outcome) => {
+          this.#running--;
+          this.#finish(entry, outcome);
+          this.#drain();
+        });
+    }
+  }
+
+  async #run(entry: Task): Promise<TaskOutcome> {
+    const { task } = entry;
+    const req = normalizeResources(task.resources);
+    const dir = await mkdtemp(join(this.#options.workDir, 'phys-sandbox-'));
+    const envelope = await writeTaskEnvelope(
+      dir,
+      {
+        runId: task.runId,
+        nodeId: task.nodeId,
+        attempt: task.attempt,
+        stage: task.stage,
+        label: task.nodeId,
+        configFile: this.#options.configFile,
+        policy: task.policy,
+        resources: {
+          cpu: req.cpu,
+          gpuIds: [],
+          mpiRanks: req.mpiRanks,
+          memoryBytes: req.memoryBytes,
+        },
+      },
+      task.input,
+    );
+    const env: NodeJS.ProcessEnv = {};
+    for (const name of this.#options.passEnv) {
+      if (process.env[name] !== undefined) env[name] = process.env[name];
+    }
+    const log = await open(join(dir, 'output.log'), 'w');
+    try {
+      entry.child = spawn(process.execPath, [taskEnvelopeEntry(), envelope], {
+        cwd: dir,
+        env,
+        stdio: ['ignore', log.fd, log.fd],
+      });
+    } finally {
+      await log.close();
+    }
+    // Stopped before the process existed (cancel right after submit).
+    if (entry.stop !== undefined) entry.child.kill('SIGTERM');
+    const timer =
+      task.timeoutSeconds === undefined
+        ? undefined
+        : setTimeout(() => this.#stop(entry, 'timeout'), task.timeoutSeconds * 1000);
+    const exit = await new Promise<number | null>((resolve) => {
+      entry.child?.once('error', () => resolve(null));
+      entry.child?.once('exit', (code) => resolve(code));
+    });
+    if (timer !== undefined) clearTimeout(timer);
+    const granted = {
+      cpu: req.cpu,
+      gpuIds: [],
+      mpiRanks: req.mpiRanks,
+      memoryBytes: req.memoryBytes,
+    };
+    if (entry.stop === 'cancel') {
+      return {
+        status: ExecutionStatus.CANCELLED,
+        error: serializeError(new CancelledError(`Node '${task.nodeId}' was cancelled.`)),
+        granted,
+      };
+    }
+    if (entry.stop === 'timeout') {
+      return {
+        status: ExecutionStatus.TIMEOUT,
+        error: serializeError(
+          new TimeoutError(`Node '${task.nodeId}' exceeded its ${task.timeoutSeconds} s.`),
+        ),
+        granted,
+      };
+    }
+    const result = await readResultEnvelope(envelope);
+    if (result === undefined) {
+      return {
+        status: ExecutionStatus.FAILED,
+        error: serializeError(
+          new SchedulerError(
+            'PHYS_SCHEDULER_SANDBOX_JOB_FAILED',
+            `The sandbox process of node '${task.nodeId}' exited with code ${exit} without a result; see ${join(dir, 'output.log')}.`,
+          ),
+        ),
+        granted,
+      };
+    }
+    const { envelope: head } = result;
+    if (head.status !== 'COMPLETED') {
+      return {
+        status: ExecutionStatus[head.status],
+        ...(head.error === undefined ? {} : { error: head.error }),
+        granted,
+      };
+    }
+    await rm(dir, { recursive: true, force: true });
+    return {
+      status: ExecutionStatus.COMPLETED,
+      state: result.state,
+      ...(head.metrics === undefined ? {} : { metrics: head.metrics }),
+      ...(result.artifacts === undefined ? {} : { artifacts: result.artifacts }),
+      ...(head.provenance === undefined ? {} : { provenance: head.provenance }),
+      granted,
+    };
+  }
+
+  #stop(entry: Task, why: 'cancel' | 'timeout'): void {
+    entry.stop ??= why;
+    const child = entry.child;
+    if (child === undefined) return;
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), this.#options.graceSeconds * 1000).unref();
+  }
+
+  #finish(entry: Task, outcome: TaskOutcome): void {
+    entry.status = outcome.status;
+    entry.resolve(outcome);
+  }
+}

@@ -1,0 +1,15 @@
+import { describeSchedulerConformance } from '@phys/core/testing';
+import { MockHpcScheduler } from '../src/index.js';
+
+describeSchedulerConformance('MockHpcScheduler', ({ configFile, workDir }) => ({
+  scheduler: new MockHpcScheduler({
+    configFile,
+    workDir,
+    hosts: 2,
+    cpusPerHost: 4,
+    gpusPerHost: 2,
+    memoryPerHost: '2Gi',
+    queueLatencySeconds: [0.01, 0.1],
+    graceSeconds: 2,
+  }),
+}));
