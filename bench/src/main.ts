@@ -1,15 +1,26 @@
 // pnpm bench [--scale S] [--only chain,wide,...]: runs the workloads of shared/bench/WORKLOADS.md
 // through the public API; progress on stderr, one JSON object as the last line of stdout.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DiskCache } from '@phys/cache-disk';
 import { hashState, type NodeSpec } from '@phys/core';
 import { DagExecutor, type DagRunResult, LocalScheduler } from '@phys/executor-dag';
 import { check, progress, round, systemLine } from './common.js';
 import { burn, chain, grid, wide } from './graphs.js';
 
-const WORKLOADS = ['chain', 'wide', 'grid', 'cpu_parallel', 'big_grid', 'hash'] as const;
+const WORKLOADS = [
+  'chain',
+  'wide',
+  'grid',
+  'grid_cached',
+  'cpu_parallel',
+  'big_grid',
+  'hash',
+] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 const { values } = parseArgs({
@@ -87,6 +98,53 @@ if (only.has('wide')) {
 if (only.has('grid')) {
   const t = await measure('grid', 2, (f) => grid(Math.max(2, Math.round(50 * scale * f)), 40));
   out.grid = perNode(t);
+}
+
+if (only.has('grid_cached')) {
+  /** The grid on a fresh disk cache: cold, then a second executor on the same directory, warm. */
+  const coldThenWarm = async (layers: number): Promise<{ cold: Timed; warm: Timed }> => {
+    const dir = mkdtempSync(join(tmpdir(), 'phys-bench-cache-'));
+    try {
+      const pass = async (): Promise<Timed> => {
+        const cache = new DiskCache({ dir });
+        const executor = new DagExecutor({
+          scheduler: new LocalScheduler({ maxWorkers: 2 }),
+          cache,
+          metrics: [],
+        });
+        const t = await timed(executor, grid(layers, 40));
+        await executor.close();
+        await cache.close();
+        return t;
+      };
+      const cold = await pass();
+      const warm = await pass();
+      return { cold, warm };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  progress('grid_cached: warm-up');
+  await coldThenWarm(Math.max(2, Math.round(50 * scale * 0.1)));
+  const layers = Math.max(2, Math.round(50 * scale));
+  progress(`grid_cached: ${layers * 40} nodes, 2 workers, cold then warm on a fresh cache`);
+  const { cold, warm } = await coldThenWarm(layers);
+  const hits = warm.result.counts.CACHED ?? 0;
+  check(hits === warm.nodes, `grid_cached: warm run restored ${hits} of ${warm.nodes} nodes`);
+  check(
+    JSON.stringify(warm.result.outputs) === JSON.stringify(cold.result.outputs),
+    'grid_cached: warm outputs differ from cold outputs',
+  );
+  progress(
+    `grid_cached: cold ${JSON.stringify(cold.result.cache)}, warm ${JSON.stringify(warm.result.cache)}`,
+  );
+  out.grid_cached = {
+    nodes: warm.nodes,
+    cold_seconds: round(cold.seconds, 4),
+    warm_seconds: round(warm.seconds, 4),
+    warm_us_per_node: round((warm.seconds * 1e6) / warm.nodes, 2),
+    hits,
+  };
 }
 
 if (only.has('cpu_parallel')) {

@@ -27,6 +27,9 @@ const entries: Readonly<Record<string, string>> = {
   '@phys/core/testing': 'packages/core/src/testing.ts',
   '@phys/cli': 'packages/cli/src/index.ts',
   '@phys/executor-dag': 'plugins/executor-dag/src/index.ts',
+  '@phys/cache-disk': 'plugins/cache-disk/src/index.ts',
+  '@phys/sweep': 'plugins/sweep/src/index.ts',
+  '@phys/ml-packager': 'plugins/ml-packager/src/index.ts',
 };
 
 function exportedNames(entry: string): Set<string> {

@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { CancelledError, UsageError } from '@phys/core';
 import { Command, CommanderError, Option } from 'commander';
+import { type CacheClearOptions, type CacheSubcommand, cacheCommand } from './commands/cache.js';
 import { configCommand } from './commands/config.js';
 import { execCommand } from './commands/exec.js';
 import { graphCommand } from './commands/graph.js';
+import { packageVerifyCommand } from './commands/package.js';
+import { planCommand } from './commands/plan.js';
 import { runCommand } from './commands/run.js';
+import { type SweepCommandOptions, sweepCommand } from './commands/sweep.js';
 import { type CliContext, createContext, type RunCliOptions } from './context.js';
 import { ExitCode } from './exit-codes.js';
 import { reportError } from './report-error.js';
@@ -101,6 +105,83 @@ Docs: docs/cli.md`,
     setExit(await graphCommand(ctx, pipeline, options));
   });
 
+  configOptions(
+    program
+      .command('sweep')
+      .description('run a DAG pipeline once per parameter point and print the results table')
+      .argument('<pipeline>', 'name of the DAG pipeline')
+      .option(
+        '-s, --set <node.param=values>',
+        'values of a stage config key: v1,v2,... or a range lo..hi[:steps][:log][:int] (repeatable)',
+        collect,
+        [],
+      )
+      .addOption(
+        new Option('-m, --mode <mode>', 'how points are made')
+          .choices(['grid', 'zip', 'random', 'lhs'])
+          .default('grid'),
+      )
+      .option('-n, --samples <n>', 'number of points to draw (random and lhs)')
+      .option('--seed <seed>', 'seed of the random and lhs draws')
+      .option('-o, --out <file>', 'write the results table to <file> (CSV, or JSON for *.json)')
+      .addOption(
+        new Option('--progress <mode>', 'progress display')
+          .choices(['auto', 'live', 'plain', 'none'])
+          .default('auto'),
+      ),
+  ).action(async (pipeline: string, options: SweepCommandOptions) => {
+    setExit(await sweepCommand(ctx, pipeline, options));
+  });
+
+  program
+    .command('package')
+    .description('work with model packages written by @phys/ml-packager')
+    .command('verify')
+    .description('check a model package directory or .tar.gz: exit 0 when intact, 1 otherwise')
+    .argument('<path>', 'package directory or .tar.gz archive')
+    .option('--json', 'print one JSON object (the report) on stdout, for scripts')
+    .action(async (path: string, options: { json?: boolean }) => {
+      setExit(await packageVerifyCommand(ctx, path, options));
+    });
+
+  configOptions(
+    program
+      .command('plan')
+      .description(
+        'show which nodes of a DAG pipeline the cache holds and which would run, and why (runs nothing)',
+      )
+      .argument('<pipeline>', 'name of the DAG pipeline')
+      .option(
+        '-s, --set <key=value>',
+        'plan with this policy override, as `phys run --set` would run (repeatable)',
+        collect,
+        [],
+      ),
+  ).action(async (pipeline: string, options: PlanOptions) => {
+    setExit(await planCommand(ctx, pipeline, options));
+  });
+
+  const cache = program
+    .command('cache')
+    .description('inspect and maintain the result cache the config declares');
+  const cacheSubcommands: [CacheSubcommand, string][] = [
+    ['stats', 'entries and size of the cache'],
+    ['ls', 'list the entries, most recently used first'],
+    [
+      'gc',
+      'evict down to the size limit, remove temporary files of dead writers and old quarantine',
+    ],
+    ['verify', 'read and check every entry; damaged ones are moved aside (exit 1 if any)'],
+    ['clear', 'delete every entry (needs --yes)'],
+  ];
+  for (const [sub, description] of cacheSubcommands) {
+    const command = configOptions(cache.command(sub).description(description));
+    if (sub === 'clear') command.option('-y, --yes', 'confirm that every entry is to be deleted');
+    command.action(async (options: CacheClearOptions) => {
+      setExit(await cacheCommand(ctx, sub, options));
+    });
+  }
+
   program
     .command('exec')
     .description(
@@ -119,6 +200,11 @@ export interface RunOptions extends ConfigOptions {
   readonly set: readonly string[];
   readonly record?: string;
   readonly progress: 'auto' | 'live' | 'plain' | 'none';
+}
+
+/** Options of `phys plan`. */
+export interface PlanOptions extends ConfigOptions {
+  readonly set: readonly string[];
 }
 
 /** Options of `phys graph`. */

@@ -55,6 +55,44 @@ export const OrchestratorToken: Token<Orchestrator> =
 export const ExecutorToken: Token<PipelineExecutor> =
   createToken<PipelineExecutor>('@phys/core:Executor');
 
+/** Packages model outputs of nodes marked `modelArtifact: true` (single-valued). @public */
+export const PackagerToken: Token<ModelPackager> =
+  createToken<ModelPackager>('@phys/core:Packager');
+
+/**
+ * Packages one node's result as a versioned model directory. Provided by a packager plugin such
+ * as `@phys/ml-packager`; executors call it for nodes marked `modelArtifact: true`.
+ * @public
+ */
+export interface ModelPackager {
+  package(
+    nodeId: string,
+    result: import('./stage.js').StageResult,
+    info: ModelPackageInfo,
+  ): Promise<{ readonly path: string }>;
+}
+
+/** What an executor knows about a node it asks a {@link ModelPackager} to package. @public */
+export interface ModelPackageInfo {
+  /** The stage's identity: name, version, label and config hash. */
+  readonly stage?: {
+    readonly name: string;
+    readonly version: string;
+    readonly label?: string;
+    readonly configHash?: string;
+  };
+  readonly config?: unknown;
+  readonly metrics?: Readonly<Record<string, number>>;
+  readonly provenance?: Readonly<Record<string, unknown>>;
+  /** The node's cache key (stable across runs and node renames). */
+  readonly cacheKey?: string;
+  /** Every node upstream of this one (not only direct deps), in the run's recorded order. */
+  readonly lineage?: readonly { readonly nodeId: string; readonly cacheKey?: string }[];
+  readonly runId?: string;
+  /** True when the result was restored from the cache rather than computed in this run. */
+  readonly cached?: boolean;
+}
+
 /**
  * Runs a declared DAG pipeline. Provided by an executor plugin such as `@phys/executor-dag`.
  * @public

@@ -9,6 +9,29 @@ export type {
   LazyArtifact,
 } from './artifacts.js';
 export { FileArtifactRecorder } from './artifacts.js';
+export type {
+  ComputeDagKeysOptions,
+  DagKeyInputs,
+  KeyChangeReason,
+  NodeCacheKey,
+} from './cache-keys/dag-keys.js';
+export {
+  codeFingerprint,
+  computeDagKeys,
+  DAG_KEY_FORMAT,
+  dagCacheKey,
+  explainKeyChange,
+  formatKeyChange,
+  KEY_INPUTS_FIELD,
+} from './cache-keys/dag-keys.js';
+export type {
+  DagPlan,
+  LineageRecord,
+  LineageSource,
+  PlanDagOptions,
+  PlannedNode,
+} from './cache-keys/plan.js';
+export { planDag } from './cache-keys/plan.js';
 export type { Cache, CacheEntry, CacheStats } from './contracts/cache.js';
 export type {
   Orchestrator,
@@ -30,6 +53,8 @@ export type {
   ExecuteRequest,
   ExecuteResult,
   InjectionToken,
+  ModelPackageInfo,
+  ModelPackager,
   PipelineExecutor,
   ProgressEvent,
   Token,
@@ -46,6 +71,7 @@ export {
   LoggerToken,
   MetricsCollectorToken,
   OrchestratorToken,
+  PackagerToken,
   SchedulerToken,
   StageRegistryToken,
 } from './di.js';

@@ -36,4 +36,6 @@ export interface NodeSpec {
   /** Overrides the stage's preferred isolation. */
   readonly isolation?: Isolation;
   readonly tags?: Readonly<Record<string, string>>;
+  /** Package the node's result as a model (through the `PackagerToken` packager) once it completes or is restored from the cache. */
+  readonly modelArtifact?: boolean;
 }

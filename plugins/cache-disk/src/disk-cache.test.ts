@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CacheEntry, hashState, PhysError } from '@phys/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DAG_KEY_FORMAT, type DagKeyInputs } from './dag-keys.js';
-import { DiskCache, KEY_INPUTS_FIELD } from './disk-cache.js';
+import { DAG_KEY_FORMAT, type DagKeyInputs, KEY_INPUTS_FIELD } from './dag-keys.js';
+import { DiskCache } from './disk-cache.js';
 import { type EntryLayout, HEAD_BYTES, parseLayout } from './entry-file.js';
 
 let dir: string;

@@ -11,7 +11,7 @@ import {
   parseMemory,
   UsageError,
 } from '@phys/core';
-import type { DagKeyInputs } from './dag-keys.js';
+import { type DagKeyInputs, KEY_INPUTS_FIELD } from './dag-keys.js';
 import {
   buildEntryFile,
   buildEntryParts,
@@ -42,13 +42,7 @@ import {
   writeFullyAsync,
   writeFullySync,
 } from './fs-util.js';
-
-/**
- * Provenance field that carries a node's {@link DagKeyInputs}. An entry put with it records the
- * inputs in its metadata, which is how `phys plan` explains why a node's key changed.
- * @public
- */
-export const KEY_INPUTS_FIELD = 'cacheKeyInputs';
+import type { LineageRecord } from './plan.js';
 
 /** Options of {@link DiskCache}. @public */
 export interface DiskCacheOptions {
@@ -93,18 +87,6 @@ export interface DiskCacheEntryInfo extends Omit<EntryMetadata, 'createdAt'> {
   readonly createdAt: Date;
   /** Last write or cache hit (the file's mtime). */
   readonly lastUsedAt: Date;
-}
-
-/** The newest entry a node produced, with what its key was derived from. @public */
-export interface LineageRecord {
-  /** The key of that entry. */
-  readonly key: string;
-  /** When it was written. */
-  readonly createdAt: Date;
-  /** Its stage name, when recorded. */
-  readonly stage?: string;
-  /** What its key was derived from, when recorded. */
-  readonly keyInputs?: DagKeyInputs;
 }
 
 /** What {@link DiskCache.verify} found. @public */

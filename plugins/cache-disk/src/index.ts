@@ -15,6 +15,7 @@ export {
   dagCacheKey,
   explainKeyChange,
   formatKeyChange,
+  KEY_INPUTS_FIELD,
 } from './dag-keys.js';
 // ---- caches
 export type {
@@ -24,15 +25,20 @@ export type {
   GcReport,
   GetOrComputeOptions,
   GetOrComputeResult,
-  LineageRecord,
   VerifyReport,
 } from './disk-cache.js';
-export { DiskCache, KEY_INPUTS_FIELD } from './disk-cache.js';
+export { DiskCache } from './disk-cache.js';
 export type { EntryMetadata } from './entry-file.js';
 // ---- plugin
 export type { CacheDiskOptions, ResolvedCacheDiskOptions } from './options.js';
 export { cacheDiskOptionsSchema } from './options.js';
-export type { DagPlan, LineageSource, PlanDagOptions, PlannedNode } from './plan.js';
+export type {
+  DagPlan,
+  LineageRecord,
+  LineageSource,
+  PlanDagOptions,
+  PlannedNode,
+} from './plan.js';
 export { planDag } from './plan.js';
 export { default, default as cacheDisk } from './plugin.js';
 export type { LockOwner, SharedDiskCacheOptions } from './shared-disk-cache.js';

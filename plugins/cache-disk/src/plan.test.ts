@@ -5,8 +5,8 @@ import { type CacheEntry, defineStage, type NodeSpec } from '@phys/core';
 import { MemoryCache } from '@phys/core/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { formatKeyChange } from './dag-keys.js';
-import { DiskCache, KEY_INPUTS_FIELD } from './disk-cache.js';
+import { formatKeyChange, KEY_INPUTS_FIELD } from './dag-keys.js';
+import { DiskCache } from './disk-cache.js';
 import { type DagPlan, planDag } from './plan.js';
 
 const Scale = defineStage({

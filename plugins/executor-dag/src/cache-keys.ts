@@ -1,56 +1,73 @@
-import { asPolicy, hashState, type NodeSpec, type PolicyLike } from '@phys/core';
-import { type CompiledDag, compileDag, recordedOrder } from './compile.js';
-
-/** Version of the cache-key layout; part of every key. @public */
-export const DAG_CACHE_KEY_FORMAT = 'phys-dag-key/1';
+import {
+  asPolicy,
+  computeDagKeys,
+  DAG_KEY_FORMAT,
+  type DagKeyInputs,
+  hashState,
+  type NodeCacheKey,
+  type NodeSpec,
+  type PolicyLike,
+} from '@phys/core';
+import { type CompiledDag, compileDag } from './compile.js';
 
 /**
- * Keys of every node of a compiled DAG, derived before anything runs:
- * `H(format, stage name, stage version, config hash, policy hash, root input hash | keys of deps
- * in deps order)`. Keys chain on upstream keys, so a change anywhere upstream changes every key
- * below it, and the node id is not part of the key (identical work is shared across renames).
+ * Version of the cache-key layout; part of every key. The same as `DAG_KEY_FORMAT` of
+ * `@phys/core`, which derives the keys.
+ * @public
  */
-export function computeCacheKeys(
-  dag: CompiledDag,
-  initialState: unknown,
-  policyHash: string | undefined,
-): string[] {
-  const keys = new Array<string>(dag.n);
-  let rootHash: string | undefined;
-  for (const i of recordedOrder(dag)) {
-    const stage = dag.nodes[i]?.stage;
-    const start = dag.depStart[i] as number;
-    const end = dag.depStart[i + 1] as number;
-    let input: string | string[];
-    if (start === end) {
-      rootHash ??= hashState(initialState);
-      input = rootHash;
-    } else {
-      input = [];
-      for (let e = start; e < end; e++) input.push(keys[dag.depList[e] as number] as string);
-    }
-    keys[i] = hashState({
-      format: DAG_CACHE_KEY_FORMAT,
-      stage: stage?.name ?? '',
-      version: stage?.version ?? '',
-      configHash: stage?.configHash ?? '',
-      policyHash: policyHash ?? null,
-      input,
-    });
-  }
-  return keys;
+export const DAG_CACHE_KEY_FORMAT = DAG_KEY_FORMAT;
+
+/** Every node's key and key inputs, by node index. */
+export interface RunCacheKeys {
+  readonly keys: string[];
+  readonly inputs: DagKeyInputs[];
 }
 
 /**
- * The cache key of every node, by node id, without running anything (what `phys plan` shows).
- * Validates the DAG like a run would.
+ * Keys of every node of a compiled DAG, derived before anything runs by core's
+ * `computeDagKeys` (the one key function every cache and executor shares), by node index.
+ */
+export function runCacheKeys(
+  dag: CompiledDag,
+  initialState: unknown,
+  policyHash: string | undefined,
+  fingerprintCode = true,
+): RunCacheKeys {
+  const byId = computeDagKeys(dag.nodes, {
+    initialStateHash: hashState(initialState),
+    policyHash: policyHash ?? null,
+    fingerprintCode,
+  });
+  const keys = new Array<string>(dag.n);
+  const inputs = new Array<DagKeyInputs>(dag.n);
+  for (let i = 0; i < dag.n; i++) {
+    const node = byId.get(dag.ids[i] as string) as NodeCacheKey;
+    keys[i] = node.key;
+    inputs[i] = node.inputs;
+  }
+  return { keys, inputs };
+}
+
+/**
+ * The cache key of every node, by node id, without running anything: the keys a
+ * {@link DagExecutor} run with the same initial state and policy looks up. Validates the DAG like
+ * a run would.
  * @public
  */
 export function dagCacheKeys(
   nodes: readonly NodeSpec[],
-  options: { readonly initialState?: unknown; readonly policy?: PolicyLike } = {},
+  options: {
+    readonly initialState?: unknown;
+    readonly policy?: PolicyLike;
+    readonly fingerprintCode?: boolean;
+  } = {},
 ): Map<string, string> {
   const dag = compileDag(nodes, { defaultIsolation: 'inline' });
-  const keys = computeCacheKeys(dag, options.initialState, asPolicy(options.policy)?.hash());
+  const { keys } = runCacheKeys(
+    dag,
+    options.initialState,
+    asPolicy(options.policy)?.hash(),
+    options.fingerprintCode ?? true,
+  );
   return new Map(dag.ids.map((id, i) => [id, keys[i] as string]));
 }

@@ -6,6 +6,7 @@ import {
   type Cache,
   type CacheEntry,
   CancelledError,
+  type DagKeyInputs,
   DagState,
   deserializeError,
   ExecutionStatus,
@@ -16,9 +17,11 @@ import {
   hashState,
   type Isolation,
   type JobHandle,
+  KEY_INPUTS_FIELD,
   type Logger,
   type MetricsCollector,
   MetricsFanout,
+  type ModelPackager,
   type NodeSpec,
   type NodeStatus,
   PhysError,
@@ -40,7 +43,7 @@ import {
   type TaskOutcome,
   TimeoutError,
 } from '@phys/core';
-import { computeCacheKeys } from './cache-keys.js';
+import { runCacheKeys } from './cache-keys.js';
 import { type CompiledDag, compileDag, ISO_INLINE, recordedOrder } from './compile.js';
 import { IntHeap } from './int-heap.js';
 import {
@@ -49,8 +52,10 @@ import {
   LocalScheduler,
   type RemoteJob,
 } from './local-scheduler.js';
+import { ModelPackaging } from './model-packaging.js';
 import { retryDelaySeconds, shouldRetry } from './retry.js';
 import {
+  type DagCacheSummary,
   DagRunResult,
   type NodeExtras,
   type RunRecord,
@@ -75,8 +80,18 @@ export type FailureMode = 'failFast' | 'continue';
 export interface DagExecutorOptions {
   /** Where nodes run (default: a {@link LocalScheduler} with default options, made on first use). */
   readonly scheduler?: Scheduler;
-  /** Result cache: a hit restores the node's result and marks it CACHED. */
+  /**
+   * Result cache: a hit restores the node's result and marks it CACHED; a miss runs and is
+   * stored. Nodes of one run that share a key are computed (or looked up) once. A cache with
+   * `getOrCompute` (`DiskCache`, `SharedDiskCache`) is used through it, so that runs in other
+   * processes needing the same key at the same time compute it once between them.
+   */
   readonly cache?: Cache;
+  /**
+   * Put a fingerprint of each stage's `process` source into its cache key, so that editing the
+   * code invalidates its results (default true; `phys plan` must use the same setting).
+   */
+  readonly fingerprintCode?: boolean;
   readonly hooks?: readonly PipelineHook[];
   /** Metrics collectors (default: the process-wide ones from `setMetricsCollector`). */
   readonly metrics?: MetricsCollector | readonly MetricsCollector[];
@@ -95,6 +110,11 @@ export interface DagExecutorOptions {
   readonly configFile?: string;
   /** Pipeline name reported to hooks and metrics (default `dag`). */
   readonly name?: string;
+  /**
+   * Packages the result of every node marked `modelArtifact: true` once it completes or is
+   * restored from the cache; run provenance lists the packages (`modelPackages`).
+   */
+  readonly packager?: ModelPackager;
 }
 
 /** Options of one {@link DagExecutor.run}. @public */
@@ -316,8 +336,16 @@ class DagRun {
   readonly #failFast: boolean;
   readonly #strict: boolean;
   readonly #pipeline: string;
-  readonly #cache: Cache | undefined;
+  #cache: Cache | undefined;
   #cacheKeys: string[] | undefined;
+  #cacheInputs: DagKeyInputs[] | undefined;
+  #groups: Map<string, KeyGroup> | undefined;
+  /** The group each leader leads, by node index (no key lookup on the hot path). */
+  #leads: (KeyGroup | undefined)[] | undefined;
+  readonly #cacheStats = { lookups: 0, hits: 0, misses: 0, shared: 0, stored: 0, errors: 0 };
+  readonly #fingerprintCode: boolean;
+  readonly #hasCache: boolean;
+  readonly #packaging: ModelPackaging | undefined;
 
   // per-node state
   readonly #status: Uint8Array;
@@ -401,6 +429,10 @@ class DagRun {
     this.#strict = options.strict ?? executor.strict ?? false;
     this.#pipeline = options.pipeline ?? executor.name ?? 'dag';
     this.#cache = executor.cache;
+    this.#fingerprintCode = executor.fingerprintCode ?? true;
+    this.#hasCache = executor.cache !== undefined;
+    this.#packaging =
+      executor.packager === undefined ? undefined : ModelPackaging.create(executor.packager, dag);
     this.#userSignal = options.signal;
 
     // Every per-node array carved out of one buffer: one allocation, not eleven.
@@ -442,7 +474,11 @@ class DagRun {
       this.#hooks !== undefined || this.#metrics !== undefined || this.#onProgress !== undefined;
     this.#t0 = performance.now();
     this.#fast =
-      local !== undefined && !this.#observed && !this.#strict && this.#cache === undefined;
+      local !== undefined &&
+      !this.#observed &&
+      !this.#strict &&
+      this.#cache === undefined &&
+      this.#packaging === undefined;
   }
 
   /** Namespaced metrics and artifacts; made on first use (most runs of trivial stages never need it). */
@@ -459,9 +495,11 @@ class DagRun {
     const dag = this.#dag;
     const n = dag.n;
     try {
+      if (this.#cache !== undefined || this.#packaging !== undefined) this.#deriveKeys();
       if (this.#cache !== undefined) {
-        this.#cacheKeys = computeCacheKeys(dag, this.#initial, this.#policyHash);
         this.#lookedUp = new Uint8Array(n);
+        this.#groups = new Map();
+        this.#leads = new Array<KeyGroup | undefined>(n);
       }
       this.#hooks?.emit('onPipelineStart', {
         pipeline: this.#pipeline,
@@ -1035,6 +1073,14 @@ class DagRun {
       if (left === 0) this.#outputs[d] = undefined;
     }
     if (this.#observed) this.#observeEnd(i, status, out);
+    if (this.#groups !== undefined) this.#settle(i, status);
+    if (out !== undefined && (status === S_COMPLETED || status === S_CACHED)) {
+      this.#packaging?.add(i, out, status === S_CACHED, {
+        runId: this.runId,
+        keys: this.#cacheKeys,
+        logger: this.logger,
+      });
+    }
     if (status === S_COMPLETED || status === S_CACHED) {
       const waiting = this.#waiting;
       const readyAt = this.#readyAt;
@@ -1042,7 +1088,10 @@ class DagRun {
         const w = outList[e] as number;
         const left = (waiting[w] as number) - 1;
         waiting[w] = left;
-        if (left === 0 && this.#status[w] === S_PENDING) {
+        // Once the run stops, nothing new starts: a node that still completes (a remote job
+        // that finished before its cancel arrived) must not refill the ready heap, or the run
+        // would wait for it forever. Its dependents stay PENDING and end CANCELLED.
+        if (left === 0 && this.#status[w] === S_PENDING && !this.#stopping) {
           this.#move(w, S_READY);
           if (readyAt !== undefined) readyAt[w] = performance.now();
           this.#heap.push(w);
@@ -1122,50 +1171,203 @@ class DagRun {
   }
 
   // ---- cache --------------------------------------------------------------------------------
+  //
+  // Nodes of one run that share a key do identical work. The first of them to become ready (the
+  // group's leader) is looked up and, on a miss, run; the others wait for it and are restored
+  // from its result, so each key is looked up, computed and stored at most once per run. A cache
+  // failure never fails the run: it is logged, counted, and treated as a miss.
 
+  /** Keys of every node before anything runs; a state that cannot be hashed disables the cache. */
+  #deriveKeys(): void {
+    try {
+      const { keys, inputs } = runCacheKeys(
+        this.#dag,
+        this.#initial,
+        this.#policyHash,
+        this.#fingerprintCode,
+      );
+      this.#cacheKeys = keys;
+      this.#cacheInputs = inputs;
+    } catch (error) {
+      if (!PhysError.is(error) || error.code !== 'PHYS_STATE_UNSUPPORTED') throw error;
+      const effect =
+        this.#cache === undefined
+          ? 'model packages get no cache keys'
+          : 'this run neither reads nor writes the cache';
+      if (this.#cache !== undefined) this.#cacheStats.errors++;
+      this.logger.warn(`cannot derive cache keys, so ${effect}: ${error.message}`, {
+        code: error.code,
+      });
+      this.#cache = undefined;
+    }
+  }
+
+  /** A ready node whose key this run has not dealt with yet. */
   #lookup(i: number): void {
-    const cache = this.#cache as Cache;
+    (this.#lookedUp as Uint8Array)[i] = 1;
     const key = (this.#cacheKeys as string[])[i] as string;
-    this.#move(i, S_LOOKUP);
-    this.#lookups++;
-    cache.get(key).then(
-      (entry) => this.#looked(i, entry),
-      (error: unknown) => {
-        this.logger.warn(
-          `cache lookup for node '${this.#dag.ids[i]}' failed; running it: ${String(error)}`,
-        );
-        this.#looked(i, undefined);
-      },
+    const groups = this.#groups as Map<string, KeyGroup>;
+    const group = groups.get(key);
+    if (group === undefined) {
+      const led: KeyGroup = {
+        leader: i,
+        phase: G_ACTIVE,
+        waiters: undefined,
+        entry: undefined,
+        extras: undefined,
+        compute: undefined,
+      };
+      groups.set(key, led);
+      (this.#leads as (KeyGroup | undefined)[])[i] = led;
+      this.#move(i, S_LOOKUP);
+      this.#lookups++;
+      this.#cacheStats.lookups++;
+      this.#ask(i, key, led);
+      return;
+    }
+    if (group.phase === G_DONE) {
+      this.#cacheStats.shared++;
+      this.#restore(i, group);
+    } else if (group.phase === G_FAILED) {
+      // The identical work failed for another node (failureMode 'continue'): this node gets its
+      // own attempts.
+      this.#heap.push(i);
+    } else {
+      this.#move(i, S_LOOKUP);
+      if (group.waiters === undefined) group.waiters = [i];
+      else group.waiters.push(i);
+    }
+  }
+
+  /**
+   * Looks a leader's key up. Through `getOrCompute` when the cache has it: the cache then calls
+   * back when this process should compute the entry (after a miss, holding the cross-process
+   * lock of a shared cache) and stores what the node returns; another process's entry arrives as
+   * a hit once that process publishes it.
+   */
+  #ask(i: number, key: string, group: KeyGroup): void {
+    const cache = this.#cache as Cache & Partial<SingleFlightCache>;
+    const getOrCompute = cache.getOrCompute;
+    if (typeof getOrCompute !== 'function') {
+      let found: Promise<CacheEntry | undefined>;
+      try {
+        found = cache.get(key);
+      } catch (error) {
+        found = Promise.reject(error);
+      }
+      found.then(
+        (entry) => this.#looked(i, entry),
+        (error: unknown) => {
+          this.#cacheFailed('lookup', i, error);
+          this.#looked(i, undefined);
+        },
+      );
+      return;
+    }
+    let asked = false;
+    const compute = (): Promise<CacheEntry> => {
+      asked = true;
+      const promise = new Promise<CacheEntry>((resolve, reject) => {
+        group.compute = { resolve, reject };
+      });
+      this.#looked(i, undefined);
+      return promise;
+    };
+    let flight: Promise<{ readonly entry: CacheEntry; readonly computed: boolean }>;
+    try {
+      flight = getOrCompute.call(cache, key, compute, { signal: this.#runSignal });
+    } catch (error) {
+      flight = Promise.reject(error);
+    }
+    this.#puts.push(
+      flight.then(
+        (outcome) => {
+          if (!asked) this.#looked(i, outcome.entry);
+          else if (outcome.computed) this.#cacheStats.stored++;
+        },
+        (error: unknown) => {
+          if (!asked) {
+            if (!this.#stopping) this.#cacheFailed('lookup', i, error);
+            this.#looked(i, undefined);
+          } else if (group.entry !== undefined && this.#status[i] === S_COMPLETED) {
+            // The node succeeded; the cache could not store its result.
+            this.#cacheFailed('store', i, error);
+          }
+        },
+      ),
     );
   }
 
+  /** A leader's lookup ended: restore it (and every node waiting on its key) or run it. */
   #looked(i: number, entry: CacheEntry | undefined): void {
     this.#lookups--;
-    (this.#lookedUp as Uint8Array)[i] = 1;
     if (this.#finished || this.#stopping) {
       this.#maybeFinish();
       return;
     }
+    if (entry !== undefined && !isEntry(entry)) {
+      this.#cacheFailed(
+        'lookup',
+        i,
+        new TypeError('the cache returned something that is not a CacheEntry'),
+      );
+      entry = undefined;
+    }
     if (entry === undefined) {
+      this.#cacheStats.misses++;
       this.#move(i, S_READY);
+      if (this.#readyAt !== undefined) this.#readyAt[i] = performance.now();
       this.#heap.push(i);
     } else {
-      const dag = this.#dag;
-      const sink = dag.outStart[i] === dag.outStart[i + 1];
-      if (sink || (this.#consumers[i] as number) > 0) this.#outputs[i] = entry.state;
-      const hasMetrics = Object.keys(entry.metrics).length > 0;
-      if (hasMetrics || entry.artifacts !== undefined) {
-        this.#extras.set(i, {
-          ...(hasMetrics ? { metrics: entry.metrics } : {}),
-          ...(entry.artifacts === undefined ? {} : { artifacts: entry.artifacts }),
-          provenance: entry.provenance,
-        });
-      }
-      this.#finalize(i, S_CACHED, entry);
+      this.#cacheStats.hits++;
+      const group = (this.#leads as (KeyGroup | undefined)[])[i] as KeyGroup;
+      share(group, entry);
+      this.#restore(i, group);
     }
     this.#pump();
   }
 
+  /** Node `i` becomes CACHED with the result its group holds. */
+  #restore(i: number, group: KeyGroup): void {
+    const entry = group.entry as CacheEntry;
+    const dag = this.#dag;
+    if (dag.outStart[i] === dag.outStart[i + 1] || (this.#consumers[i] as number) > 0) {
+      this.#outputs[i] = entry.state;
+    }
+    this.#extras.set(i, group.extras as NodeExtras);
+    this.#finalize(i, S_CACHED, entry);
+  }
+
+  /** A node ended: if it led its key's group, hand its result (or its failure) to the group. */
+  #settle(i: number, status: number): void {
+    const group = (this.#leads as (KeyGroup | undefined)[])[i];
+    if (group === undefined || group.phase !== G_ACTIVE) return;
+    const waiters = group.waiters;
+    group.waiters = undefined;
+    if ((status === S_COMPLETED || status === S_CACHED) && group.entry !== undefined) {
+      group.phase = G_DONE;
+      // A stopped run restores nothing more: waiting nodes end CANCELLED with the rest.
+      if (waiters === undefined || this.#stopping) return;
+      for (const w of waiters) {
+        this.#cacheStats.shared++;
+        this.#restore(w, group);
+      }
+      return;
+    }
+    group.phase = G_FAILED;
+    abandon(group, this.#errors.get(i));
+    if (waiters === undefined || this.#stopping) return;
+    for (const w of waiters) {
+      this.#move(w, S_READY);
+      if (this.#readyAt !== undefined) this.#readyAt[w] = performance.now();
+      this.#heap.push(w);
+    }
+  }
+
+  /**
+   * Stores a computed result with what its key was derived from (so `phys plan` can explain
+   * later changes) and the original wall time (reported again when it is restored).
+   */
   #store(i: number, out: StageOutput): void {
     const key = (this.#cacheKeys as string[])[i] as string;
     const node = this.#dag.nodes[i] as NodeSpec;
@@ -1180,12 +1382,44 @@ class DagRun {
         version: node.stage.version,
         configHash: node.stage.configHash,
         ...(this.#policyHash === undefined ? {} : { policyHash: this.#policyHash }),
+        wallTimeSeconds: (performance.now() - (this.#attemptStart[i] as number)) / 1000,
+        cacheKey: key,
+        [KEY_INPUTS_FIELD]: (this.#cacheInputs as DagKeyInputs[])[i],
       },
     };
-    this.#puts.push(
-      (this.#cache as Cache).put(key, entry).catch((error: unknown) => {
-        this.logger.warn(`cannot cache the result of node '${node.id}': ${String(error)}`);
-      }),
+    const group = (this.#leads as (KeyGroup | undefined)[])[i];
+    if (group !== undefined) {
+      share(group, entry);
+      const compute = group.compute;
+      if (compute !== undefined) {
+        // getOrCompute stores it (and releases a shared cache's lock once it is published).
+        group.compute = undefined;
+        compute.resolve(entry);
+        return;
+      }
+    }
+    this.#puts.push(this.#put(i, key, entry));
+  }
+
+  async #put(i: number, key: string, entry: CacheEntry): Promise<void> {
+    try {
+      await (this.#cache as Cache).put(key, entry);
+      this.#cacheStats.stored++;
+    } catch (error) {
+      this.#cacheFailed('store', i, error);
+    }
+  }
+
+  #cacheFailed(what: 'lookup' | 'store', i: number, error: unknown): void {
+    this.#cacheStats.errors++;
+    const node = this.#dag.ids[i] as string;
+    const code = PhysError.is(error) ? error.code : undefined;
+    const message = error instanceof Error ? error.message : String(error);
+    this.logger.warn(
+      what === 'lookup'
+        ? `cache lookup for node '${node}' failed, so it runs: ${message}`
+        : `cannot cache the result of node '${node}' (the run goes on): ${message}`,
+      { node, ...(code === undefined ? {} : { code }) },
     );
   }
 
@@ -1315,7 +1549,9 @@ class DagRun {
         : ExecutionStatus.COMPLETED;
 
     let orderIdx: Int32Array | undefined;
-    if (this.#extras.size > 0) {
+    // Nodes restored from the cache all carry provenance; only metrics and artifacts need the
+    // recorded order (which costs a sort of the ids), so runs without any skip it.
+    if (this.#extras.size > 0 && recordsAny(this.#extras)) {
       orderIdx = recordedOrder(dag);
       for (const i of orderIdx) {
         const extras = this.#extras.get(i);
@@ -1335,7 +1571,10 @@ class DagRun {
         }
       }
     }
+    // Computations a shared cache handed to nodes that never ran: let other processes take over.
+    if (this.#groups !== undefined) for (const group of this.#groups.values()) abandon(group);
     if (this.#puts.length > 0) await Promise.all(this.#puts);
+    const packages = await this.#packaging?.settle();
 
     const outputs: Record<string, unknown> = {};
     const { outStart } = dag;
@@ -1379,6 +1618,7 @@ class DagRun {
       finishSeq: this.#finishSeq,
       finishCount: this.#finishCount,
       policyHash: this.#policyHash,
+      ...(packages === undefined ? {} : { packages }),
     };
     return new DagRunResult({
       runId: this.runId,
@@ -1393,8 +1633,78 @@ class DagRun {
       hookFailures: this.#hooks?.failures ?? [],
       record,
       ...(orderIdx === undefined ? {} : { orderIdx }),
+      ...(this.#hasCache ? { cache: { ...this.#cacheStats } satisfies DagCacheSummary } : {}),
     });
   }
+}
+
+// Phases of a key group.
+const G_ACTIVE = 0;
+const G_DONE = 1;
+const G_FAILED = 2;
+
+/** The nodes of one run that share a cache key. */
+interface KeyGroup {
+  /** The node that is looked up and, on a miss, run for all of them. */
+  readonly leader: number;
+  phase: number;
+  /** Nodes ready while the leader was still looked up or running. */
+  waiters: number[] | undefined;
+  /** The result, once known (restored or computed). */
+  entry: CacheEntry | undefined;
+  /** What a node restored from `entry` records: its metrics, artifacts, and provenance. */
+  extras: NodeExtras | undefined;
+  /** Settles the computation a `getOrCompute` cache handed to this run. */
+  compute:
+    | { readonly resolve: (entry: CacheEntry) => void; readonly reject: (error: unknown) => void }
+    | undefined;
+}
+
+/** The single-flight method of `DiskCache` and `SharedDiskCache` (not part of core's Cache). */
+interface SingleFlightCache {
+  getOrCompute(
+    key: string,
+    compute: () => CacheEntry | Promise<CacheEntry>,
+    options?: { readonly signal?: AbortSignal },
+  ): Promise<{ readonly entry: CacheEntry; readonly computed: boolean }>;
+}
+
+function isEntry(entry: unknown): entry is CacheEntry {
+  return typeof entry === 'object' && entry !== null && 'state' in entry;
+}
+
+/**
+ * Gives a group its result. Restored nodes report the original provenance (wall time included)
+ * marked `cached: true`; one frozen record serves every node of the group.
+ */
+function share(group: KeyGroup, entry: CacheEntry): void {
+  group.entry = entry;
+  const metrics = entry.metrics ?? {};
+  let hasMetrics = false;
+  for (const _ in metrics) {
+    hasMetrics = true;
+    break;
+  }
+  group.extras = Object.freeze({
+    ...(hasMetrics ? { metrics } : {}),
+    ...(entry.artifacts === undefined ? {} : { artifacts: entry.artifacts }),
+    provenance: Object.freeze({ ...entry.provenance, cached: true }),
+  });
+}
+
+function recordsAny(extras: ReadonlyMap<number, NodeExtras>): boolean {
+  for (const e of extras.values()) {
+    if (e.metrics !== undefined || e.artifacts !== undefined) return true;
+  }
+  return false;
+}
+
+/** Fails the computation a `getOrCompute` cache handed over, so it stores nothing. */
+function abandon(group: KeyGroup, error?: PhysError): void {
+  const compute = group.compute;
+  if (compute === undefined) return;
+  group.compute = undefined;
+  compute.reject(error ?? new CancelledError('The node computing this cache entry did not run.'));
 }
 
 function outcomeError(outcome: TaskOutcome, nodeId: string): PhysError {

@@ -26,5 +26,10 @@ export type { ExecutorDagOptions, ResolvedExecutorDagOptions } from './options.j
 export { executorDagOptionsSchema } from './options.js';
 // the plugin
 export { default } from './plugin.js';
-export type { DagRunProvenance, NodeRunRecord } from './run-result.js';
+export type {
+  DagCacheSummary,
+  DagRunProvenance,
+  ModelPackageRecord,
+  NodeRunRecord,
+} from './run-result.js';
 export { DagRunResult } from './run-result.js';

@@ -11,6 +11,7 @@ import {
   type InjectionToken,
   LoggerToken,
   MetricsCollectorToken,
+  PackagerToken,
   type PhysPlugin,
   type PipelineExecutor,
   type PluginContext,
@@ -95,9 +96,11 @@ export default function executorDag(
       const chosen: Scheduler = resolveOptional(container, SchedulerToken) ?? localScheduler();
       const cache = resolveOptional(container, CacheToken);
       const logger = resolveOptional(container, LoggerToken);
+      const packager = resolveOptional(container, PackagerToken);
       const dag = new DagExecutor({
         scheduler: chosen,
         ...(cache === undefined ? {} : { cache }),
+        ...(packager === undefined ? {} : { packager }),
         hooks: resolveAll(container, HooksToken),
         metrics: resolveAll(container, MetricsCollectorToken),
         failureMode: parsed.failureMode,

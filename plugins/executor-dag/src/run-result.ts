@@ -60,6 +60,37 @@ export interface RunRecord {
   readonly finishSeq: Int32Array;
   readonly finishCount: number;
   readonly policyHash: string | undefined;
+  /** Model packages written for `modelArtifact` nodes, in recorded order. */
+  readonly packages?: readonly ModelPackageRecord[];
+}
+
+/** A model package the run wrote for a node marked `modelArtifact: true`. @public */
+export interface ModelPackageRecord {
+  readonly nodeId: string;
+  /** The package directory; absent when packaging failed. */
+  readonly path?: string;
+  /** Why packaging failed (the node itself still succeeded). */
+  readonly error?: SerializedPhysError;
+}
+
+/**
+ * What a run did with its cache. Nodes that share a key are looked up once: `hits + misses`
+ * counts distinct keys, and CACHED nodes are `hits` plus `shared`.
+ * @public
+ */
+export interface DagCacheSummary {
+  /** Distinct keys looked up in the cache. */
+  readonly lookups: number;
+  /** Lookups that found an entry. */
+  readonly hits: number;
+  /** Lookups that found none (their nodes ran). */
+  readonly misses: number;
+  /** Nodes restored from the result of another node of this run with the same key. */
+  readonly shared: number;
+  /** Entries written. */
+  readonly stored: number;
+  /** Cache reads and writes that failed (each logged, treated as a miss; the run went on). */
+  readonly errors: number;
 }
 
 /** What the executor hands to {@link DagRunResult}. */
@@ -76,6 +107,7 @@ interface ResultFields {
   hookFailures: readonly HookFailure[];
   record: RunRecord;
   orderIdx?: Int32Array | undefined;
+  cache?: DagCacheSummary;
 }
 
 /** What happened to one node. @public */
@@ -110,6 +142,8 @@ export interface DagRunProvenance {
   readonly stages: readonly StageProvenance[];
   /** One record per node in recorded order, whatever its status. */
   readonly nodeRuns: readonly NodeRunRecord[];
+  /** Model packages of the nodes marked `modelArtifact: true` (only when a packager is set). */
+  readonly modelPackages?: readonly ModelPackageRecord[];
 }
 
 /**
@@ -134,6 +168,8 @@ export class DagRunResult {
   readonly error: SerializedPhysError | undefined;
   /** Hooks that threw (the run went on regardless). */
   readonly hookFailures: readonly HookFailure[];
+  /** What the run did with its cache; undefined when it had none. */
+  readonly cache: DagCacheSummary | undefined;
   readonly #record: RunRecord;
   #order: readonly string[] | undefined;
   #orderIdx: Int32Array | undefined;
@@ -153,6 +189,7 @@ export class DagRunResult {
     this.counts = fields.counts;
     this.error = fields.error;
     this.hookFailures = fields.hookFailures;
+    this.cache = fields.cache;
     this.#record = fields.record;
     this.#orderIdx = fields.orderIdx;
   }
@@ -211,7 +248,7 @@ export class DagRunResult {
 
   get provenance(): DagRunProvenance {
     if (this.#provenance === undefined) {
-      const { policyHash, status, dag, extras } = this.#record;
+      const { policyHash, status, dag, extras, packages } = this.#record;
       const stages: StageProvenance[] = [];
       const nodeRuns: NodeRunRecord[] = [];
       for (const i of this.#orderIndex()) {
@@ -236,6 +273,7 @@ export class DagRunResult {
         ...(policyHash === undefined ? {} : { policyHash }),
         stages: Object.freeze(stages),
         nodeRuns: Object.freeze(nodeRuns),
+        ...(packages === undefined ? {} : { modelPackages: Object.freeze([...packages]) }),
       });
     }
     return this.#provenance;

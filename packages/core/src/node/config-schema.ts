@@ -77,6 +77,7 @@ const nodeShape = {
   timeoutSeconds: z.number().positive().optional(),
   isolation: z.enum(['inline', 'thread', 'process']).optional(),
   tags: z.record(z.string(), z.string()).optional(),
+  modelArtifact: z.boolean().optional(),
 } satisfies Record<keyof NodeSpec, z.ZodType>;
 
 const sequentialShape = {

@@ -1,6 +1,9 @@
-import { DagValidationError, defineStage, hashState, type NodeSpec, PhysError } from '@phys/core';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { DagValidationError, PhysError } from '../errors.js';
+import type { NodeSpec } from '../node-spec.js';
+import { defineStage } from '../stage.js';
+import { hashState } from '../state/hash.js';
 import {
   codeFingerprint,
   computeDagKeys,

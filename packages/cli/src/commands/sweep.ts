@@ -1,0 +1,335 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import {
+  ConfigError,
+  type ExecuteResult,
+  ExecutionStatus,
+  ExecutorToken,
+  isFailed,
+  type NodeStatus,
+  type ProgressEvent,
+  type SerializedPhysError,
+  UsageError,
+} from '@phys/core';
+import {
+  type ParamSpace,
+  planSweep,
+  type ResultsJson,
+  type ResultsTable,
+  rowCells,
+  type SweepOptions,
+  type SweepPlan,
+  type SweepSpec,
+  type SweepValue,
+  sweepResults,
+  tableColumns,
+  toCsv,
+  toJson,
+} from '@phys/sweep';
+import type { ConfigOptions } from '../cli.js';
+import type { CliContext } from '../context.js';
+import { ExitCode } from '../exit-codes.js';
+import { type Align, formatDuration, formatNumber, plural, stringify, table } from '../format.js';
+import { withRuntime } from '../open-runtime.js';
+import { createProgress, formatCounts } from '../progress.js';
+
+/** Options of `phys sweep`. */
+export interface SweepCommandOptions extends ConfigOptions {
+  readonly set: readonly string[];
+  readonly mode: 'grid' | 'zip' | 'random' | 'lhs';
+  readonly samples?: string;
+  readonly seed?: string;
+  readonly out?: string;
+  readonly progress: 'auto' | 'live' | 'plain' | 'none';
+}
+
+/** What `phys sweep --json` prints. */
+export interface SweepReport {
+  readonly pipeline: string;
+  readonly runId: string;
+  readonly status: ExecutionStatus;
+  readonly mode: SweepPlan['mode'];
+  readonly durationSeconds: number;
+  readonly points: number;
+  readonly results: ResultsJson;
+  readonly counts: Readonly<Partial<Record<NodeStatus, number>>>;
+  readonly nodes: ExecuteResult['nodes'];
+  readonly out?: string;
+  readonly error?: SerializedPhysError;
+  readonly exitCode: number;
+}
+
+// Rows the human table shows before pointing at --out and --json.
+const MAX_ROWS = 50;
+
+/** `--set key=v1,v2,...` before node ids are known: the key and the values as written. */
+interface RawSet {
+  readonly key: string;
+  readonly values: readonly string[];
+}
+
+/** Splits on commas outside brackets, braces and double quotes, so `[1,2],[3,4]` is two values. */
+export function splitValues(text: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '\\') i++;
+      else if (ch === '"') quoted = false;
+    } else if (ch === '"') quoted = true;
+    else if (ch === '[' || ch === '{') depth++;
+    else if (ch === ']' || ch === '}') depth--;
+    else if (ch === ',' && depth === 0) {
+      out.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(text.slice(start));
+  return out;
+}
+
+function parseSets(pairs: readonly string[]): RawSet[] {
+  if (pairs.length === 0) {
+    throw new UsageError(
+      'phys sweep needs at least one --set node.param=v1,v2,... (e.g. --set train.lr=0.01,0.1).',
+    );
+  }
+  return pairs.map((pair) => {
+    const eq = pair.indexOf('=');
+    if (eq <= 0 || eq === pair.length - 1) {
+      throw new UsageError(
+        `--set expects node.param=v1,v2,..., got '${pair}'. Example: --set train.lr=0.01,0.1.`,
+      );
+    }
+    return { key: pair.slice(0, eq), values: splitValues(pair.slice(eq + 1)) };
+  });
+}
+
+/** A value as JSON when it parses as JSON, else the plain string (`adam` means "adam"). */
+function parseValue(raw: string): SweepValue {
+  try {
+    return JSON.parse(raw) as SweepValue;
+  } catch {
+    return raw;
+  }
+}
+
+const RANGE = /^(-?[\d.]+(?:e[-+]?\d+)?)\.\.(-?[\d.]+(?:e[-+]?\d+)?)((?::(?:log|int|\d+))*)$/i;
+
+/**
+ * One `--set` value list as a parameter space: a list, or one range `lo..hi` with optional
+ * `:log`, `:int` and `:<steps>` (a grid needs steps: `1.5..3:16`).
+ */
+function spaceOf(key: string, values: readonly string[]): ParamSpace {
+  const range = values.length === 1 ? RANGE.exec((values[0] as string).trim()) : null;
+  if (range === null) return values.map(parseValue);
+  const flags = (range[3] ?? '').split(':').filter((f) => f !== '');
+  const steps = flags.find((f) => /^\d+$/.test(f));
+  const min = Number(range[1]);
+  const max = Number(range[2]);
+  if (!Number.isFinite(min) || !Number.isFinite(max)) {
+    throw new UsageError(`--set ${key}: cannot read '${values[0]}' as a range lo..hi.`);
+  }
+  return {
+    min,
+    max,
+    ...(flags.includes('log') ? { log: true } : {}),
+    ...(flags.includes('int') ? { integer: true } : {}),
+    ...(steps === undefined ? {} : { steps: Number(steps) }),
+  };
+}
+
+/** Groups `--set` entries into specs, splitting each key at the longest node id it starts with. */
+function specsFor(sets: readonly RawSet[], nodeIds: readonly string[]): SweepSpec[] {
+  const byNode = new Map<string, Record<string, ParamSpace>>();
+  for (const { key, values } of sets) {
+    const node = nodeIds
+      .filter((id) => key.startsWith(`${id}.`) && key.length > id.length + 1)
+      .sort((a, b) => b.length - a.length)[0];
+    if (node === undefined) {
+      throw new UsageError(
+        `--set ${key}: no node of the pipeline matches; write node.param with one of the node ids: ${nodeIds.join(', ')}.`,
+      );
+    }
+    const params = byNode.get(node) ?? {};
+    params[key.slice(node.length + 1)] = spaceOf(key, values);
+    byNode.set(node, params);
+  }
+  return [...byNode].map(([node, params]) => ({ node, params }));
+}
+
+function sweepOptions(options: SweepCommandOptions): SweepOptions {
+  if (options.mode === 'grid' || options.mode === 'zip') {
+    if (options.samples !== undefined || options.seed !== undefined) {
+      throw new UsageError(
+        `--samples and --seed belong to --mode random or lhs, not ${options.mode}.`,
+      );
+    }
+    return { mode: options.mode };
+  }
+  const samples = Number(options.samples);
+  if (options.samples === undefined || !Number.isInteger(samples) || samples < 1) {
+    throw new UsageError(
+      `--mode ${options.mode} needs --samples N (a whole number >= 1)${options.samples === undefined ? '' : `, got '${options.samples}'`}.`,
+    );
+  }
+  if (options.seed === undefined) {
+    throw new UsageError(
+      `--mode ${options.mode} needs --seed S, so that the same points can be drawn again.`,
+    );
+  }
+  const numeric = Number(options.seed);
+  return {
+    mode: options.mode,
+    samples,
+    seed: options.seed.trim() !== '' && Number.isFinite(numeric) ? numeric : options.seed,
+  };
+}
+
+/** `phys sweep <pipeline> --set node.param=v1,v2`: runs a DAG pipeline once per point. */
+export async function sweepCommand(
+  ctx: CliContext,
+  name: string,
+  options: SweepCommandOptions,
+): Promise<number> {
+  const sets = parseSets(options.set);
+  const modeOptions = sweepOptions(options);
+  return withRuntime(ctx, options, 'sweep', async (runtime) => {
+    const declaration = runtime.pipeline(name);
+    if (declaration.kind !== 'dag') {
+      throw new UsageError(
+        `phys sweep runs DAG pipelines, and '${name}' is sequential. Declare it with kind: 'dag' and nodes, or use phys run with --set for a single policy value.`,
+      );
+    }
+    const plan = planSweep(
+      declaration.nodes,
+      specsFor(
+        sets,
+        declaration.nodes.map((n) => n.id),
+      ),
+      modeOptions,
+    );
+    if (!runtime.isRegistered(ExecutorToken)) {
+      throw new ConfigError(
+        'PHYS_CONFIG_INVALID',
+        `phys sweep runs DAG pipelines through an executor, but no plugin in ${runtime.configFile ?? 'the config'} provides one. Add it to plugins, e.g. plugins: ['executor-dag'] (package @phys/executor-dag).`,
+        { issues: [{ path: 'plugins', message: 'no plugin provides the executor capability' }] },
+      );
+    }
+    const executor = runtime.resolve(ExecutorToken);
+    const reporter =
+      options.json === true || options.progress === 'none'
+        ? undefined
+        : createProgress({
+            stream: ctx.stderr,
+            live: options.progress === 'live' || (options.progress === 'auto' && ctx.isTTY),
+            title: `phys sweep ${name} (${plural(plan.points.length, 'point')})`,
+            total: plan.nodes.length,
+          });
+    const runId = randomUUID();
+    const initial = declaration.initialState;
+    let result: ExecuteResult;
+    try {
+      result = await executor.execute({
+        pipeline: name,
+        nodes: plan.nodes,
+        initialState: typeof initial === 'function' ? await (initial as () => unknown)() : initial,
+        container: runtime.container,
+        runId,
+        policy: { ...runtime.config.policy, ...declaration.policy },
+        ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+        ...(reporter === undefined
+          ? {}
+          : { onProgress: (e: ProgressEvent) => reporter.onProgress(e) }),
+      });
+    } finally {
+      reporter?.stop();
+    }
+    const results = sweepResults(plan, result.metrics);
+    let out: string | undefined;
+    if (options.out !== undefined) {
+      out = resolve(ctx.cwd, options.out);
+      await mkdir(dirname(out), { recursive: true });
+      const text = /\.json$/i.test(out) ? `${stringify(toJson(results))}\n` : toCsv(results);
+      await writeFile(out, text);
+    }
+    const counts: Partial<Record<NodeStatus, number>> = {};
+    for (const node of Object.values(result.nodes)) {
+      counts[node.status] = (counts[node.status] ?? 0) + 1;
+    }
+    const interrupted = result.status === ExecutionStatus.CANCELLED && ctx.signal?.aborted === true;
+    const report: SweepReport = {
+      pipeline: name,
+      runId,
+      status: result.status,
+      mode: plan.mode,
+      durationSeconds: result.durationSeconds,
+      points: plan.points.length,
+      results: toJson(results),
+      counts,
+      nodes: result.nodes,
+      ...(out === undefined ? {} : { out }),
+      ...(result.status === ExecutionStatus.COMPLETED
+        ? {}
+        : { error: (result as { error?: SerializedPhysError }).error }),
+      exitCode:
+        result.status === ExecutionStatus.COMPLETED
+          ? ExitCode.OK
+          : interrupted
+            ? ExitCode.INTERRUPTED
+            : ExitCode.RUN_FAILED,
+    };
+    if (options.json === true) ctx.out(stringify(report));
+    else printSweep(ctx, report, plan, results);
+    return report.exitCode;
+  });
+}
+
+function printSweep(
+  ctx: CliContext,
+  report: SweepReport,
+  plan: SweepPlan,
+  results: ResultsTable,
+): void {
+  const ok = report.status === ExecutionStatus.COMPLETED;
+  ctx.out(
+    `${ok ? '✓' : '✗'} sweep ${report.pipeline}: ${report.status} in ${formatDuration(report.durationSeconds)} (${plan.mode}, ${plural(report.points, 'point')}, ${plural(Object.keys(report.nodes).length, 'node')})`,
+  );
+  ctx.out(`  run ${report.runId}`);
+  ctx.out(`  nodes: ${formatCounts(report.counts)}`);
+  const failed = Object.entries(report.nodes).filter(
+    ([, n]) => n.error !== undefined && isFailed(n.status),
+  );
+  if (failed.length > 0) {
+    ctx.err();
+    ctx.err(`failed nodes (${failed.length}):`);
+    for (const [id, node] of failed.slice(0, 10)) {
+      ctx.err(`  ${id} ${node.status}: ${node.error?.code} ${node.error?.message}`);
+    }
+    if (failed.length > 10) ctx.err(`  ... and ${failed.length - 10} more (see --json)`);
+  }
+  ctx.out();
+  const header = tableColumns(results);
+  const rows = results.rows.slice(0, MAX_ROWS).map((row) => {
+    const cells = rowCells(results, row);
+    // Metrics are shown to 6 significant digits here; --out and --json keep every digit.
+    return cells.map((cell, i) => {
+      if (i <= results.params.length) return cell;
+      const value = row.metrics[results.metrics[i - 1 - results.params.length] as string];
+      return value === null || value === undefined ? '-' : formatNumber(value);
+    });
+  });
+  const align = header.map((_, i): Align => (i <= results.params.length ? 'left' : 'right'));
+  for (const line of table([header, ...rows], align)) ctx.out(`  ${line}`);
+  if (results.rows.length > MAX_ROWS) {
+    ctx.out(`  ... and ${results.rows.length - MAX_ROWS} more points (see --out or --json)`);
+  }
+  if (report.out !== undefined) {
+    ctx.out();
+    ctx.out(`  results written to ${report.out}`);
+  }
+}

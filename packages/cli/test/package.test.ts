@@ -1,0 +1,68 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { ModelArtifactPackager } from '@phys/ml-packager';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli } from './helpers.js';
+
+const scratch = mkdtemp(join(tmpdir(), 'phys-cli-package-'));
+afterAll(async () => rm(await scratch, { recursive: true, force: true }));
+
+async function makePackage() {
+  const root = join(await mkdtemp(join(await scratch, 'p-')), 'models');
+  const packager = new ModelArtifactPackager({ root });
+  return packager.package('fit', {
+    state: { w: [1, 2] },
+    metrics: { loss: 0.5 },
+    artifacts: { 'weights.bin': new Uint8Array([1, 2, 3]), notes: 'ok' },
+  });
+}
+
+describe('phys package verify', () => {
+  it('exits 0 for an intact directory and archive, with a relative path too', async () => {
+    const pkg = await makePackage();
+    const dir = await cli(['package', 'verify', pkg.path]);
+    expect(dir.code).toBe(0);
+    expect(dir.stdout).toMatch(
+      new RegExp(`^✓ fit ${pkg.version} \\(.+\\): intact, 4 files checked \\(directory\\)$`, 'm'),
+    );
+    const cwd = await scratch;
+    const archive = await cli(['package', 'verify', relative(cwd, pkg.archive as string)], { cwd });
+    expect(archive.code).toBe(0);
+    expect(archive.stdout).toContain('(archive)');
+  });
+
+  it('exits 1 with a readable list of problems, or a JSON report', async () => {
+    const pkg = await makePackage();
+    await writeFile(join(pkg.path, 'files', 'weights.bin'), 'changed!');
+    await rm(join(pkg.path, 'files', 'notes.txt'));
+    await writeFile(join(pkg.path, 'extra.txt'), 'x');
+    const text = await cli(['package', 'verify', pkg.path]);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain(`✗ fit ${pkg.version}`);
+    expect(text.stdout).toContain('3 problems');
+    expect(text.stdout).toMatch(
+      /^ {2}missing\s+files\/notes\.txt\s+listed in the manifest but missing$/m,
+    );
+    expect(text.stdout).toMatch(
+      /^ {2}changed\s+files\/weights\.bin\s+content changed \(8 bytes, manifest says 3\)$/m,
+    );
+    expect(text.stdout).toMatch(/^ {2}added\s+extra\.txt\s+not listed in the manifest$/m);
+
+    const json = await cli(['package', 'verify', pkg.path, '--json']);
+    expect(json.code).toBe(1);
+    const report = JSON.parse(json.stdout);
+    expect(report).toMatchObject({ ok: false, kind: 'directory', name: 'fit', exitCode: 1 });
+    expect(report.problems.map((p: { kind: string }) => p.kind)).toEqual([
+      'missing',
+      'changed',
+      'added',
+    ]);
+  });
+
+  it('exits 1 with PHYS_PACKAGE_NOT_FOUND for a path that does not exist', async () => {
+    const { code, stderr } = await cli(['package', 'verify', join(await scratch, 'nope')]);
+    expect(code).toBe(1);
+    expect(stderr).toContain('error PHYS_PACKAGE_NOT_FOUND: No model package at');
+  });
+});

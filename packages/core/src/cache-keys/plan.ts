@@ -1,0 +1,135 @@
+import type { Cache } from '../contracts/cache.js';
+import type { NodeSpec } from '../node-spec.js';
+import { asPolicy, type PolicyLike } from '../policy.js';
+import { hashState } from '../state/hash.js';
+import {
+  computeDagKeys,
+  type DagKeyInputs,
+  explainKeyChange,
+  type KeyChangeReason,
+} from './dag-keys.js';
+
+/** The newest entry a node produced, with what its key was derived from. @public */
+export interface LineageRecord {
+  /** The key of that entry. */
+  readonly key: string;
+  /** When it was written. */
+  readonly createdAt: Date;
+  /** Its stage name, when recorded. */
+  readonly stage?: string;
+  /** What its key was derived from, when recorded. */
+  readonly keyInputs?: DagKeyInputs;
+}
+
+/**
+ * A cache that can name the newest entry each node wrote (as `DiskCache` of `@phys/cache-disk`
+ * does); {@link planDag} uses it to explain why a node will run.
+ * @public
+ */
+export interface LineageSource {
+  /** The newest entry each node id wrote, by node id. */
+  lineage(): Promise<ReadonlyMap<string, LineageRecord>>;
+}
+
+/** Options of {@link planDag}. @public */
+export interface PlanDagOptions {
+  /** The run's initial state (hashed), or give `initialStateHash`. */
+  readonly initialState?: unknown;
+  /** `hashState(initialState)`, when already known. */
+  readonly initialStateHash?: string;
+  /** The run's effective policy (hashed), or give `policyHash`. */
+  readonly policy?: PolicyLike;
+  /** `PolicyBag.hash()` of the effective policy; null for none. */
+  readonly policyHash?: string | null;
+  /** Include stage code fingerprints in keys (default true; must match the executor's). */
+  readonly fingerprintCode?: boolean;
+}
+
+/** One node of a {@link DagPlan}. @public */
+export interface PlannedNode {
+  /** The node id. */
+  readonly id: string;
+  /** The node's cache key. */
+  readonly key: string;
+  /** The cache holds an entry under `key`: the node would be restored, not run. */
+  readonly cached: boolean;
+  /** Why the node will run (empty when cached). */
+  readonly reasons: readonly KeyChangeReason[];
+  /** What the key was derived from. */
+  readonly inputs: DagKeyInputs;
+  /** The node's deps, in order. */
+  readonly deps: readonly string[];
+}
+
+/** What a run would do, decided without running anything. @public */
+export interface DagPlan {
+  /** In topological order. */
+  readonly nodes: readonly PlannedNode[];
+  /** Nodes whose entry the cache holds. */
+  readonly cached: number;
+  /** Nodes that would run. */
+  readonly toRun: number;
+}
+
+function hasLineage(cache: Cache): cache is Cache & LineageSource {
+  return typeof (cache as Partial<LineageSource>).lineage === 'function';
+}
+
+/**
+ * Which nodes of a DAG are cached and which will run, and why (what `phys plan` prints). A
+ * node's reasons compare its key inputs with those recorded by the newest entry that node wrote,
+ * when the cache keeps that record ({@link LineageSource}); otherwise a miss reads `new`. Nodes
+ * that share a key (identical work) share the explanation of whichever of them left a record.
+ * Nothing runs and nothing is written: the cache is asked `has` once per distinct key.
+ * @public
+ */
+export async function planDag(
+  nodes: readonly NodeSpec[],
+  cache: Cache,
+  options: PlanDagOptions = {},
+): Promise<DagPlan> {
+  const initialStateHash = options.initialStateHash ?? hashState(options.initialState);
+  const policyHash =
+    options.policyHash !== undefined
+      ? options.policyHash
+      : (asPolicy(options.policy)?.hash() ?? null);
+  const keys = computeDagKeys(nodes, {
+    initialStateHash,
+    policyHash,
+    ...(options.fingerprintCode === undefined ? {} : { fingerprintCode: options.fingerprintCode }),
+  });
+  const present = new Map<string, boolean>();
+  for (const node of keys.values()) {
+    if (!present.has(node.key)) present.set(node.key, await cache.has(node.key));
+  }
+  let lineage: ReadonlyMap<string, LineageRecord> = new Map();
+  if ([...present.values()].some((cached) => !cached) && hasLineage(cache)) {
+    lineage = await cache.lineage();
+  }
+  // The record a node left, else one left by another node with the same key (identical work,
+  // so the same inputs changed; only the dep ids differ, and those are this node's own).
+  const recordOf = new Map<string, LineageRecord>();
+  for (const node of keys.values()) {
+    const record = lineage.get(node.id);
+    if (record !== undefined && present.get(node.key) === false && !recordOf.has(node.key)) {
+      recordOf.set(node.key, record);
+    }
+  }
+  const planned: PlannedNode[] = [];
+  let cached = 0;
+  for (const node of keys.values()) {
+    if (present.get(node.key) === true) {
+      cached++;
+      planned.push({ ...node, cached: true, reasons: [] });
+      continue;
+    }
+    const previous = lineage.get(node.id) ?? recordOf.get(node.key);
+    let reasons: KeyChangeReason[];
+    if (previous === undefined) reasons = [{ kind: 'new' }];
+    else if (previous.key === node.key) reasons = [{ kind: 'missing' }];
+    else if (previous.keyInputs === undefined) reasons = [{ kind: 'new' }];
+    else reasons = explainKeyChange(previous.keyInputs, node.inputs, node.deps);
+    planned.push({ ...node, cached: false, reasons });
+  }
+  return { nodes: planned, cached, toRun: planned.length - cached };
+}
