@@ -1,0 +1,211 @@
+// End to end: the example's own phys.config.ts through the real loader, registry, sweep
+// expansion, DAG executor on worker threads, disk cache and CLI.
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRuntime, loadConfig, type PhysRuntime } from '@phys/core/node';
+import { planSweep, type ResultsJson } from '@phys/sweep';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onsagerMagnetization } from '../src/critical.js';
+import { ONSAGER_TC } from '../src/metropolis.js';
+import { renderScanPlot } from '../src/plot.js';
+import { monteCarloNode, QUICK_SCAN, sweepArgument } from '../src/scan.js';
+
+const exampleDir = fileURLToPath(new URL('..', import.meta.url));
+let runtime: PhysRuntime;
+let cacheDir: string;
+
+beforeAll(async () => {
+  // A fresh cache: the first run below must compute, the second must be served from it.
+  cacheDir = await mkdtemp(join(tmpdir(), 'phys-ising-cache-'));
+  process.env.PHYS_EXAMPLE_CACHE_DIR = cacheDir;
+  const loaded = await loadConfig({ cwd: join(exampleDir, 'src') });
+  expect(loaded.filepath).toBe(join(exampleDir, 'phys.config.ts'));
+  runtime = await createRuntime(loaded);
+});
+
+afterAll(async () => {
+  await runtime?.dispose();
+  delete process.env.PHYS_EXAMPLE_CACHE_DIR;
+  if (cacheDir !== undefined) await rm(cacheDir, { recursive: true, force: true });
+});
+
+describe('phys.config.ts of the example', () => {
+  it('registers the two stages and three pipelines', () => {
+    expect(
+      runtime.stages
+        .list()
+        .map((d) => `${d.stageName}@${d.version}`)
+        .sort(),
+    ).toEqual(['ising/critical@1', 'ising/metropolis@1']);
+    expect(Object.keys(runtime.pipelines).sort()).toEqual(['ising', 'ising-quick', 'ising-scan']);
+  });
+
+  it('expands the quick scan into 17 Monte Carlo nodes on worker threads feeding one collect', () => {
+    const declared = runtime.pipeline('ising-quick');
+    if (declared.kind !== 'dag') throw new Error('expected a DAG pipeline');
+    const mc = declared.nodes.filter((n) => n.stage.name === 'ising/metropolis');
+    expect(mc.map((n) => n.id)).toEqual(
+      Array.from({ length: 17 }, (_, k) => `mc[temperature=${Number((1.6 + k / 10).toFixed(1))}]`),
+    );
+    expect(mc.map((n) => (n.stage.config as { temperature: number }).temperature)).toEqual(
+      Array.from({ length: 17 }, (_, k) => Number((1.6 + k / 10).toFixed(1))),
+    );
+    // The stage asks for worker threads; no node overrides it.
+    expect(new Set(mc.map((n) => n.stage.definition?.isolation))).toEqual(new Set(['thread']));
+    expect(mc.filter((n) => n.isolation !== undefined)).toEqual([]);
+    const critical = declared.nodes.find((n) => n.id === 'critical');
+    expect(critical?.deps).toEqual(mc.map((n) => n.id));
+  });
+
+  it('rebuilds a Monte Carlo node from its identity, as a worker thread does', () => {
+    const declared = runtime.pipeline('ising-quick');
+    if (declared.kind !== 'dag') throw new Error('expected a DAG pipeline');
+    const stage = declared.nodes[3]!.stage;
+    const rebuilt = runtime.stages.rebuild(JSON.parse(JSON.stringify(stage.ref)));
+    expect(rebuilt.configHash).toBe(stage.configHash);
+    expect(rebuilt.config).toEqual(stage.config);
+  });
+
+  it('validates every point of a sweep before anything runs, and reports all bad ones', () => {
+    const attempt = () =>
+      planSweep([monteCarloNode(QUICK_SCAN)], {
+        node: 'mc',
+        params: { temperature: [2, -1, 0], L: [16, 15] },
+      });
+    expect(attempt).toThrow(expect.objectContaining({ code: 'PHYS_SWEEP_INVALID' }));
+    const message = (() => {
+      try {
+        attempt();
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return '';
+    })();
+    expect(message).toContain('mc[L=16,temperature=-1].temperature');
+    expect(message).toContain('mc[L=16,temperature=0].temperature');
+    expect(message).toMatch(/mc\[L=15,temperature=2\]\.L: L must be even/);
+  });
+});
+
+// The Monte Carlo nodes run in worker threads, which load phys.config.ts on their own. A worker
+// started inside the test runner would inherit its module hooks (which map packages to
+// TypeScript sources), so this part runs where users run it: the built `phys` binary.
+describe('the temperature scan, through `phys run ising-quick` on worker threads', () => {
+  let first: Record<string, number>;
+
+  it('finds T_c within 0.15 of Onsager’s 2.269 from the peak of the heat capacity', async () => {
+    const { code, stdout, stderr } = await phys(['run', 'ising-quick', '--json']);
+    expect(stderr).not.toMatch(/error/i);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report).toMatchObject({ pipeline: 'ising-quick', kind: 'dag', status: 'COMPLETED' });
+    expect(report.counts).toEqual({ COMPLETED: 18 });
+    const metrics = report.metrics as Record<string, number>;
+    first = metrics;
+    expect(metrics['critical.points']).toBe(17);
+    expect(metrics['critical.peakInside']).toBe(1);
+    expect(Math.abs(metrics['critical.tc']! - ONSAGER_TC)).toBeLessThan(0.15);
+    // On a finite lattice the peak of C lies above T_c, and that of χ further above.
+    expect(metrics['critical.tc']).toBeGreaterThan(ONSAGER_TC);
+    expect(metrics['critical.tcSusceptibility']).toBeGreaterThan(metrics['critical.tc']!);
+  });
+
+  it('is ordered when cold and disordered when hot', () => {
+    const absM = (T: number) => first[`mc[temperature=${T}].absM`]!;
+    expect(absM(1.6)).toBeGreaterThan(0.97);
+    expect(absM(1.6)).toBeCloseTo(onsagerMagnetization(1.6), 2);
+    expect(absM(3.2)).toBeLessThan(0.2);
+    const temperatures = Array.from({ length: 17 }, (_, k) => Number((1.6 + k / 10).toFixed(1)));
+    const curve = temperatures.map(absM);
+    // |m| falls all the way across the transition.
+    for (let k = 1; k < curve.length; k++) expect(curve[k]).toBeLessThan(curve[k - 1]!);
+    expect(first['mc[temperature=1.6].binder']).toBeCloseTo(2 / 3, 2);
+    expect(Math.abs(first['mc[temperature=3.2].binder']!)).toBeLessThan(0.1);
+  });
+
+  it('serves a second run from the disk cache, with identical numbers', async () => {
+    const { code, stdout } = await phys(['run', 'ising-quick', '--json']);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.status).toBe('COMPLETED');
+    // The Monte Carlo points are restored; what depends only on them may be too.
+    expect(report.counts.CACHED).toBeGreaterThanOrEqual(17);
+    expect(report.metrics).toEqual(first);
+  });
+});
+
+describe('`phys sweep ising`, the path `pnpm demo` takes', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'phys-ising-sweep-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes a results table with T, |m|, E, C, χ, from which the plot is drawn', async () => {
+    expect(sweepArgument(QUICK_SCAN)).toBe('mc.temperature=1.6..3.2:17');
+    const out = join(dir, 'results.json');
+    const { code, stdout } = await phys([
+      'sweep',
+      'ising',
+      '--set',
+      'mc.temperature=1.5,2.3,3.5',
+      '--set',
+      'mc.L=8',
+      '--set',
+      'mc.sweeps=4000',
+      '--progress',
+      'none',
+      '--out',
+      out,
+    ]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^✓ sweep ising: COMPLETED/m);
+    const results = JSON.parse(await readFile(out, 'utf8')) as ResultsJson;
+    expect(results.params).toEqual(['L', 'sweeps', 'temperature']);
+    expect(results.metrics).toEqual(['absM', 'E', 'C', 'chi', 'binder']);
+    const rows = results.rows.map((r) => ({
+      temperature: r.params.temperature as number,
+      absM: r.metrics.absM as number,
+      C: r.metrics.C as number,
+    }));
+    expect(rows.map((r) => r.temperature)).toEqual([1.5, 2.3, 3.5]);
+    expect(rows[0]!.absM).toBeGreaterThan(rows[2]!.absM);
+
+    const svg = await renderScanPlot(rows, { L: 8, criticalTemperature: 2.3 });
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(svg).toContain('magnetisation ⟨|m|⟩');
+    expect(svg).toContain('heat capacity per spin C');
+    expect(svg).toContain('estimate (peak of C) = 2.300');
+    // One symbol per point in the magnetisation panel, and one per point on the C line.
+    expect(svg.match(/aria-roledescription="point"/g)?.length).toBe(2 * rows.length);
+  });
+});
+
+function phys(
+  argv: readonly string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const bin = join(exampleDir, 'node_modules', '@phys', 'cli', 'bin', 'phys.js');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...argv], {
+      cwd: exampleDir,
+      env: { ...process.env, PHYS_EXAMPLE_CACHE_DIR: cacheDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
