@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { taskEnvelopeEntry } from '@phys/core/node';
+
+/**
+ * argv that executes a task envelope inside a job (the envelope's path is appended): this
+ * Node.js with the `phys` CLI installed beside the config (`<node> <phys> exec`), else with the
+ * CLI this package can see, else core's own entry script, which has the same contract. Paths are
+ * absolute and resolved now, at submit time, because the job's shell may not share our PATH.
+ */
+export function resolveExecCommand(configFile: string): readonly string[] {
+  for (const from of [configFile, import.meta.url]) {
+    const bin = cliBin(from);
+    if (bin !== undefined) return [process.execPath, bin, 'exec'];
+  }
+  return [process.execPath, taskEnvelopeEntry()];
+}
+
+function cliBin(from: string): string | undefined {
+  try {
+    const manifest = createRequire(from).resolve('@phys/cli/package.json');
+    const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as {
+      bin?: string | Record<string, string>;
+    };
+    const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.phys;
+    return bin === undefined ? undefined : resolve(dirname(manifest), bin);
+  } catch {
+    return undefined;
+  }
+}

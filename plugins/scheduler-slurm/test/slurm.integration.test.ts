@@ -1,0 +1,346 @@
+// End-to-end on a real Slurm (ci-services/slurm-up.sh): DagExecutor + SlurmScheduler, jobs that
+// run `phys exec` on task envelopes and report through squeue/scontrol. The node has as many
+// CPUs as the machine (2 in CI), which bounds how many jobs run at once.
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ExecutionStatus,
+  type JobHandle,
+  type NodeSpec,
+  resources,
+  type SchedulerTask,
+  type StageRef,
+} from '@phys/core';
+import { DagExecutor } from '@phys/executor-dag';
+import { afterAll, describe, expect, it, type TestContext } from 'vitest';
+import { SlurmScheduler, type SlurmSchedulerOptions } from '../src/index.js';
+import { Best, type Carried, Exit, Range, Scale, Sleep, Sum, Throw } from './fixtures/stages.js';
+import { describeSlurm, fixtureConfig, tempDir } from './helpers.js';
+
+const FAST = { pollInterval: 0.3, maxPollInterval: 2, resultTimeout: 10, batchWindow: 0.05 };
+
+// Every test runs concurrently: the time-limit test holds a CPU for over a minute, which is the
+// floor of the suite's time. On a 2-CPU node the cpu-2 nodes of the DAG and the tests behind the
+// sweep's 100 tasks queue meanwhile, hence the long timeouts.
+describeSlurm(
+  'SlurmScheduler on a real Slurm',
+  () => {
+    const work = tempDir('phys-slurm-it-');
+    const schedulers: SlurmScheduler[] = [];
+    // A scheduler per test, closed (its jobs cancelled) as soon as the test ends, so that a
+    // failing test does not leave jobs that hold the node's few CPUs from the others.
+    const make = (t: TestContext, options: Partial<SlurmSchedulerOptions> = {}): SlurmScheduler => {
+      const s = new SlurmScheduler({
+        configFile: fixtureConfig,
+        workDir: join(work.path, `w${schedulers.length}`),
+        ...FAST,
+        ...options,
+      });
+      schedulers.push(s);
+      t.onTestFinished(() => s.close());
+      return s;
+    };
+    afterAll(async () => {
+      await Promise.all(schedulers.map((s) => s.close()));
+      work.remove();
+    });
+
+    const task = (nodeId: string, stage: StageRef, extra: Partial<SchedulerTask> = {}) =>
+      ({
+        runId: 'it',
+        nodeId,
+        stage,
+        resources: resources(),
+        attempt: 1,
+        input: {},
+        policy: {},
+        ...extra,
+      }) satisfies SchedulerTask;
+
+    it('runs a 20-node DAG with mixed cpu and memory requests through DagExecutor', async (t) => {
+      const scheduler = make(t);
+      const nodes: NodeSpec[] = [
+        {
+          id: 'source',
+          stage: Scale({ factor: 1 }, { label: 'source' }),
+          resources: resources({ cpu: 1, memory: '128Mi' }),
+        },
+      ];
+      for (let i = 0; i < 12; i++) {
+        const big = i % 3 === 2;
+        nodes.push({
+          id: `scale-${i}`,
+          stage: Scale({ factor: i + 1 }, { label: 'scale' }),
+          deps: ['source'],
+          resources: big
+            ? resources({ cpu: 2, memory: '512Mi' })
+            : resources({ cpu: 1, memory: '256Mi' }),
+        });
+      }
+      for (let k = 0; k < 4; k++) {
+        nodes.push({
+          id: `group-${k}`,
+          stage: Sum({}, { label: 'group' }),
+          deps: [0, 1, 2].map((j) => `scale-${k * 3 + j}`),
+          resources: resources({ cpu: '500m' }),
+        });
+      }
+      nodes.push(
+        { id: 'half-a', stage: Sum({}), deps: ['group-0', 'group-1'] },
+        { id: 'half-b', stage: Sum({}), deps: ['group-2', 'group-3'] },
+        { id: 'total', stage: Sum({}), deps: ['half-a', 'half-b'] },
+      );
+      expect(nodes).toHaveLength(20);
+
+      const executor = new DagExecutor({ scheduler });
+      const result = await executor.run({ payload: 1, seen: [] } satisfies Carried, nodes);
+      expect(result.error).toBeUndefined();
+      expect(result.status).toBe(ExecutionStatus.COMPLETED);
+      expect(result.counts.COMPLETED).toBe(20);
+      const total = result.outputs.total as Carried;
+      expect(total.payload).toBe(78); // 1 × (1 + 2 + … + 12)
+      expect(result.metrics['scale-11.factor']).toBe(12);
+
+      // Every scale node ran in a Slurm job that had exactly what the node asked for.
+      const scales = total.seen.filter((s) => s.node.startsWith('scale-'));
+      expect(scales).toHaveLength(12);
+      for (const s of scales) {
+        const big = Number(s.node.slice('scale-'.length)) % 3 === 2;
+        expect(s.slurmJobId, s.node).toMatch(/^\d+$/);
+        expect(s.cpu, s.node).toBe(big ? 2 : 1);
+        expect(s.slurmCpusPerTask, s.node).toBe(big ? 2 : 1);
+        expect(s.slurmMemPerNode, s.node).toBe(big ? 512 : 256);
+        expect(s.memoryBytes, s.node).toBe((big ? 512 : 256) * 1024 * 1024);
+      }
+      // A "500m" cpu request runs on one whole core.
+      expect(total.seen.find((s) => s.node === 'group-0')?.slurmCpusPerTask).toBe(1);
+      // Ready nodes of one stage and one shape went out together: 8 small scales in one array,
+      // 4 big ones in another; one squeue call per status check.
+      const stats = scheduler.stats;
+      expect(stats.tasks).toBe(20);
+      expect(stats.arrays).toBeGreaterThanOrEqual(2);
+      expect(stats.sbatch).toBeLessThan(20);
+      expect(stats.squeue).toBe(stats.polls);
+      // Successful tasks leave nothing behind.
+      expect(await readdir(join(scheduler.workDir, 'it')).catch(() => [])).toEqual([]);
+    });
+
+    describe('job endings', () => {
+      it('a job that exits non-zero FAILS with its exit code and output in the node error', async (t) => {
+        const scheduler = make(t);
+        const executor = new DagExecutor({ scheduler, failureMode: 'continue' });
+        const result = await executor.run({}, [
+          { id: 'crash', stage: Exit({ code: 7, say: 'solver diverged at step 12' }) },
+          { id: 'throws', stage: Throw({ message: 'matrix is singular' }) },
+          { id: 'after-crash', stage: Sleep({ seconds: 0 }), deps: ['crash'] },
+        ]);
+        expect(result.status).toBe(ExecutionStatus.FAILED);
+        const crash = result.nodes.crash;
+        expect(crash?.status).toBe(ExecutionStatus.FAILED);
+        expect(crash?.error?.code).toBe('PHYS_SCHEDULER_SLURM_JOB_FAILED');
+        expect(crash?.error?.message).toMatch(/ended FAILED with exit code 7/);
+        expect(crash?.error?.message).toContain('solver diverged at step 12');
+        expect(crash?.error?.details).toMatchObject({
+          exitCode: 7,
+          signal: 0,
+          slurmState: 'FAILED',
+        });
+        // A stage that throws: phys exec reports the stage's own error.
+        expect(result.nodes.throws?.status).toBe(ExecutionStatus.FAILED);
+        expect(result.nodes.throws?.error?.code).toBe('PHYS_STAGE_FAILED');
+        expect(result.nodes.throws?.error?.message).toContain('matrix is singular');
+        expect(result.nodes['after-crash']?.status).toBe('SKIPPED');
+        // The failed task's envelope and log stay for inspection.
+        const logFile = crash?.error?.details?.logFile as string;
+        expect(await readFile(logFile, 'utf8')).toContain('solver diverged');
+      });
+
+      it('cancels a running and a pending task of one array, and a held job: all end CANCELLED', async (t) => {
+        // One task of the array at a time (%1): task 0 runs, task 1 waits; one CPU is enough.
+        const scheduler = make(t, { arrayParallelism: 1 });
+        const held = make(t, { extraSbatchArgs: ['--begin=now+3600'] });
+        const marker = join(work.path, 'cancel-0.started');
+        const [first, second] = (await Promise.all([
+          scheduler.submit(task('cancel-0', Sleep({ seconds: 300, marker }).ref)),
+          scheduler.submit(task('cancel-1', Sleep({ seconds: 300 }).ref)),
+        ])) as [JobHandle, JobHandle];
+        expect([first.jobId.split('_')[1], second.jobId.split('_')[1]]).toEqual(['0', '1']);
+        const pending = await held.submit(task('cancel-held', Sleep({ seconds: 1 }).ref));
+        await waitFor(async () => existsSync(marker));
+        await waitFor(async () => (await scheduler.poll(first)) === ExecutionStatus.RUNNING);
+        await waitFor(async () => held.stats.polls > 0);
+        expect(await scheduler.poll(second)).toBe(ExecutionStatus.QUEUED);
+        expect(await held.poll(pending)).toBe(ExecutionStatus.QUEUED);
+
+        // scancel <array>_1 ends that task only.
+        await scheduler.cancel(second);
+        const outSecond = await scheduler.wait(second);
+        expect(outSecond.status).toBe(ExecutionStatus.CANCELLED);
+        expect(outSecond.error?.code).toBe('PHYS_CANCELLED');
+        expect(await scheduler.poll(first)).toBe(ExecutionStatus.RUNNING);
+
+        await Promise.all([scheduler.cancel(first), held.cancel(pending)]);
+        const [outFirst, outHeld] = await Promise.all([scheduler.wait(first), held.wait(pending)]);
+        expect(outFirst.status).toBe(ExecutionStatus.CANCELLED);
+        expect(outFirst.error?.code).toBe('PHYS_CANCELLED');
+        expect(outHeld.status).toBe(ExecutionStatus.CANCELLED);
+      });
+
+      it('a job over its Slurm time limit ends TIMEOUT', async (t) => {
+        const scheduler = make(t, { maxPollInterval: 5 });
+        const handle = await scheduler.submit(
+          task('over-time', Sleep({ seconds: 600 }).ref, {
+            resources: resources({ wallTime: '1m' }),
+          }),
+        );
+        const outcome = await scheduler.wait(handle);
+        expect(outcome.status).toBe(ExecutionStatus.TIMEOUT);
+        expect(outcome.error?.code).toBe('PHYS_TIMEOUT');
+        expect(outcome.error?.message).toContain('hit its time limit (--time=00:01:00)');
+        expect(outcome.error?.details).toMatchObject({
+          slurmState: 'TIMEOUT',
+          reason: 'TimeLimit',
+        });
+        expect(outcome.error?.retryable).toBe(true);
+      });
+
+      it('a node timeout shorter than a Slurm minute is enforced by the scheduler', async (t) => {
+        const scheduler = make(t);
+        const executor = new DagExecutor({ scheduler });
+        const result = await executor.run({}, [
+          { id: 'slow', stage: Sleep({ seconds: 300 }), timeoutSeconds: 2 },
+        ]);
+        expect(result.nodes.slow?.status).toBe(ExecutionStatus.TIMEOUT);
+        expect(result.nodes.slow?.error?.code).toBe('PHYS_TIMEOUT');
+        expect(result.nodes.slow?.error?.message).toContain('timeout of 2 s');
+      });
+
+      it('runs a sweep of 100 tasks as one job array, then collects it', async (t) => {
+        const scheduler = make(t, { arrayParallelism: 50 });
+        const speed = 30;
+        const nodes: NodeSpec[] = Array.from({ length: 100 }, (_, i) => ({
+          id: `angle-${i + 1}`,
+          stage: Range({ angleDeg: (i + 1) * 0.9, speed }),
+        }));
+        nodes.push({ id: 'best', stage: Best({}), deps: nodes.map((n) => n.id) });
+        const result = await new DagExecutor({ scheduler }).run({}, nodes);
+        expect(result.error).toBeUndefined();
+        expect(result.counts.COMPLETED).toBe(101);
+        const best = result.outputs.best as {
+          count: number;
+          bestAngle: number;
+          bestRange: number;
+          arrayJobIds: string[];
+        };
+        expect(best.count).toBe(100);
+        expect(best.bestAngle).toBeCloseTo(45, 10);
+        expect(best.bestRange).toBeCloseTo(speed ** 2 / 9.81, 10);
+        // All 100 ran as tasks of one array job.
+        expect(best.arrayJobIds).toHaveLength(1);
+        expect(best.arrayJobIds[0]).toMatch(/^\d+$/);
+        expect(scheduler.stats).toMatchObject({ tasks: 101, sbatch: 2, arrays: 1 });
+        expect(scheduler.stats.squeue).toBe(scheduler.stats.polls);
+      });
+
+      it('fails a task whose input cannot be encoded alone; its array siblings run', async (t) => {
+        const scheduler = make(t);
+        const input = (payload: number, extra: object = {}) => ({ payload, seen: [], ...extra });
+        const submitted = await Promise.allSettled([
+          scheduler.submit(task('ok-0', Scale({ factor: 2 }).ref, { input: input(1) })),
+          scheduler.submit(
+            task('bad', Scale({ factor: 2 }).ref, { input: input(2, { callback: () => 0 }) }),
+          ),
+          scheduler.submit(task('ok-2', Scale({ factor: 2 }).ref, { input: input(3) })),
+        ]);
+        expect(submitted.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+        expect((submitted[1] as PromiseRejectedResult).reason).toMatchObject({
+          code: 'PHYS_STATE_UNSUPPORTED',
+        });
+        const handles = submitted.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+        expect(handles.map((h) => h.jobId.split('_')[1])).toEqual(['0', '1']);
+        const outcomes = await Promise.all(handles.map((h) => scheduler.wait(h)));
+        expect(outcomes.map((o) => (o.state as Carried).payload)).toEqual([2, 6]);
+      });
+
+      it('retries sbatch after transient controller errors', async (t) => {
+        const bin = join(work.path, 'flaky-bin');
+        await fakeSlurmBin(bin, 2);
+        const scheduler = make(t, { slurmBin: bin, submitRetryDelay: 0.05 });
+        const outcome = await scheduler.wait(
+          await scheduler.submit(
+            task('flaky', Scale({ factor: 3 }).ref, { input: { payload: 2, seen: [] } }),
+          ),
+        );
+        expect(outcome.status).toBe(ExecutionStatus.COMPLETED);
+        expect((outcome.state as Carried).payload).toBe(6);
+        expect(scheduler.stats.sbatch).toBe(3);
+      });
+
+      it('rejects a permanent sbatch failure at once, with sbatch’s message', async (t) => {
+        const scheduler = make(t, { partition: 'no-such-partition' });
+        const error = await scheduler
+          .submit(task('nowhere', Scale({ factor: 1 }).ref))
+          .catch((e: unknown) => e);
+        expect(error).toMatchObject({
+          name: 'SchedulerError',
+          code: 'PHYS_SCHEDULER_SLURM_SUBMIT_FAILED',
+          retryable: false,
+        });
+        expect(String((error as Error).message)).toContain('Invalid partition name specified');
+        expect(scheduler.stats.sbatch).toBe(1);
+      });
+
+      it('fails a job that can never start instead of waiting forever', async (t) => {
+        const scheduler = make(t);
+        const outcome = await scheduler.wait(
+          await scheduler.submit(
+            task('huge', Scale({ factor: 1 }).ref, { resources: resources({ cpu: 512 }) }),
+          ),
+        );
+        expect(outcome.status).toBe(ExecutionStatus.FAILED);
+        expect(outcome.error?.code).toBe('PHYS_SCHEDULER_SLURM_UNSATISFIABLE');
+        expect(outcome.error?.message).toContain('--cpus-per-task=512');
+      });
+    });
+  },
+  { concurrent: true, timeout: 240_000 },
+);
+
+/** Polls `check` every 100 ms for up to 200 s (jobs may queue behind others on a small node). */
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('condition not met within 200 s');
+}
+
+/**
+ * A Slurm bin directory whose sbatch fails `failures` times the way a busy controller makes it
+ * fail, then runs the real sbatch; the other commands are the real ones.
+ */
+async function fakeSlurmBin(dir: string, failures: number): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const which = (name: string) =>
+    (process.env.PATH ?? '')
+      .split(':')
+      .map((p) => join(p, name))
+      .find((p) => existsSync(p)) as string;
+  for (const name of ['squeue', 'scontrol', 'scancel', 'sacct']) {
+    await symlink(which(name), join(dir, name));
+  }
+  const count = join(dir, 'sbatch.count');
+  await writeFile(
+    join(dir, 'sbatch'),
+    `#!/bin/bash
+n=$(cat '${count}' 2>/dev/null || echo 0); echo $((n + 1)) > '${count}'
+if [ "$n" -lt ${failures} ]; then
+  echo 'sbatch: error: Batch job submission failed: Socket timed out on send/recv operation' >&2
+  exit 1
+fi
+exec '${which('sbatch')}' "$@"
+`,
+  );
+  await chmod(join(dir, 'sbatch'), 0o755);
+}
