@@ -13,10 +13,12 @@ import {
   type ResourceRequirements,
   type Scheduler,
   type SchedulerCapabilities,
+  SchedulerError,
   type SchedulerTask,
   type StageRef,
   serializeError,
   type TaskOutcome,
+  TimeoutError,
 } from '@phys/core';
 import type { PortableResult } from '@phys/core/node';
 import { ProcessRunner } from './process-runner.js';
@@ -340,7 +342,7 @@ export class LocalScheduler implements Scheduler {
     const req = normalizeResources(task.resources);
     const why = this.unsatisfiable(req) ?? this.isolationProblem(this.#submitIsolation);
     if (why !== undefined) {
-      throw new PhysError('PHYS_SCHEDULER', `Cannot accept node '${task.nodeId}': ${why}.`, {
+      throw new SchedulerError('PHYS_SCHEDULER', `Cannot accept node '${task.nodeId}': ${why}.`, {
         details: { nodeId: task.nodeId },
       });
     }
@@ -425,6 +427,18 @@ export class LocalScheduler implements Scheduler {
       if (this.#queue.length === 0) this.#listeners.delete(this.#drain);
       job.status = ExecutionStatus.RUNNING;
       const { task } = job;
+      // Callers of the plain Scheduler contract get the per-attempt limit enforced here (the
+      // DagExecutor arms its own timer); the abort reason tells the runners it was a timeout.
+      const timer =
+        task.timeoutSeconds === undefined
+          ? undefined
+          : setTimeout(() => {
+              job.controller.abort(
+                new TimeoutError(
+                  `Node '${task.nodeId}' exceeded its time limit of ${task.timeoutSeconds} s.`,
+                ),
+              );
+            }, task.timeoutSeconds * 1000);
       this.run(
         this.#submitIsolation,
         {
@@ -440,6 +454,7 @@ export class LocalScheduler implements Scheduler {
         job.controller.signal,
       ).then(
         (out) => {
+          clearTimeout(timer);
           this.release(grant, job.req);
           this.#settle(job, {
             status: ExecutionStatus.COMPLETED,
@@ -451,7 +466,17 @@ export class LocalScheduler implements Scheduler {
           });
         },
         (error: unknown) => {
+          clearTimeout(timer);
           this.release(grant, job.req);
+          const reason: unknown = job.controller.signal.reason;
+          if (PhysError.is(reason) && reason.code === 'PHYS_TIMEOUT') {
+            this.#settle(job, {
+              status: ExecutionStatus.TIMEOUT,
+              error: serializeError(reason),
+              granted: grant,
+            });
+            return;
+          }
           const code = PhysError.is(error) ? error.code : undefined;
           this.#settle(job, {
             status:

@@ -17,12 +17,5 @@ for (const submitIsolation of ['process', 'thread'] as const) {
         graceSeconds: 2,
       }),
     }),
-    {
-      skip: {
-        // DagExecutor enforces node timeouts itself (its timer aborts the task's signal), so
-        // LocalScheduler.submit does not read SchedulerTask.timeoutSeconds yet.
-        timeout: 'LocalScheduler.submit does not enforce SchedulerTask.timeoutSeconds',
-      },
-    },
   );
 }
