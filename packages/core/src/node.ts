@@ -11,11 +11,13 @@ export type {
 } from './envelope/envelope.js';
 export {
   envelopePath,
+  jobGrant,
   RESULT_ENVELOPE_FORMAT,
   readResultEnvelope,
   readTaskEnvelope,
   readTaskInput,
   TASK_ENVELOPE_FORMAT,
+  taskEnvelopeInit,
   writeTaskEnvelope,
 } from './envelope/envelope.js';
 export type { ExecuteTaskInput, PortableResult } from './envelope/execute-task.js';

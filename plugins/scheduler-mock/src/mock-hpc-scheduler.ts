@@ -19,7 +19,13 @@ import {
   type TaskOutcome,
   TimeoutError,
 } from '@phys/core';
-import { readResultEnvelope, taskEnvelopeEntry, writeTaskEnvelope } from '@phys/core/node';
+import {
+  jobGrant,
+  readResultEnvelope,
+  taskEnvelopeEntry,
+  taskEnvelopeInit,
+  writeTaskEnvelope,
+} from '@phys/core/node';
 import { pickFault, seededRandom } from './faults.js';
 import {
   type MockHpcSchedulerOptions,
@@ -174,25 +180,10 @@ export class MockHpcScheduler implements Scheduler {
       safe(task.runId),
       `${safe(task.nodeId)}.${task.attempt}.${jobId}`,
     );
-    // Like a cluster job, the envelope is written before the host is known: GPU ids in it are
-    // ordinals among the devices the job will see (CUDA_VISIBLE_DEVICES names the real ones).
+    // Like a cluster job, the envelope is written before the host is known.
     const envelopeFile = await writeTaskEnvelope(
       dir,
-      {
-        runId: task.runId,
-        nodeId: task.nodeId,
-        attempt: task.attempt,
-        stage: task.stage,
-        label: task.nodeId,
-        configFile: this.configFile,
-        policy: task.policy,
-        resources: {
-          cpu: req.cpu,
-          gpuIds: Array.from({ length: req.gpu }, (_, i) => i),
-          mpiRanks: req.mpiRanks,
-          memoryBytes: req.memoryBytes,
-        },
-      },
+      taskEnvelopeInit(task, this.configFile, jobGrant(req)),
       task.input,
     );
     const handle: JobHandle = Object.freeze({
@@ -578,12 +569,7 @@ export class MockHpcScheduler implements Scheduler {
   }
 
   #granted(job: Job): GrantedResources {
-    return {
-      cpu: job.req.cpu,
-      gpuIds: Array.from({ length: job.req.gpu }, (_, i) => i),
-      mpiRanks: job.req.mpiRanks,
-      memoryBytes: job.req.memoryBytes,
-    };
+    return jobGrant(job.req);
   }
 
   /** SIGTERM now (the job's stage sees its AbortSignal), SIGKILL after the grace period. */

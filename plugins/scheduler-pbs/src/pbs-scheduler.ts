@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import {
   CancelledError,
   ExecutionStatus,
-  type GrantedResources,
   type JobHandle,
   type Logger,
   normalizeResources,
@@ -21,9 +20,11 @@ import {
   type TaskOutcome,
 } from '@phys/core';
 import {
+  jobGrant,
   type ReadResult,
   readResultEnvelope,
   taskEnvelopeEntry,
+  taskEnvelopeInit,
   writeTaskEnvelope,
 } from '@phys/core/node';
 import { runCommand } from './commands.js';
@@ -197,22 +198,7 @@ export class PbsScheduler implements Scheduler {
     );
     const written = writeTaskEnvelope(
       dir,
-      {
-        runId: task.runId,
-        nodeId: task.nodeId,
-        attempt: task.attempt,
-        stage: task.stage,
-        label: task.nodeId,
-        configFile: this.configFile,
-        policy: task.policy,
-        // Ordinals among the GPUs PBS gives the job (CUDA_VISIBLE_DEVICES names the real ones).
-        resources: {
-          cpu: req.cpu,
-          gpuIds: Array.from({ length: req.gpu }, (_, i) => i),
-          mpiRanks: req.mpiRanks,
-          memoryBytes: req.memoryBytes,
-        },
-      },
+      taskEnvelopeInit(task, this.configFile, jobGrant(req)),
       task.input,
     );
     // Settled through `submitted`; an unhandled rejection here would only duplicate it.
@@ -637,7 +623,7 @@ export class PbsScheduler implements Scheduler {
         walltimeSeconds: job.walltimeSeconds,
         stderrTail: await tail(job.errFile),
         workDir: job.dir,
-        granted: granted(job.req),
+        granted: jobGrant(job.req),
       });
       if (outcome.status === ExecutionStatus.COMPLETED && !this.options.keepWorkDirs) {
         await rm(job.dir, { recursive: true, force: true });
@@ -667,7 +653,7 @@ export class PbsScheduler implements Scheduler {
           { retryable: true, details: { jobId: job.pbsId, workDir: job.dir } },
         ),
       ),
-      granted: granted(job.req),
+      granted: jobGrant(job.req),
     });
   }
 
@@ -687,15 +673,6 @@ export class PbsScheduler implements Scheduler {
 function expectsResult(record: PbsJobRecord | undefined): boolean {
   const exit = record?.Exit_status;
   return exit === 0 || exit === 1 || exit === 3 || exit === 4;
-}
-
-function granted(req: ResourceRequirements): GrantedResources {
-  return {
-    cpu: req.cpu,
-    gpuIds: Array.from({ length: req.gpu }, (_, i) => i),
-    mpiRanks: req.mpiRanks,
-    memoryBytes: req.memoryBytes,
-  };
 }
 
 async function tail(file: string | undefined): Promise<string> {

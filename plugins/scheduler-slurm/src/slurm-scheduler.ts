@@ -22,7 +22,13 @@ import {
   type TaskOutcome,
   TimeoutError,
 } from '@phys/core';
-import { type ReadResult, readResultEnvelope, writeTaskEnvelope } from '@phys/core/node';
+import {
+  jobGrant,
+  type ReadResult,
+  readResultEnvelope,
+  taskEnvelopeInit,
+  writeTaskEnvelope,
+} from '@phys/core/node';
 import { type CommandResult, describeFailure, SlurmCommands } from './command.js';
 import {
   arrayDirective,
@@ -356,16 +362,7 @@ export class SlurmScheduler implements Scheduler {
       try {
         await writeTaskEnvelope(
           join(batchDir, String(i)),
-          {
-            runId: task.runId,
-            nodeId: task.nodeId,
-            attempt: task.attempt,
-            stage: task.stage,
-            label: task.nodeId,
-            configFile: this.configFile,
-            policy: task.policy,
-            resources: grantOf(p.req),
-          },
+          taskEnvelopeInit(task, this.configFile, grantOf(p.req)),
           task.input,
         );
       } catch (error) {
@@ -1072,14 +1069,9 @@ function abortReason(task: SchedulerTask): PhysError {
 }
 
 function grantOf(req: ResourceRequirements): GrantedResources {
-  // Slurm exports only the granted GPUs, so inside the job they are numbered from 0.
-  return Object.freeze({
-    cpu: slurmCpus(req.cpu),
-    gpuIds: Object.freeze(Array.from({ length: req.gpu }, (_, i) => i)),
-    mpiRanks: req.mpiRanks,
-    // --mem is rounded up to whole MiB, so the job has at least what was asked for.
-    memoryBytes: req.memoryBytes,
-  });
+  // Slurm exports only the granted GPUs, so inside the job they are numbered from 0; --mem is
+  // rounded up to whole MiB, so the job has at least the memory that was asked for.
+  return jobGrant(req, slurmCpus(req.cpu));
 }
 
 /** True for terminal states in which Slurm, not the task, ended the job (time limit, memory, node, scancel). */

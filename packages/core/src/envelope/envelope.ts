@@ -1,6 +1,8 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import type { SchedulerTask } from '../contracts/scheduler.js';
 import { PhysError, type SerializedPhysError } from '../errors.js';
+import type { ResourceRequirements } from '../resources.js';
 import type { GrantedResources, StageRef } from '../stage.js';
 import { decodeState, encodeState } from '../state/codec.js';
 
@@ -55,6 +57,42 @@ export interface ResultEnvelope {
 
 /** A task envelope as it is handed to {@link writeTaskEnvelope}. @public */
 export type TaskEnvelopeInit = Omit<TaskEnvelope, 'format' | 'input' | 'result'>;
+
+/**
+ * The envelope of a scheduler task: its identity, stage, policy and the resources granted to it.
+ * @public
+ */
+export function taskEnvelopeInit(
+  task: SchedulerTask,
+  configFile: string,
+  resources: GrantedResources,
+): TaskEnvelopeInit {
+  return {
+    runId: task.runId,
+    nodeId: task.nodeId,
+    attempt: task.attempt,
+    stage: task.stage,
+    label: task.nodeId,
+    configFile,
+    policy: task.policy,
+    resources,
+  };
+}
+
+/**
+ * What a cluster job is granted for `req`. The envelope is written before the host is known, so
+ * GPU ids are ordinals among the devices the job will see (CUDA_VISIBLE_DEVICES names the real
+ * ones). `cpu` overrides the requested count where a scheduler rounds it.
+ * @public
+ */
+export function jobGrant(req: ResourceRequirements, cpu: number = req.cpu): GrantedResources {
+  return Object.freeze({
+    cpu,
+    gpuIds: Object.freeze(Array.from({ length: req.gpu }, (_, i) => i)),
+    mpiRanks: req.mpiRanks,
+    memoryBytes: req.memoryBytes,
+  });
+}
 
 /**
  * Writes `task.json` and the encoded input into `dir` (created if needed) and returns the
