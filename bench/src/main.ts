@@ -1,5 +1,15 @@
 // pnpm bench [--scale S] [--only chain,wide,...]: runs the workloads of shared/bench/WORKLOADS.md
 // through the public API; progress on stderr, one JSON object as the last line of stdout.
+//
+// Every workload runs in a fresh Node process of its own (`--workload NAME`), as JMH forks a JVM
+// per benchmark: its warm-up and measured run then see only their own heap and JIT state, not the
+// garbage and pending compilations of the workloads before it, so a figure does not depend on
+// the order the workloads run in. big_grid's peak RSS is its own process's, too.
+//
+// Between the warm-up and the measured run a child collects its garbage once (`settle()`, with
+// --expose-gc): what module loading and the warm-up left in the young generation would otherwise
+// be copied by whichever scavenge falls inside the measured run, adding milliseconds at random.
+// The measured run still builds its own graph and pays for every collection it causes itself.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,15 +35,22 @@ type Workload = (typeof WORKLOADS)[number];
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== '--'),
-  options: { scale: { type: 'string', default: '1' }, only: { type: 'string' } },
+  options: {
+    scale: { type: 'string', default: '1' },
+    only: { type: 'string' },
+    workload: { type: 'string' },
+  },
 });
 const scale = Number(values.scale);
 if (!(scale > 0)) throw new Error(`--scale must be a positive number, got ${values.scale}`);
-const only = new Set<Workload>(
-  values.only === undefined ? WORKLOADS : (values.only.split(',') as Workload[]),
-);
-const here = dirname(fileURLToPath(import.meta.url));
-const configFile = join(here, 'phys.config.js');
+const selected = values.only === undefined ? [...WORKLOADS] : values.only.split(',');
+for (const name of [...selected, ...(values.workload === undefined ? [] : [values.workload])]) {
+  if (!(WORKLOADS as readonly string[]).includes(name)) {
+    throw new Error(`unknown workload '${name}'; the workloads are ${WORKLOADS.join(', ')}`);
+  }
+}
+const script = fileURLToPath(import.meta.url);
+const configFile = join(dirname(script), 'phys.config.js');
 const scaled = (n: number, min = 1): number => Math.max(min, Math.round(n * scale));
 
 interface Timed {
@@ -52,6 +69,11 @@ async function timed(executor: DagExecutor, nodes: NodeSpec[]): Promise<Timed> {
   return { nodes: nodes.length, seconds, result };
 }
 
+/** Collects the garbage of module loading and the warm-up before a measured run (see above). */
+function settle(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 /** One warm-up run at a tenth of the size, then the measured run, on one executor. */
 async function measure(
   name: string,
@@ -64,6 +86,7 @@ async function measure(
   });
   progress(`${name}: warm-up`);
   await timed(executor, build(0.1));
+  settle();
   const nodes = build(1);
   progress(`${name}: ${nodes.length} nodes, ${workers} worker${workers === 1 ? '' : 's'}`);
   const out = await timed(executor, nodes);
@@ -79,28 +102,26 @@ function perNode(t: Timed): { nodes: number; seconds: number; us_per_node: numbe
   };
 }
 
-const out: Record<string, unknown> = { system: systemLine() };
-
-if (only.has('chain')) {
+async function run_chain(): Promise<unknown> {
   const t = await measure('chain', 1, (f) => chain(Math.max(2, Math.round(2000 * scale * f))));
   const last = t.result.outputs[`n${t.nodes - 1}`] as { payload: number };
   check(last.payload === t.nodes, `chain: last payload ${last.payload}, expected ${t.nodes}`);
-  out.chain = perNode(t);
+  return perNode(t);
 }
 
-if (only.has('wide')) {
+async function run_wide(): Promise<unknown> {
   const t = await measure('wide', 2, (f) => wide(Math.max(2, Math.round(2000 * scale * f))));
   const last = t.result.outputs[`w_${t.nodes - 1}`] as { payload: number };
   check(last.payload === t.nodes - 1, `wide: w_${t.nodes - 1} payload ${last.payload}`);
-  out.wide = perNode(t);
+  return perNode(t);
 }
 
-if (only.has('grid')) {
+async function run_grid(): Promise<unknown> {
   const t = await measure('grid', 2, (f) => grid(Math.max(2, Math.round(50 * scale * f)), 40));
-  out.grid = perNode(t);
+  return perNode(t);
 }
 
-if (only.has('grid_cached')) {
+async function run_grid_cached(): Promise<unknown> {
   /** The grid on a fresh disk cache: cold, then a second executor on the same directory, warm. */
   const coldThenWarm = async (layers: number): Promise<{ cold: Timed; warm: Timed }> => {
     const dir = mkdtempSync(join(tmpdir(), 'phys-bench-cache-'));
@@ -126,6 +147,7 @@ if (only.has('grid_cached')) {
   };
   progress('grid_cached: warm-up');
   await coldThenWarm(Math.max(2, Math.round(50 * scale * 0.1)));
+  settle();
   const layers = Math.max(2, Math.round(50 * scale));
   progress(`grid_cached: ${layers * 40} nodes, 2 workers, cold then warm on a fresh cache`);
   const { cold, warm } = await coldThenWarm(layers);
@@ -138,7 +160,7 @@ if (only.has('grid_cached')) {
   progress(
     `grid_cached: cold ${JSON.stringify(cold.result.cache)}, warm ${JSON.stringify(warm.result.cache)}`,
   );
-  out.grid_cached = {
+  return {
     nodes: warm.nodes,
     cold_seconds: round(cold.seconds, 4),
     warm_seconds: round(warm.seconds, 4),
@@ -147,7 +169,7 @@ if (only.has('grid_cached')) {
   };
 }
 
-if (only.has('cpu_parallel')) {
+async function run_cpu_parallel(): Promise<unknown> {
   const iters = 2_000_000;
   const n = scaled(8, 2);
   const seconds: number[] = [];
@@ -158,6 +180,7 @@ if (only.has('cpu_parallel')) {
     });
     progress(`cpu_parallel: warm-up, ${workers} worker${workers === 1 ? '' : 's'}`);
     await timed(executor, burn(Math.max(2, Math.round(n * 0.1)), iters));
+    settle();
     progress(`cpu_parallel: ${n} × Burn{${iters}}, ${workers} worker${workers === 1 ? '' : 's'}`);
     const t = await timed(executor, burn(n, iters));
     const expected = (seed: number): number => {
@@ -171,7 +194,7 @@ if (only.has('cpu_parallel')) {
     await executor.close();
   }
   const [t1, t2] = seconds as [number, number];
-  out.cpu_parallel = {
+  return {
     nodes: n,
     iters,
     seconds_1_worker: round(t1, 4),
@@ -180,31 +203,34 @@ if (only.has('cpu_parallel')) {
   };
 }
 
-if (only.has('big_grid')) {
-  progress('big_grid: in a child process (its own peak RSS)');
-  const line = await new Promise<string>((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--max-old-space-size=3072', join(here, 'big-grid.js')],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    let text = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      text += chunk;
+async function run_big_grid(): Promise<unknown> {
+  // Not scaled: a million nodes is the point of this workload.
+  const layers = 2500;
+  const width = 400;
+  const once = async (k: number): Promise<{ nodes: number; seconds: number }> => {
+    const nodes = grid(k, width);
+    const executor = new DagExecutor({
+      scheduler: new LocalScheduler({ maxWorkers: 2 }),
+      metrics: [],
     });
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code === 0) resolve(text.trim().split('\n').at(-1) ?? '');
-      else reject(new Error(`big_grid child exited with code ${code}`));
-    });
-  });
-  out.big_grid = JSON.parse(line) as unknown;
+    const t = await timed(executor, nodes);
+    await executor.close();
+    return t;
+  };
+  progress(`big_grid: warm-up (${layers / 10} layers × ${width})`);
+  await once(layers / 10);
+  settle();
+  progress(`big_grid: ${layers} layers × ${width} = ${layers * width} nodes`);
+  const { nodes, seconds } = await once(layers);
+  return {
+    nodes,
+    seconds: round(seconds),
+    us_per_node: round((seconds * 1e6) / nodes, 2),
+    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+  };
 }
 
-if (only.has('hash')) {
+async function run_hash(): Promise<unknown> {
   const hashOnce = (elements: number): { bytes: number; seconds: number } => {
     const data = new Float64Array(elements);
     for (let i = 0; i < elements; i++) data[i] = i * 0.5;
@@ -218,9 +244,55 @@ if (only.has('hash')) {
   const elements = 64 * 1024 * 1024;
   progress('hash: warm-up');
   hashOnce(Math.round(elements * 0.1));
+  settle();
   progress(`hash: Float64Array of ${elements} elements (${(elements * 8) / 2 ** 20} MiB)`);
   const { bytes, seconds } = hashOnce(elements);
-  out.hash = { bytes, seconds: round(seconds, 4), gb_per_s: round(bytes / seconds / 1e9, 3) };
+  return { bytes, seconds: round(seconds, 4), gb_per_s: round(bytes / seconds / 1e9, 3) };
 }
 
-process.stdout.write(`${JSON.stringify(out)}\n`);
+const RUNNERS: Record<Workload, () => Promise<unknown>> = {
+  chain: run_chain,
+  wide: run_wide,
+  grid: run_grid,
+  grid_cached: run_grid_cached,
+  cpu_parallel: run_cpu_parallel,
+  big_grid: run_big_grid,
+  hash: run_hash,
+};
+
+/** Runs one workload in a fresh process and returns the JSON value it printed last. */
+function inChild(name: Workload): Promise<unknown> {
+  const flags = ['--expose-gc', ...(name === 'big_grid' ? ['--max-old-space-size=3072'] : [])];
+  const args = [...flags, script, '--workload', name, '--scale', String(scale)];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code !== 0) {
+        reject(new Error(`workload ${name} failed (exit ${code ?? signal}); see its output above`));
+        return;
+      }
+      try {
+        resolve(JSON.parse(text.trim().split('\n').at(-1) ?? '') as unknown);
+      } catch (error) {
+        reject(new Error(`workload ${name} printed no JSON line: ${String(error)}`));
+      }
+    });
+  });
+}
+
+if (values.workload !== undefined) {
+  const value = await RUNNERS[values.workload as Workload]();
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+} else {
+  const out: Record<string, unknown> = { system: systemLine() };
+  for (const name of WORKLOADS) {
+    if (selected.includes(name)) out[name] = await inChild(name);
+  }
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}

@@ -79,7 +79,11 @@ export function toJsonValue(value: unknown, seen: Set<object> = new Set()): unkn
       if (value instanceof DataView) return { dataView: value.byteLength };
       return Array.from(value as ArrayLike<unknown>, (v) => toJsonValue(v, seen));
     }
-    if (DagState.is(value)) return { inputs: toJsonValue(value.inputs, seen) };
+    if (DagState.is(value)) {
+      const inputs: Record<string, unknown> = {};
+      for (const [k, v] of value.inputs) inputs[k] = toJsonValue(v, seen);
+      return { inputs };
+    }
     if (value instanceof Map) {
       const out: Record<string, unknown> = {};
       for (const [k, v] of value) out[String(k)] = toJsonValue(v, seen);

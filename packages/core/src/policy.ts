@@ -95,13 +95,26 @@ function entriesOf(value: PolicyLike): Iterable<[string, unknown]> {
  * @public
  */
 export function deepFreeze<T>(value: T): T {
-  freezeInto(value, new WeakSet());
+  if (typeof value !== 'object' || value === null) return value;
+  // Most stage configs are flat records of numbers and strings: freeze those directly, without
+  // the walk's bookkeeping (sweeps configure thousands of stages).
+  if (isFlatRecord(value)) Object.freeze(value);
+  else freezeInto(value, new Set());
   return value;
 }
 
+function isFlatRecord(value: object): boolean {
+  if (ArrayBuffer.isView(value) || value instanceof Map || value instanceof Set) return false;
+  for (const v of Object.values(value)) {
+    if (typeof v === 'object' && v !== null) return false;
+  }
+  return true;
+}
+
 // An already-frozen object may still hold unfrozen children (a frozen default, a user's frozen
-// input), and state may be cyclic: so walk everything once, tracking what was seen.
-function freezeInto(value: unknown, seen: WeakSet<object>): void {
+// input), and state may be cyclic: so walk everything once, tracking what was seen. A plain Set,
+// not a WeakSet: it lives for one call, and weak collections cost the garbage collector extra.
+function freezeInto(value: unknown, seen: Set<object>): void {
   if (typeof value !== 'object' || value === null || seen.has(value)) return;
   seen.add(value);
   if (ArrayBuffer.isView(value)) return;

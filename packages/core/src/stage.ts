@@ -133,6 +133,52 @@ export type StageOf<D> =
   D extends StageDefinition<unknown, infer C, infer I, infer O> ? PipelineStage<C, I, O> : never;
 
 /**
+ * A configured stage: one compact object per configuration (sweeps make thousands), with the
+ * config hash and the stage reference computed on first use. Frozen by `defineStage`; the two
+ * caches are private fields, which freezing does not cover.
+ */
+class ConfiguredStage<TConfig, TIn, TOut> implements PipelineStage<TConfig, TIn, TOut> {
+  readonly definition: StageDefinition<unknown, TConfig, TIn, TOut>;
+  readonly name: string;
+  readonly version: string;
+  readonly label: string;
+  readonly config: Readonly<TConfig>;
+  readonly process: (
+    state: TIn,
+    ctx: StageContext<TConfig>,
+  ) => StageResult<TOut> | Promise<StageResult<TOut>>;
+  #hash: string | undefined;
+  #ref: StageRef | undefined;
+
+  constructor(
+    definition: StageDefinition<unknown, TConfig, TIn, TOut>,
+    name: string,
+    version: string,
+    label: string,
+    config: Readonly<TConfig>,
+    process: ConfiguredStage<TConfig, TIn, TOut>['process'],
+  ) {
+    this.definition = definition;
+    this.name = name;
+    this.version = version;
+    this.label = label;
+    this.config = config;
+    this.process = process;
+  }
+
+  get configHash(): string {
+    this.#hash ??= hashState({ stage: this.name, version: this.version, config: this.config });
+    return this.#hash;
+  }
+
+  get ref(): StageRef {
+    this.#ref ??= Object.freeze({ name: this.name, version: this.version, config: this.config });
+    return this.#ref;
+  }
+}
+Object.defineProperty(ConfiguredStage.prototype, STAGE, { value: true });
+
+/**
  * Defines a stage with full inference of its config and state types.
  *
  * @example
@@ -162,27 +208,19 @@ export function defineStage<TSchema extends z.ZodType, TIn, TOut>(
   type Config = z.output<TSchema>;
   const parseConfig = (config: unknown): Readonly<Config> =>
     parseStageConfig(spec.name, spec.config, config);
-  const create = (config?: z.input<TSchema>, options: StageOptions = {}) => {
-    const parsed = parseConfig(config);
-    const ref: StageRef = Object.freeze({ name: spec.name, version, config: parsed });
-    let hash: string | undefined;
-    const stage: PipelineStage<Config, TIn, TOut> = {
-      name: spec.name,
-      version,
-      label: options.label ?? spec.name,
-      config: parsed,
-      definition: definition as unknown as StageDefinition<unknown, Config, TIn, TOut>,
-      get configHash() {
-        const h = hash ?? hashState({ stage: spec.name, version, config: parsed });
-        hash = h;
-        return h;
-      },
-      ref,
-      process: (state, ctx) => spec.process(state, ctx),
-    };
-    Object.defineProperty(stage, STAGE, { value: true });
-    return Object.freeze(stage);
-  };
+  // One process function per definition, shared by all its configured stages.
+  const processState = (state: TIn, ctx: StageContext<Config>) => spec.process(state, ctx);
+  const create = (config?: z.input<TSchema>, options: StageOptions = {}) =>
+    Object.freeze(
+      new ConfiguredStage<Config, TIn, TOut>(
+        definition as unknown as StageDefinition<unknown, Config, TIn, TOut>,
+        spec.name,
+        version,
+        options.label ?? spec.name,
+        parseConfig(config),
+        processState,
+      ),
+    ) as PipelineStage<Config, TIn, TOut>;
   const definition = Object.assign(create, {
     stageName: spec.name,
     version,

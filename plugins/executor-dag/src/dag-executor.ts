@@ -368,7 +368,11 @@ class DagRun {
   /** A fast-path node whose end time is the next clock reading (-1: none). */
   #endDebt = -1;
   #fast = false;
-  readonly #scratch: ([string, unknown][] | undefined)[] = [];
+  /** True while #burst holds the run's counters in locals. */
+  #bursting = false;
+  /** A stop that came while bursting; its inline-async nodes end when the burst does. */
+  #deferredStop: PhysError | undefined;
+  readonly #scratch: ([string[], unknown[]] | undefined)[] = [];
   #lookedUp: Uint8Array | undefined;
 
   // the in-flight set
@@ -571,12 +575,18 @@ class DagRun {
     try {
       const heap = this.#heap;
       const local = this.#local;
-      const { resources, nodes, isolation } = this.#dag;
+      const { resources } = this.#dag;
       const lookedUp = this.#lookedUp;
       const fast = this.#fast;
       do {
         this.#repump = false;
         while (!this.#stopping && heap.size > 0) {
+          if (fast) {
+            this.#burst();
+            if (this.#stopping || heap.size === 0) break;
+          }
+          // The general path: one node that the burst does not take (or any node of a run
+          // that is observed, strict, cached or packaged).
           const i = heap.peek();
           if (lookedUp !== undefined && lookedUp[i] === 0) {
             heap.pop();
@@ -589,12 +599,7 @@ class DagRun {
             if (grant === undefined) break;
           }
           heap.pop();
-          const node = nodes[i] as NodeSpec;
-          if (fast && isolation[i] === ISO_INLINE && node.timeoutSeconds === undefined) {
-            this.#runFast(i, node, grant);
-          } else {
-            this.#launch(i, grant);
-          }
+          this.#launch(i, grant);
         }
       } while (this.#repump);
       if (this.#endDebt >= 0) this.#clock();
@@ -616,22 +621,27 @@ class DagRun {
     const end = dag.depStart[i + 1] as number;
     if (start === end) return this.#initial;
     if (end - start === 1) return this.#outputs[dag.depList[start] as number];
-    // DagState copies its entries into its own Map, so one scratch list of pairs per arity is
-    // reused (and emptied again) instead of allocating three arrays per node.
+    // DagState copies the two arrays it is given, so one scratch pair of arrays per arity is
+    // reused (and its outputs emptied again) instead of allocating two more arrays per node.
     const arity = end - start;
-    let pairs = this.#scratch[arity];
-    if (pairs === undefined) {
-      pairs = Array.from({ length: arity }, (): [string, unknown] => ['', undefined]);
-      this.#scratch[arity] = pairs;
+    let scratch = this.#scratch[arity];
+    if (scratch === undefined) {
+      scratch = [new Array<string>(arity).fill(''), new Array<unknown>(arity).fill(undefined)];
+      this.#scratch[arity] = scratch;
     }
+    // Index access, not destructuring: array destructuring runs the iterator protocol, which
+    // costs more than the rest of this method until the JIT optimises it.
+    const ids = scratch[0];
+    const values = scratch[1];
+    const outputs = this.#outputs;
+    const { depList, ids: names } = dag;
     for (let e = start; e < end; e++) {
-      const d = dag.depList[e] as number;
-      const pair = pairs[e - start] as [string, unknown];
-      pair[0] = dag.ids[d] as string;
-      pair[1] = this.#outputs[d];
+      const d = depList[e] as number;
+      ids[e - start] = names[d] as string;
+      values[e - start] = outputs[d];
     }
-    const state = new DagState(pairs);
-    for (let k = 0; k < arity; k++) (pairs[k] as [string, unknown])[1] = undefined;
+    const state = new DagState(ids, values);
+    for (let k = 0; k < arity; k++) values[k] = undefined;
     return state;
   }
 
@@ -735,93 +745,180 @@ class DagRun {
   }
 
   /**
-   * The hot path: an inline node on the local scheduler with no timeout, in a run that nothing
-   * observes, strictly checks or caches. Same bookkeeping as #launch → #succeeded → #finalize,
-   * with the common case done in place; anything unusual (an error, a promise, metrics or
-   * artifacts to record) goes back to the general path.
+   * The hot path: runs ready inline nodes back to back, in heap order, while the next one is
+   * inline with no timeout and its slots are free, in a run that nothing observes, strictly
+   * checks, caches or packages. The same bookkeeping as #launch → #succeeded → #finalize, done
+   * in place with the run's arrays and counters held in locals (the loop runs a few hundred
+   * times before the JIT optimises it, so every field load it saves counts). The first node
+   * that does anything unusual (throws, returns a promise, metrics, artifacts or provenance)
+   * is handed to the general path with the counters written back, and the burst ends.
+   *
+   * A node here goes READY → COMPLETED without passing through RUNNING: nothing can observe
+   * the difference, since the stage runs synchronously and the run has no hooks or progress.
    */
-  #runFast(i: number, node: NodeSpec, grant: GrantedResources): void {
-    const attempts = this.#attempts;
-    const attempt = (attempts[i] as number) + 1;
-    attempts[i] = attempt;
-    const status = this.#status;
-    const counts = this.#counts;
-    status[i] = S_RUNNING;
-    counts[S_READY] = (counts[S_READY] as number) - 1;
-    counts[S_RUNNING] = (counts[S_RUNNING] as number) + 1;
-    this.#running++;
-    // One clock read per node: it starts this node and ends the previous one.
-    const now = performance.now();
-    if (this.#endDebt >= 0) {
-      this.#end[this.#endDebt] = now;
-      this.#endDebt = -1;
-    }
-    if (attempt === 1) {
-      this.#firstStart[i] = now;
-      this.#startSeq[this.#startCount++] = i;
-    }
-    this.#attemptStart[i] = now;
+  #burst(): void {
+    const heap = this.#heap;
+    const local = this.#local as LocalDispatch;
     const dag = this.#dag;
-    const { depStart, depList, outStart, outList } = dag;
-    const s = depStart[i] as number;
-    const e = depStart[i + 1] as number;
-    const outputs = this.#outputs;
-    const input =
-      s === e ? this.#initial : e - s === 1 ? outputs[depList[s] as number] : this.#input(i);
-    const stage = node.stage;
-    let out: StageResult | Promise<StageResult>;
-    try {
-      out = stage.process(
-        input,
-        new NodeContext(this, stage.config, this.#runSignal, grant, node.id, attempt),
-      );
-    } catch (error) {
-      this.#grants[i] = grant;
-      this.#attemptFailed(i, attempt, this.#toPhysError(i, error));
-      return;
-    }
-    if (
-      typeof out !== 'object' ||
-      out === null ||
-      typeof (out as Promise<StageResult>).then === 'function' ||
-      !('state' in out) ||
-      out.metrics !== undefined ||
-      out.artifacts !== undefined ||
-      out.provenance !== undefined
-    ) {
-      this.#grants[i] = grant;
-      this.#afterProcess(i, attempt, out, input, undefined);
-      return;
-    }
-    this.#running--;
-    (this.#local as LocalDispatch).release(grant, dag.resources[i] as ResourceRequirements);
-    const consumers = this.#consumers;
-    const os = outStart[i] as number;
-    const oe = outStart[i + 1] as number;
-    if (os === oe || (consumers[i] as number) > 0) outputs[i] = out.state;
-    status[i] = S_COMPLETED;
-    counts[S_RUNNING] = (counts[S_RUNNING] as number) - 1;
-    counts[S_COMPLETED] = (counts[S_COMPLETED] as number) + 1;
-    this.#endDebt = i;
-    this.#finishSeq[this.#finishCount++] = i;
-    for (let q = s; q < e; q++) {
-      const d = depList[q] as number;
-      const left = (consumers[d] as number) - 1;
-      consumers[d] = left;
-      if (left === 0) outputs[d] = undefined;
-    }
+    const { nodes, ids, isolation, resources, depStart, depList, outStart, outList } = dag;
+    const status = this.#status;
+    const attempts = this.#attempts;
     const waiting = this.#waiting;
-    for (let q = os; q < oe; q++) {
-      const w = outList[q] as number;
-      const left = (waiting[w] as number) - 1;
-      waiting[w] = left;
-      if (left === 0 && status[w] === S_PENDING) {
-        status[w] = S_READY;
-        counts[S_PENDING] = (counts[S_PENDING] as number) - 1;
-        counts[S_READY] = (counts[S_READY] as number) + 1;
-        this.#heap.push(w);
+    const consumers = this.#consumers;
+    const outputs = this.#outputs;
+    const firstStart = this.#firstStart;
+    const attemptStart = this.#attemptStart;
+    const end = this.#end;
+    const startSeq = this.#startSeq;
+    const finishSeq = this.#finishSeq;
+    const initial = this.#initial;
+    const signal = this.#runSignal;
+    let startCount = this.#startCount;
+    let finishCount = this.#finishCount;
+    let debt = this.#endDebt;
+    let completed = 0;
+    let readied = 0;
+    // Nodes here run one at a time, so consecutive nodes asking for the same resources (the
+    // same normalized object: the usual case) pass one grant along instead of releasing and
+    // re-acquiring it per node. It is returned when the burst ends.
+    let heldReq: ResourceRequirements | undefined;
+    let held: GrantedResources | undefined;
+    this.#bursting = true;
+    try {
+      while (heap.size > 0) {
+        const i = heap.pop();
+        const node = nodes[i] as NodeSpec;
+        if (isolation[i] !== ISO_INLINE || node.timeoutSeconds !== undefined) {
+          heap.push(i);
+          return;
+        }
+        const req = resources[i] as ResourceRequirements;
+        let grant = held;
+        if (req !== heldReq) {
+          if (held !== undefined) local.release(held, heldReq as ResourceRequirements);
+          held = undefined;
+          heldReq = undefined;
+          grant = local.tryAcquire(req);
+          if (grant === undefined) {
+            heap.push(i);
+            return;
+          }
+          held = grant;
+          heldReq = req;
+        }
+        const attempt = (attempts[i] as number) + 1;
+        attempts[i] = attempt;
+        // One clock read per node: it starts this node and ends the previous one.
+        const now = performance.now();
+        if (debt >= 0) {
+          end[debt] = now;
+          debt = -1;
+        }
+        if (attempt === 1) {
+          firstStart[i] = now;
+          startSeq[startCount++] = i;
+        }
+        attemptStart[i] = now;
+        const s = depStart[i] as number;
+        const e = depStart[i + 1] as number;
+        const input =
+          s === e ? initial : e - s === 1 ? outputs[depList[s] as number] : this.#input(i);
+        const stage = node.stage;
+        let out: StageResult | Promise<StageResult> | undefined;
+        let thrown: unknown;
+        let threw = false;
+        try {
+          out = stage.process(
+            input,
+            new NodeContext(
+              this,
+              stage.config,
+              signal,
+              grant as GrantedResources,
+              ids[i] as string,
+              attempt,
+            ),
+          );
+        } catch (error) {
+          threw = true;
+          thrown = error;
+        }
+        if (
+          threw ||
+          typeof out !== 'object' ||
+          out === null ||
+          typeof (out as Promise<StageResult>).then === 'function' ||
+          !('state' in out) ||
+          out.metrics !== undefined ||
+          out.artifacts !== undefined ||
+          out.provenance !== undefined
+        ) {
+          // Hand the node to the general path as a running attempt that owns its grant.
+          held = undefined;
+          heldReq = undefined;
+          this.#startCount = startCount;
+          this.#finishCount = finishCount;
+          this.#endDebt = debt;
+          this.#addCounts(completed, readied);
+          completed = 0;
+          readied = 0;
+          this.#move(i, S_RUNNING);
+          this.#running++;
+          this.#grants[i] = grant;
+          if (threw) this.#attemptFailed(i, attempt, this.#toPhysError(i, thrown));
+          else this.#afterProcess(i, attempt, out as StageResult, input, undefined);
+          return;
+        }
+        const os = outStart[i] as number;
+        const oe = outStart[i + 1] as number;
+        if (os === oe || (consumers[i] as number) > 0) outputs[i] = out.state;
+        status[i] = S_COMPLETED;
+        completed++;
+        debt = i;
+        finishSeq[finishCount++] = i;
+        for (let q = s; q < e; q++) {
+          const d = depList[q] as number;
+          const left = (consumers[d] as number) - 1;
+          consumers[d] = left;
+          if (left === 0) outputs[d] = undefined;
+        }
+        // A stage that aborted the run (the user's AbortSignal, synchronously) stopped it: the
+        // heap is empty now, nothing new may start, and the loop ends.
+        const stopped = this.#stopping;
+        for (let q = os; q < oe; q++) {
+          const w = outList[q] as number;
+          const left = (waiting[w] as number) - 1;
+          waiting[w] = left;
+          if (left === 0 && status[w] === S_PENDING && !stopped) {
+            status[w] = S_READY;
+            readied++;
+            heap.push(w);
+          }
+        }
+      }
+    } finally {
+      this.#bursting = false;
+      if (held !== undefined) local.release(held, heldReq as ResourceRequirements);
+      if (completed > 0 || readied > 0) {
+        this.#startCount = startCount;
+        this.#finishCount = finishCount;
+        this.#endDebt = debt;
+        this.#addCounts(completed, readied);
+      }
+      const deferred = this.#deferredStop;
+      if (deferred !== undefined) {
+        this.#deferredStop = undefined;
+        this.#failInlineAsync(deferred);
       }
     }
+  }
+
+  /** `completed` nodes went READY → COMPLETED and `readied` nodes PENDING → READY. */
+  #addCounts(completed: number, readied: number): void {
+    const counts = this.#counts;
+    counts[S_READY] = (counts[S_READY] as number) - completed + readied;
+    counts[S_COMPLETED] = (counts[S_COMPLETED] as number) + completed;
+    counts[S_PENDING] = (counts[S_PENDING] as number) - readied;
   }
 
   /** Reads the clock, first settling the end time a fast-path node left owing. */
@@ -1153,6 +1250,13 @@ class DagRun {
       void this.#scheduler.cancel(handle).catch(() => undefined);
     }
     // Inline work cannot be interrupted; the nodes end now and their late results are ignored.
+    // During a burst (a stage aborted the run synchronously) the burst's counters are not
+    // written back yet, so the burst ends those nodes once it has.
+    if (this.#bursting) this.#deferredStop = reason;
+    else this.#failInlineAsync(reason);
+  }
+
+  #failInlineAsync(reason: PhysError): void {
     for (const i of [...this.#inlineAsync]) {
       this.#inlineAsync.delete(i);
       this.#attemptFailed(i, this.#attempts[i] as number, reason);

@@ -397,6 +397,35 @@ describe('DagExecutor: failures, retries, timeouts and cancellation (inline)', (
     expect(result.error?.code).toBe('PHYS_CANCELLED');
   });
 
+  it('a stage that aborts the run synchronously ends the run cleanly, also with async inline work in flight', async () => {
+    const controller = new AbortController();
+    const AbortNow = defineStage({
+      name: 'test/abort-now',
+      config: z.object({}),
+      process: (state: unknown) => {
+        controller.abort(new Error('stop from inside a stage'));
+        return { state };
+      },
+    });
+    const result = await executor().run(
+      { payload: 0 },
+      [
+        { id: 'a_slow', stage: Sleep({ ms: 10_000 }) },
+        { id: 'b_abort', stage: AbortNow({}) },
+        { id: 'c_after', stage: Add({}), deps: ['b_abort'] },
+        { id: 'd_other', stage: Add({}) },
+      ],
+      { signal: controller.signal },
+    );
+    expect(result.status).toBe('CANCELLED');
+    expect(result.nodes.a_slow?.status).toBe('CANCELLED');
+    expect(result.nodes.b_abort?.status).toBe('COMPLETED');
+    expect(result.nodes.c_after?.status).toBe('CANCELLED');
+    expect(result.nodes.d_other?.status).toBe('CANCELLED');
+    expect(result.counts).toEqual({ COMPLETED: 1, CANCELLED: 3 });
+    expect(result.order.slice(0, 2)).toEqual(['a_slow', 'b_abort']);
+  });
+
   it('an already aborted signal runs nothing', async () => {
     const result = await executor().run({ payload: 0 }, diamond(), { signal: AbortSignal.abort() });
     expect(result.status).toBe('CANCELLED');

@@ -26,6 +26,61 @@ describe('DagState', () => {
     expect(fromMap.get('only')).toBe('x');
   });
 
+  it('is a read-only map of parent id to output, in deps order', () => {
+    const state = new DagState([
+      ['b', 2],
+      ['a', 1],
+    ]);
+    expect(state.inputs).toBe(state);
+    expect(state.size).toBe(2);
+    expect(state.get('a')).toBe(1);
+    expect(state.get('c')).toBeUndefined();
+    expect(state.has('b')).toBe(true);
+    expect(state.has('c')).toBe(false);
+    expect([...state.keys()]).toEqual(['b', 'a']);
+    expect([...state.values()]).toEqual([2, 1]);
+    expect([...state.entries()]).toEqual([
+      ['b', 2],
+      ['a', 1],
+    ]);
+    expect([...state]).toEqual([...state.entries()]);
+    expect(new Map(state.inputs)).toEqual(
+      new Map([
+        ['b', 2],
+        ['a', 1],
+      ]),
+    );
+    const seen: string[] = [];
+    state.forEach((value, id, map) => {
+      expect(map).toBe(state);
+      seen.push(`${id}=${String(value)}`);
+    });
+    expect(seen).toEqual(['b=2', 'a=1']);
+    expect(Object.prototype.toString.call(state)).toBe('[object DagState]');
+  });
+
+  it('takes parent ids and outputs as two arrays, and owns copies of them', () => {
+    const ids = ['x', 'y'];
+    const outputs = [1, 2];
+    const state = new DagState(ids, outputs);
+    ids[0] = 'z';
+    outputs[0] = 99;
+    expect([...state.entries()]).toEqual([
+      ['x', 1],
+      ['y', 2],
+    ]);
+    expect(() => new DagState(['x'], [1, 2])).toThrow(/two arrays of the same length/);
+    expect(() => new DagState(['x', 'x'], [1, 2])).toThrow(/parent id 'x' twice/);
+    expect(() => new DagState([1 as unknown as string], [1])).toThrow(/must be strings/);
+  });
+
+  it('refuses a parent listed twice among many parents too', () => {
+    const pairs = Array.from({ length: 40 }, (_, k): [string, unknown] => [`p${k}`, k]);
+    expect(new DagState(pairs).get('p39')).toBe(39);
+    pairs.push(['p7', 'again']);
+    expect(() => new DagState(pairs)).toThrow(/parent id 'p7' twice/);
+  });
+
   it('refuses a parent listed twice', () => {
     expect(
       () =>
@@ -70,7 +125,7 @@ describe('DagState', () => {
         ]),
       ),
     );
-    expect(hashState(ab)).not.toBe(hashState(ab.inputs));
+    expect(hashState(ab)).not.toBe(hashState(new Map(ab.inputs)));
     expect(hashState(ab)).not.toBe(hashState({ a: new Float64Array([1]), b: { n: 2 } }));
   });
 

@@ -4,72 +4,142 @@ import { StateError } from '../errors.js';
 // @phys/core must still be recognised by this copy's hasher and codec.
 const DAG_STATE = Symbol.for('@phys/core:DagState');
 
+// Above this many parents, duplicate ids are found with a Set instead of a pairwise scan.
+const SCAN_LIMIT = 16;
+
 /**
  * The input of a DAG node with several parents: each parent's output keyed by parent id, in deps order.
+ *
+ * A DagState is itself a read-only map from parent id to output (`get`, `has`, `size`, `keys`,
+ * `values`, `entries`, `forEach`, iteration), and {@link DagState.inputs} returns the same view.
+ * It keeps its entries in two small arrays rather than a `Map`: executors build one per
+ * multi-parent node, nodes have a handful of parents, and a linear scan over a few ids beats
+ * hashing them.
  * @public
  */
-export class DagState {
-  /**
-   * Parent outputs in deps order. The order is part of the value: two DagStates with the same
-   * entries in a different order hash differently, because deps order is meaningful to the node.
-   */
-  readonly inputs: ReadonlyMap<string, unknown>;
+export class DagState implements ReadonlyMap<string, unknown> {
+  readonly #ids: string[];
+  readonly #values: unknown[];
 
   /**
-   * `inputs` as `[parentId, output]` pairs (kept in iteration order) or as a record (kept in
-   * `Object.entries` order, which puts integer-like ids first; prefer pairs for such ids).
+   * The parents as `[parentId, output]` pairs (kept in iteration order), as a record (kept in
+   * `Object.entries` order, which puts integer-like ids first; prefer pairs for such ids), or as
+   * two parallel arrays `(ids, outputs)` in deps order (what executors use: no pair per parent).
    */
-  constructor(inputs: Iterable<readonly [string, unknown]> | Readonly<Record<string, unknown>>) {
-    const map = new Map<string, unknown>();
+  constructor(inputs: Iterable<readonly [string, unknown]> | Readonly<Record<string, unknown>>);
+  constructor(ids: readonly string[], outputs: readonly unknown[]);
+  constructor(
+    inputs:
+      | Iterable<readonly [string, unknown]>
+      | Readonly<Record<string, unknown>>
+      | readonly string[],
+    outputs?: readonly unknown[],
+  ) {
+    if (outputs !== undefined) {
+      const ids = inputs as readonly unknown[];
+      if (!Array.isArray(ids) || !Array.isArray(outputs) || ids.length !== outputs.length) {
+        throw new StateError(
+          'PHYS_STATE_UNSUPPORTED',
+          'new DagState(ids, outputs) needs two arrays of the same length: parent ids and their outputs, in deps order.',
+        );
+      }
+      const own = ids.slice() as string[];
+      checkIds(own);
+      this.#ids = own;
+      this.#values = outputs.slice();
+      return;
+    }
+    const pairs = inputs as
+      | Iterable<readonly [string, unknown]>
+      | Readonly<Record<string, unknown>>;
     const entries: Iterable<readonly [string, unknown]> =
-      Symbol.iterator in inputs
-        ? (inputs as Iterable<readonly [string, unknown]>)
-        : Object.entries(inputs);
-    // Index loop for arrays: executors build one DagState per multi-parent node, and the
-    // iterator protocol with destructuring costs more than the rest of the constructor.
+      Symbol.iterator in pairs
+        ? (pairs as Iterable<readonly [string, unknown]>)
+        : Object.entries(pairs);
+    // Index loop for arrays: the iterator protocol with destructuring costs more than the rest
+    // of the constructor.
     const list = Array.isArray(entries)
       ? (entries as readonly (readonly [string, unknown])[])
       : [...entries];
-    for (let k = 0; k < list.length; k++) {
+    const n = list.length;
+    const ids = new Array<string>(n);
+    const values = new Array<unknown>(n);
+    for (let k = 0; k < n; k++) {
       const entry = list[k] as readonly [string, unknown];
-      const id = entry[0];
-      const value = entry[1];
-      if (typeof id !== 'string') {
-        throw new StateError(
-          'PHYS_STATE_UNSUPPORTED',
-          `DagState parent ids must be strings, got ${typeof id} (${String(id)}). Use the parent node ids from the DAG.`,
-        );
-      }
-      if (map.has(id)) {
-        throw new StateError(
-          'PHYS_STATE_UNSUPPORTED',
-          `DagState got parent id '${id}' twice. Each parent contributes exactly one input; list it once.`,
-          { details: { id } },
-        );
-      }
-      map.set(id, value);
+      ids[k] = entry[0];
+      values[k] = entry[1];
     }
-    this.inputs = map;
+    checkIds(ids);
+    this.#ids = ids;
+    this.#values = values;
+  }
+
+  /**
+   * Parent outputs by parent id, in deps order: this DagState itself, as a read-only map. The
+   * order is part of the value: two DagStates with the same entries in a different order hash
+   * differently, because deps order is meaningful to the node.
+   */
+  get inputs(): ReadonlyMap<string, unknown> {
+    return this;
   }
 
   /** Number of parents. */
   get size(): number {
-    return this.inputs.size;
+    return this.#ids.length;
   }
 
   /** The output of parent `id` (undefined if there is no such parent). */
   get(id: string): unknown {
-    return this.inputs.get(id);
+    const k = this.#ids.indexOf(id);
+    return k < 0 ? undefined : this.#values[k];
   }
 
   /** Whether `id` is one of the parents. */
   has(id: string): boolean {
-    return this.inputs.has(id);
+    return this.#ids.includes(id);
   }
 
   /** Parent ids in deps order. */
-  keys(): IterableIterator<string> {
-    return this.inputs.keys();
+  keys(): MapIterator<string> {
+    return this.#ids.values();
+  }
+
+  /** Parent outputs in deps order. */
+  values(): MapIterator<unknown> {
+    return this.#values.values();
+  }
+
+  /** `[parentId, output]` pairs in deps order. */
+  entries(): MapIterator<[string, unknown]> {
+    const values = this.#values;
+    return this.#ids.map((id, k): [string, unknown] => [id, values[k]]).values();
+  }
+
+  [Symbol.iterator](): MapIterator<[string, unknown]> {
+    return this.entries();
+  }
+
+  forEach(
+    callback: (value: unknown, id: string, map: ReadonlyMap<string, unknown>) => void,
+    thisArg?: unknown,
+  ): void {
+    const ids = this.#ids;
+    const values = this.#values;
+    for (let k = 0; k < ids.length; k++) callback.call(thisArg, values[k], ids[k] as string, this);
+  }
+
+  /** The parent id at position `k` in deps order (for hashers and codecs walking by index). */
+  idAt(k: number): string | undefined {
+    return this.#ids[k];
+  }
+
+  /** The parent output at position `k` in deps order. */
+  valueAt(k: number): unknown {
+    return this.#values[k];
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'DagState';
   }
 
   /** True for any DagState, also one created by another installed copy of `@phys/core`. */
@@ -82,3 +152,37 @@ export class DagState {
   }
 }
 Object.defineProperty(DagState.prototype, DAG_STATE, { value: true });
+
+/** Parent ids must be strings, each listed once. */
+function checkIds(ids: readonly unknown[]): void {
+  const n = ids.length;
+  const seen = n > SCAN_LIMIT ? new Set<unknown>() : undefined;
+  for (let k = 0; k < n; k++) {
+    const id = ids[k];
+    if (typeof id !== 'string') {
+      throw new StateError(
+        'PHYS_STATE_UNSUPPORTED',
+        `DagState parent ids must be strings, got ${typeof id} (${String(id)}). Use the parent node ids from the DAG.`,
+      );
+    }
+    let repeated = false;
+    if (seen === undefined) {
+      for (let q = 0; q < k; q++) {
+        if (ids[q] === id) {
+          repeated = true;
+          break;
+        }
+      }
+    } else {
+      repeated = seen.has(id);
+      seen.add(id);
+    }
+    if (repeated) {
+      throw new StateError(
+        'PHYS_STATE_UNSUPPORTED',
+        `DagState got parent id '${id}' twice. Each parent contributes exactly one input; list it once.`,
+        { details: { id } },
+      );
+    }
+  }
+}
