@@ -1,4 +1,4 @@
-import { MessageChannel, type ResourceLimits } from 'node:worker_threads';
+import { MessageChannel, type ResourceLimits, Worker } from 'node:worker_threads';
 import {
   CancelledError,
   decodeState,
@@ -121,12 +121,25 @@ export class ThreadRunner {
 }
 
 /**
- * The parent's node flags minus export conditions: workers run the built JavaScript of the
- * workspace packages, never their TypeScript sources (which `--conditions @phys/source` picks).
+ * The parent's node flags for the pool's workers, minus export conditions (workers run the built
+ * JavaScript of the workspace packages, never their TypeScript sources, which `--conditions
+ * @phys/source` picks) and minus the flags a worker thread refuses: V8 options such as
+ * `--max-old-space-size` or `--expose-gc` apply to the whole process, and Node throws
+ * ERR_WORKER_INVALID_EXEC_ARGV for a worker given one. Which flags those are is Node's to say,
+ * so it is asked once, with one flag that is invalid on purpose: the Worker constructor then
+ * rejects the list before starting any thread and names every invalid flag in it.
  */
 function workerExecArgv(): string[] {
+  workerFlags ??= refusedByWorkers(withoutConditions(process.execArgv));
+  return [...workerFlags];
+}
+
+let workerFlags: readonly string[] | undefined;
+
+const PROBE_FLAG = '--phys-probe-worker-flags';
+
+function withoutConditions(argv: readonly string[]): string[] {
   const out: string[] = [];
-  const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--conditions' || arg === '-C') {
@@ -137,6 +150,25 @@ function workerExecArgv(): string[] {
     out.push(arg);
   }
   return out;
+}
+
+function refusedByWorkers(argv: readonly string[]): readonly string[] {
+  if (argv.length === 0) return argv;
+  let message: string;
+  try {
+    // Never starts: the probe flag makes the constructor throw before the thread is created.
+    const worker = new Worker('', { eval: true, execArgv: [...argv, PROBE_FLAG] });
+    void worker.terminate();
+    return argv;
+  } catch (error) {
+    const e = error as { code?: unknown; message?: unknown };
+    if (e.code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || typeof e.message !== 'string') return argv;
+    message = e.message;
+  }
+  const listed = message.slice(message.indexOf(':') + 1).split(',');
+  const invalid = new Set(listed.map((flag) => flag.trim()));
+  if (!invalid.has(PROBE_FLAG)) return argv;
+  return argv.filter((arg) => !invalid.has(arg));
 }
 
 function abortReason(signal: AbortSignal, nodeId: string): PhysError {

@@ -1,8 +1,10 @@
 // Thread and process isolation: stages rebuilt by identity from test/fixtures/phys.config.ts in
 // piscina workers and in child processes running the task-envelope entry (built dist/).
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type Isolation, type NodeSpec, resources } from '@phys/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DagExecutor } from '../src/dag-executor.js';
@@ -230,6 +232,33 @@ describe('thread isolation: worker limits and parallelism', () => {
     ]);
     expect(result.outputs.b0).toEqual({ payload: expected });
     expect(result.outputs.b1).toEqual({ payload: expected });
+  });
+  it('works when the parent process was started with V8 flags a worker thread refuses', () => {
+    // node --max-old-space-size=… or --expose-gc: Node throws ERR_WORKER_INVALID_EXEC_ARGV for a
+    // worker given these, so the pool must leave them out of the workers' flags.
+    const script = `
+      import { createRuntime, loadConfig } from '@phys/core/node';
+      import { DagExecutor, LocalScheduler } from '@phys/executor-dag';
+      const loaded = await loadConfig({ configFile: ${JSON.stringify(configFile)} });
+      const runtime = await createRuntime(loaded, { init: false });
+      const Burn = runtime.stages.get('test/burn', '1');
+      const scheduler = new LocalScheduler({ maxWorkers: 2, configFile: loaded.filepath });
+      const result = await new DagExecutor({ scheduler, metrics: [] }).run({}, [
+        { id: 'b0', stage: Burn({ iters: 1000, seed: 1 }) },
+        { id: 'b1', stage: Burn({ iters: 1000, seed: 2 }) },
+      ]);
+      await scheduler.close();
+      console.log(JSON.stringify({ status: result.status, error: result.error?.message, gc: typeof gc }));
+    `;
+    const out = execFileSync(
+      process.execPath,
+      ['--expose-gc', '--max-old-space-size=512', '--input-type=module', '-e', script],
+      { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' },
+    );
+    expect(JSON.parse(out.trim().split('\n').at(-1) as string)).toEqual({
+      status: 'COMPLETED',
+      gc: 'function',
+    });
   });
 });
 
