@@ -34,6 +34,44 @@ describe('compileDag', () => {
     expect(Array.from(recordedOrder(dag), (i) => dag.ids[i])).toEqual(['y', 'z', 'a', 'b', 'c']);
   });
 
+  it('reports every node of a shared invalid stage, and reads isolation per stage', () => {
+    const broken = { name: 'broken' } as unknown as NodeSpec['stage'];
+    const threaded = {
+      ...stage,
+      definition: { isolation: 'thread' },
+    } as unknown as NodeSpec['stage'];
+    let error: unknown;
+    try {
+      compileDag(
+        [
+          { id: 'x', stage: broken },
+          { id: 'y', stage: broken },
+        ],
+        { defaultIsolation: 'inline' },
+      );
+    } catch (e) {
+      error = e;
+    }
+    const problems = (error as { details?: { problems?: { kind: string; node: string }[] } })
+      .details?.problems;
+    expect(problems?.map((p) => `${p.kind}:${p.node}`)).toEqual([
+      'missing-stage:x',
+      'missing-stage:y',
+    ]);
+    const dag = compileDag(
+      [
+        { id: 'a', stage },
+        { id: 'b', stage: threaded },
+        { id: 'c', stage: threaded },
+        { id: 'd', stage: threaded, isolation: 'inline' },
+        { id: 'e', stage: threaded },
+        { id: 'f', stage },
+      ],
+      { defaultIsolation: 'inline' },
+    );
+    expect(Array.from(dag.isolation)).toEqual([0, 1, 1, 0, 1, 0]);
+  });
+
   it('accepts an empty DAG', () => {
     const dag = compileDag([], { defaultIsolation: 'inline' });
     expect(dag.n).toBe(0);

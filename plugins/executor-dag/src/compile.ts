@@ -88,6 +88,10 @@ export function compileDag(nodes: readonly NodeSpec[], options: CompileOptions):
   let lastReq: ResourceRequirements | undefined;
   let lastWhy: string | undefined;
   const isolationChecked: (string | undefined | null)[] = [null, null, null];
+  const defaultReq = normalizeResources(undefined);
+  let lastStage: unknown;
+  let lastIsolation: Isolation = options.defaultIsolation;
+  let lastCode: number | undefined;
   let edges = 0;
 
   for (let i = 0; i < n; i++) {
@@ -122,11 +126,15 @@ export function compileDag(nodes: readonly NodeSpec[], options: CompileOptions):
       });
     }
     const stage = node.stage as unknown;
-    if (
-      typeof stage !== 'object' ||
-      stage === null ||
-      typeof (stage as { process?: unknown }).process !== 'function'
-    ) {
+    // Consecutive nodes usually share a stage (chains, grids, sweeps of one definition): what
+    // depends only on the stage is worked out once per run of equal stages.
+    const sameStage = stage === lastStage && lastStage !== undefined;
+    const stageOk =
+      sameStage ||
+      (typeof stage === 'object' &&
+        stage !== null &&
+        typeof (stage as { process?: unknown }).process === 'function');
+    if (!stageOk) {
       problems.push({
         kind: 'missing-stage',
         node: id,
@@ -144,7 +152,8 @@ export function compileDag(nodes: readonly NodeSpec[], options: CompileOptions):
       edges += deps.length;
     }
     try {
-      const req = normalizeResources(node.resources);
+      const spec = node.resources;
+      const req = spec === undefined ? defaultReq : normalizeResources(spec);
       resources[i] = req;
       if (options.unsatisfiable !== undefined) {
         let why = lastWhy;
@@ -198,11 +207,24 @@ export function compileDag(nodes: readonly NodeSpec[], options: CompileOptions):
         message: `Node '${id}' has an invalid timeoutSeconds ${JSON.stringify(timeout)}; use a positive number of seconds.`,
       });
     }
-    const iso =
-      node.isolation ??
-      (stage as { definition?: { isolation?: Isolation } } | null)?.definition?.isolation ??
-      options.defaultIsolation;
-    const code = ISOLATIONS[iso];
+    let iso = node.isolation;
+    let code: number | undefined;
+    if (iso !== undefined) {
+      code = ISOLATIONS[iso];
+    } else if (sameStage) {
+      iso = lastIsolation;
+      code = lastCode;
+    } else {
+      iso =
+        (stage as { definition?: { isolation?: Isolation } } | null)?.definition?.isolation ??
+        options.defaultIsolation;
+      code = ISOLATIONS[iso];
+      if (stageOk) {
+        lastStage = stage;
+        lastIsolation = iso;
+        lastCode = code;
+      }
+    }
     if (code === undefined) {
       problems.push({
         kind: 'invalid-isolation',
