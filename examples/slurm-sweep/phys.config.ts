@@ -6,9 +6,8 @@ import { ANGLES, sweepNodes } from './src/sweep.js';
 
 export default defineConfig({
   plugins: [
-    // The DAG executor. `provideScheduler: false` leaves the choice of scheduler to the next
-    // line; without a scheduler plugin, nodes run on this machine.
-    executorDag({ provideScheduler: false }),
+    // The DAG executor. Without a scheduler plugin, nodes run on this machine.
+    executorDag(),
     // The one line that sends every node to Slurm. Delete it and the same sweep runs locally.
     schedulerSlurm({ pollInterval: 0.5, maxPollInterval: 10 }),
   ],

@@ -10,9 +10,9 @@ const sweep: NodeSpec[] = [
 
 export default defineConfig({
   plugins: [
-    // The executor walks the DAG; the scheduler capability goes to the third-party plugin,
+    // The executor walks the DAG; the nodes run on the scheduler of the third-party plugin,
     // found by name: 'sandbox-scheduler' → @phys/sandbox-scheduler (absent) → phys-plugin-sandbox-scheduler.
-    ['executor-dag', { provideScheduler: false }],
+    'executor-dag',
     ['sandbox-scheduler', { maxConcurrent: 2 }],
   ],
   stages: [Period, Table],

@@ -214,9 +214,24 @@ describe('phys run (DAG, through the executor plugin)', () => {
     expect(stderr).toMatch(/^ {2}bad FAILED: PHYS_STAGE_FAILED .*the mesh is degenerate/m);
   });
 
-  it('rejects --record for a DAG with exit 64', async () => {
-    const { code } = await cli(['run', 'fan', '--record', 'out'], { cwd: fixture('dag') });
-    expect(code).toBe(64);
+  it('--record writes the nodes\' artifacts of a DAG run, keyed by node id', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'phys-cli-record-dag-'));
+    try {
+      const { code, stdout } = await cli(['run', 'fan', '--record', dir, '--json'], {
+        cwd: fixture('dag'),
+      });
+      expect(code).toBe(0);
+      const ref = JSON.parse(stdout).artifacts['sum.report'] as { path: string };
+      expect(ref.path.startsWith(dir)).toBe(true);
+      expect(await readFile(ref.path, 'utf8')).toBe('total = 5\n');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('without --record a DAG run leaves lazy artifacts unevaluated', async () => {
+    const { stdout } = await cli(['run', 'fan', '--json'], { cwd: fixture('dag') });
+    expect(JSON.parse(stdout).artifacts['sum.report']).toEqual({ lazy: true, recorded: false });
   });
 });
 

@@ -113,6 +113,12 @@ export interface ExecuteRequest {
   readonly policy?: Readonly<Record<string, unknown>>;
   /** Called on every node status change (for progress displays). */
   readonly onProgress?: (event: ProgressEvent) => void;
+  /**
+   * Persist the nodes' artifacts (and evaluate lazy ones) through `recorder`, as a sequential
+   * run does with the same options; artifacts then appear in the result as references.
+   */
+  readonly recordArtifacts?: boolean;
+  readonly recorder?: import('./artifacts.js').ArtifactRecorder;
 }
 
 /** @public */

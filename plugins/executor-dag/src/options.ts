@@ -27,8 +27,15 @@ export const executorDagOptionsSchema = z.object({
   keepWorkDirs: z.boolean().default(false),
   /** Seconds an aborted worker or process gets before it is killed. */
   graceSeconds: z.number().min(0).default(5),
-  /** Also provide the `scheduler` capability (set false when another plugin, e.g. Slurm, provides it). */
-  provideScheduler: z.boolean().default(true),
+  /**
+   * Whether the plugin's LocalScheduler is registered under `SchedulerToken`.
+   * Unset (the default): only as a fallback, when no other plugin (Slurm, PBS, ...) registered a
+   * scheduler, so a scheduler plugin needs no option here. `true`: claim the `scheduler`
+   * capability, so that the registry reports a second scheduler plugin as `PHYS_PLUGIN_CONFLICT`.
+   * `false`: never register it; the executor still runs nodes on a local scheduler of its own
+   * when nothing else is registered.
+   */
+  provideScheduler: z.boolean().optional(),
 });
 
 /** Options of the `executor-dag` plugin, as written in `phys.config.ts`. @public */

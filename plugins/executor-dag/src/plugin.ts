@@ -63,7 +63,8 @@ function resolveAll<T>(container: DependencyContainer, token: InjectionToken<T>)
 
 /**
  * The `executor-dag` plugin: provides the DAG executor (`ExecutorToken`, used by `phys run`)
- * and, unless `provideScheduler: false`, a {@link LocalScheduler} (`SchedulerToken`).
+ * and a {@link LocalScheduler} under `SchedulerToken` when no scheduler plugin registers one
+ * (see the `provideScheduler` option).
  * @public
  */
 export default function executorDag(
@@ -120,6 +121,9 @@ export default function executorDag(
         ...(request.signal === undefined ? {} : { signal: request.signal }),
         ...(request.runId === undefined ? {} : { runId: request.runId }),
         ...(request.onProgress === undefined ? {} : { onProgress: request.onProgress }),
+        ...(request.recordArtifacts === true && request.recorder !== undefined
+          ? { recordArtifacts: true, recorder: request.recorder }
+          : {}),
       });
       return {
         status: result.status,
@@ -136,12 +140,22 @@ export default function executorDag(
   };
   return definePlugin<ResolvedExecutorDagOptions>({
     name: 'executor-dag',
-    provides: parsed.provideScheduler ? ['executor', 'scheduler'] : ['executor'],
+    provides: parsed.provideScheduler === true ? ['executor', 'scheduler'] : ['executor'],
     options: parsed,
     register(ctx) {
       configFile = configFileOf(ctx);
       ctx.container.register(ExecutorToken, { useValue: executor });
-      if (parsed.provideScheduler) {
+      if (parsed.provideScheduler === true) {
+        ctx.container.register(SchedulerToken, { useFactory: () => localScheduler() });
+      }
+    },
+    async init(ctx) {
+      // Every plugin's register has run by now, whatever its place in the config, so a
+      // scheduler plugin listed after this one is already visible here.
+      if (
+        parsed.provideScheduler === undefined &&
+        !ctx.container.isRegistered(SchedulerToken, true)
+      ) {
         ctx.container.register(SchedulerToken, { useFactory: () => localScheduler() });
       }
     },

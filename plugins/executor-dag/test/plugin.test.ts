@@ -1,6 +1,15 @@
 import { dirname } from 'node:path';
-import { ConfigError, ExecutorToken, type NodeSpec, SchedulerToken } from '@phys/core';
-import { createRuntime } from '@phys/core/node';
+import {
+  ConfigError,
+  definePlugin,
+  ExecutorToken,
+  type NodeSpec,
+  PhysError,
+  type PhysPlugin,
+  type Scheduler,
+  SchedulerToken,
+} from '@phys/core';
+import { createRuntime, type PhysRuntime } from '@phys/core/node';
 import { describe, expect, it } from 'vitest';
 import executorDag from '../src/index.js';
 import { LocalScheduler } from '../src/local-scheduler.js';
@@ -13,6 +22,72 @@ const nodes: NodeSpec[] = [
   { id: 'c', stage: Add({ amount: 3 }), deps: ['a'], isolation: 'thread' },
   { id: 'd', stage: Merge({}), deps: ['b', 'c'] },
 ];
+
+/**
+ * A scheduler plugin as a third party writes one: it claims 'scheduler' and registers its own
+ * scheduler, which hands tasks to a LocalScheduler and records which nodes it was given.
+ */
+function recordingSchedulerPlugin(): {
+  plugin: PhysPlugin;
+  submitted: string[];
+  created: () => Scheduler | undefined;
+} {
+  const submitted: string[] = [];
+  let scheduler: Scheduler | undefined;
+  const plugin = definePlugin({
+    name: 'recording-scheduler',
+    provides: ['scheduler'],
+    register(ctx) {
+      ctx.container.register(SchedulerToken, {
+        useFactory: () => {
+          if (scheduler !== undefined) return scheduler;
+          const inner = new LocalScheduler({ maxWorkers: 2, configFile });
+          scheduler = {
+            name: 'recording',
+            capabilities: inner.capabilities,
+            submit: (task) => {
+              submitted.push(task.nodeId);
+              return inner.submit(task);
+            },
+            poll: (handle) => inner.poll(handle),
+            wait: (handle) => inner.wait(handle),
+            cancel: (handle) => inner.cancel(handle),
+            close: () => inner.close(),
+          };
+          return scheduler;
+        },
+      });
+    },
+    async dispose() {
+      await scheduler?.close?.();
+    },
+  });
+  return { plugin, submitted, created: () => scheduler };
+}
+
+function runtimeOf(plugins: PhysPlugin[]): Promise<PhysRuntime> {
+  return createRuntime(
+    {
+      config: {
+        plugins,
+        pipelines: { diamond: { kind: 'dag', nodes, initialState: () => ({ payload: 0 }) } },
+      },
+      configDir: dirname(configFile),
+      filepath: configFile,
+    },
+    { init: true },
+  );
+}
+
+function runDiamond(runtime: PhysRuntime) {
+  const declaration = runtime.pipeline('diamond');
+  return runtime.resolve(ExecutorToken).execute({
+    pipeline: 'diamond',
+    nodes: declaration.kind === 'dag' ? declaration.nodes : [],
+    initialState: declaration.initialState,
+    container: runtime.container,
+  });
+}
 
 describe('executor-dag plugin', () => {
   it('rejects unknown and invalid options with every path', () => {
@@ -30,7 +105,7 @@ describe('executor-dag plugin', () => {
     expect((error as ConfigError).code).toBe('PHYS_CONFIG_INVALID');
   });
 
-  it('provides the executor and a LocalScheduler, and runs a declared DAG through ExecuteRequest', async () => {
+  it('alone, provides the executor and a fallback LocalScheduler, and runs a declared DAG through ExecuteRequest', async () => {
     const runtime = await createRuntime(
       {
         config: {
@@ -43,7 +118,7 @@ describe('executor-dag plugin', () => {
       { init: true },
     );
     try {
-      expect(runtime.plugins[0]?.provides).toEqual(['executor', 'scheduler']);
+      expect(runtime.plugins[0]?.provides).toEqual(['executor']);
       const scheduler = runtime.resolve(SchedulerToken);
       expect(scheduler).toBeInstanceOf(LocalScheduler);
       expect((scheduler as LocalScheduler).configFile).toBe(configFile);
@@ -66,9 +141,64 @@ describe('executor-dag plugin', () => {
     }
   });
 
-  it('can leave the scheduler capability to another plugin', () => {
-    const plugin = executorDag({ provideScheduler: false });
+  it.each(['before', 'after'])(
+    'leaves SchedulerToken to a scheduler plugin listed %s it, with no options',
+    async (place) => {
+      const recording = recordingSchedulerPlugin();
+      const runtime = await runtimeOf(
+        place === 'before'
+          ? [recording.plugin, executorDag({ maxWorkers: 2 })]
+          : [executorDag({ maxWorkers: 2 }), recording.plugin],
+      );
+      try {
+        const scheduler = runtime.resolve(SchedulerToken);
+        expect(scheduler.name).toBe('recording');
+        expect(scheduler).toBe(recording.created());
+        expect(runtime.container.resolveAll(SchedulerToken)).toHaveLength(1);
+        const result = await runDiamond(runtime);
+        expect(result.status).toBe('COMPLETED');
+        expect(result.outputs).toEqual({ d: { payload: 7 } });
+        expect([...recording.submitted].sort()).toEqual(['a', 'b', 'c', 'd']);
+      } finally {
+        await runtime.dispose();
+      }
+    },
+  );
+
+  it('with provideScheduler: true, claims the scheduler capability: a scheduler plugin beside it is a conflict', async () => {
+    const recording = recordingSchedulerPlugin();
+    const plugin = executorDag({ provideScheduler: true });
+    expect(plugin.provides).toEqual(['executor', 'scheduler']);
+    let error: unknown;
+    try {
+      await runtimeOf([plugin, recording.plugin]);
+    } catch (e) {
+      error = e;
+    }
+    expect(PhysError.is(error)).toBe(true);
+    expect((error as PhysError).code).toBe('PHYS_PLUGIN_CONFLICT');
+    expect((error as PhysError).message).toContain("'executor-dag'");
+    expect((error as PhysError).message).toContain("'recording-scheduler'");
+    expect((error as PhysError).details).toMatchObject({
+      capability: 'scheduler',
+      plugins: ['executor-dag', 'recording-scheduler'],
+    });
+    expect(recording.created()).toBeUndefined();
+  });
+
+  it('with provideScheduler: false, registers no scheduler and still runs a DAG locally', async () => {
+    const plugin = executorDag({ provideScheduler: false, maxWorkers: 2 });
     expect(plugin.provides).toEqual(['executor']);
     expect(plugin.options?.failureMode).toBe('failFast');
+    const runtime = await runtimeOf([plugin]);
+    try {
+      expect(runtime.isRegistered(SchedulerToken)).toBe(false);
+      const result = await runDiamond(runtime);
+      expect(result.status).toBe('COMPLETED');
+      expect(result.outputs).toEqual({ d: { payload: 7 } });
+      expect(result.nodes.c).toMatchObject({ status: 'COMPLETED', attempts: 1 });
+    } finally {
+      await runtime.dispose();
+    }
   });
 });

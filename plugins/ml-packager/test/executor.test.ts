@@ -141,7 +141,7 @@ describe('ml-packager plugin', () => {
     );
     try {
       expect(runtime.plugins.map((p) => p.provides)).toEqual([
-        ['executor', 'scheduler'],
+        ['executor'],
         ['packager'],
       ]);
       const packager = runtime.resolve(PackagerToken) as ModelArtifactPackager;

@@ -40,7 +40,7 @@ describe('scheduler-mock plugin', () => {
       {
         config: {
           plugins: [
-            executorDag({ provideScheduler: false }),
+            executorDag(),
             schedulerMock({
               workDir: join(dir, 'work'),
               hosts: 2,

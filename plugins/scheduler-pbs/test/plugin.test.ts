@@ -48,7 +48,7 @@ describe('scheduler-pbs plugin', () => {
       {
         config: {
           plugins: [
-            executorDag({ provideScheduler: false }),
+            executorDag(),
             schedulerPbs({
               workDir: join(dir, 'work'),
               pollInterval: { initialSeconds: 0.05, maxSeconds: 0.2 },

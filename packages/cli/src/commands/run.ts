@@ -230,11 +230,6 @@ async function runDag(
   declaration: DagPipelineDeclaration,
   args: RunArgs,
 ): Promise<Outcome> {
-  if (args.record !== undefined) {
-    throw new UsageError(
-      `--record is not supported for DAG pipelines yet ('${name}' is a DAG); run it without --record.`,
-    );
-  }
   if (!runtime.isRegistered(ExecutorToken)) {
     throw new ConfigError(
       'PHYS_CONFIG_INVALID',
@@ -259,6 +254,12 @@ async function runDag(
       ...(reporter === undefined
         ? {}
         : { onProgress: (e: ProgressEvent) => reporter.onProgress(e) }),
+      ...(args.record === undefined
+        ? {}
+        : {
+            recordArtifacts: true,
+            recorder: new FileArtifactRecorder(resolve(ctx.cwd, args.record)),
+          }),
     });
   } finally {
     reporter?.stop();
