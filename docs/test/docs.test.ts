@@ -26,6 +26,7 @@ const entries: Readonly<Record<string, string>> = {
   '@phys/core/node': 'packages/core/src/node.ts',
   '@phys/core/testing': 'packages/core/src/testing.ts',
   '@phys/cli': 'packages/cli/src/index.ts',
+  '@phys/cli/testing': 'packages/cli/src/testing.ts',
   '@phys/executor-dag': 'plugins/executor-dag/src/index.ts',
   '@phys/cache-disk': 'plugins/cache-disk/src/index.ts',
   '@phys/sweep': 'plugins/sweep/src/index.ts',

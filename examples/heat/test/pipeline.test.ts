@@ -1,8 +1,8 @@
 // End to end: the example's own phys.config.ts through the real loader, registry, sweep
 // expansion, the executor plugin and the CLI.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runPhys } from '@phys/cli/testing';
 import { type ExecuteResult, ExecutorToken } from '@phys/core';
 import { createRuntime, loadConfig, type PhysRuntime } from '@phys/core/node';
 import { planSweep } from '@phys/sweep';
@@ -118,8 +118,11 @@ describe('the convergence study, run by the executor plugin', () => {
 
 describe('`phys run heat-convergence`', () => {
   it('prints the orders of both schemes first', async () => {
-    const { code, stdout } = await phys(['run', 'heat-convergence', '--progress', 'none']);
-    expect(code).toBe(0);
+    const { code, stdout, stderr } = await runPhys(
+      ['run', 'heat-convergence', '--progress', 'none'],
+      { cwd: exampleDir },
+    );
+    expect(code, stderr).toBe(0);
     expect(stdout).toMatch(/^✓ heat-convergence: COMPLETED in .+ \(dag, 9 nodes\)$/m);
     const orders = [...stdout.matchAll(/^\s+convergence\.(\S+)\.orderL2\s+(\S+)$/gm)].map(
       (m) => [m[1], Number(m[2])] as const,
@@ -128,19 +131,3 @@ describe('`phys run heat-convergence`', () => {
     for (const [, order] of orders) expect(Math.abs(order - 2)).toBeLessThan(0.15);
   });
 });
-
-function phys(argv: readonly string[]): Promise<{ code: number | null; stdout: string }> {
-  const bin = join(exampleDir, 'node_modules', '@phys', 'cli', 'bin', 'phys.js');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...argv], {
-      cwd: exampleDir,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout }));
-  });
-}

@@ -1,10 +1,10 @@
 // End to end: the example's own phys.config.ts through the real loader, registry, sweep
 // expansion, DAG executor on worker threads, disk cache and CLI.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runPhys } from '@phys/cli/testing';
 import { createRuntime, loadConfig, type PhysRuntime } from '@phys/core/node';
 import { planSweep, type ResultsJson } from '@phys/sweep';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,8 @@ import { monteCarloNode, QUICK_SCAN, sweepArgument } from '../src/scan.js';
 const exampleDir = fileURLToPath(new URL('..', import.meta.url));
 let runtime: PhysRuntime;
 let cacheDir: string;
+const phys = (argv: readonly string[]) =>
+  runPhys(argv, { cwd: exampleDir, env: { PHYS_EXAMPLE_CACHE_DIR: cacheDir } });
 
 beforeAll(async () => {
   // A fresh cache: the first run below must compute, the second must be served from it.
@@ -186,26 +188,3 @@ describe('`phys sweep ising`, the path `pnpm demo` takes', () => {
     expect(svg.match(/aria-roledescription="point"/g)?.length).toBe(2 * rows.length);
   });
 });
-
-function phys(
-  argv: readonly string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const bin = join(exampleDir, 'node_modules', '@phys', 'cli', 'bin', 'phys.js');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...argv], {
-      cwd: exampleDir,
-      env: { ...process.env, PHYS_EXAMPLE_CACHE_DIR: cacheDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}

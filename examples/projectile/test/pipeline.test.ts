@@ -1,9 +1,9 @@
 // End to end: the example's own phys.config.ts through the real loader, registry, executor and CLI.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runPhys } from '@phys/cli/testing';
 import { type ArtifactRef, FileArtifactRecorder } from '@phys/core';
 import { createRuntime, loadConfig, type PhysRuntime } from '@phys/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { STANDARD_GRAVITY } from '../src/stages.js';
 const exampleDir = fileURLToPath(new URL('..', import.meta.url));
 const speed = 45;
 const theta = (35 * Math.PI) / 180;
+const phys = (argv: readonly string[]) => runPhys(argv, { cwd: exampleDir });
 
 let runtime: PhysRuntime;
 
@@ -162,25 +163,3 @@ describe('the DAG sweep over launch angles, through `phys run`', () => {
     expect(stdout).toMatch(/^\s+projectile\.analyze\.range\s+\d+\.\d+$/m);
   });
 });
-
-function phys(
-  argv: readonly string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const bin = join(exampleDir, 'node_modules', '@phys', 'cli', 'bin', 'phys.js');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...argv], {
-      cwd: exampleDir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}

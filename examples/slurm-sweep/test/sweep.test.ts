@@ -1,8 +1,8 @@
 // End to end: the example's phys.config.ts through the real loader, registry and `phys` CLI, on
 // the real Slurm that CI starts (ci-services/slurm-up.sh); and the same sweep on this machine.
-import { spawn, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runPhys } from '@phys/cli/testing';
 import { SchedulerToken } from '@phys/core';
 import { createRuntime, loadConfig, type PhysRuntime } from '@phys/core/node';
 import { DagExecutor } from '@phys/executor-dag';
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANGLES } from '../src/sweep.js';
 
 const exampleDir = fileURLToPath(new URL('..', import.meta.url));
+const phys = (argv: readonly string[]) => runPhys(argv, { cwd: exampleDir });
 let runtime: PhysRuntime;
 
 beforeAll(async () => {
@@ -80,25 +81,3 @@ describe.skipIf(!slurmUp && !inCi)('`phys run angle-sweep` on Slurm', () => {
     expect(best.bestAngleDeg).toBe((local.outputs.best as { bestAngleDeg: number }).bestAngleDeg);
   });
 });
-
-function phys(
-  argv: readonly string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const bin = join(exampleDir, 'node_modules', '@phys', 'cli', 'bin', 'phys.js');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...argv], {
-      cwd: exampleDir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}

@@ -1,11 +1,11 @@
 // End to end: the example's own phys.config.ts through the real loader, registry, sweep
 // (Latin hypercube), the executor plugin, and the ml-packager plugin; then the package is
 // verified, loaded back and used.
-import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runPhys } from '@phys/cli/testing';
 import { type ExecuteResult, ExecutorToken, type PhysConfig } from '@phys/core';
 import { createRuntime, loadConfig, type PhysRuntime } from '@phys/core/node';
 import { loadPackage, ModelArtifactPackager, type ModelManifest } from '@phys/ml-packager';
@@ -153,15 +153,9 @@ describe('the model package written by the ml-packager plugin', () => {
   });
 
   it('passes `phys package verify`', async () => {
-    const code = await new Promise<number | null>((resolve, reject) => {
-      const bin = join(exampleDir, 'node_modules', '@phys', 'cli', 'bin', 'phys.js');
-      const child = spawn(process.execPath, [bin, 'package', 'verify', packagePath], {
-        cwd: exampleDir,
-        stdio: 'ignore',
-      });
-      child.on('error', reject);
-      child.on('close', resolve);
+    const { code, stderr } = await runPhys(['package', 'verify', packagePath], {
+      cwd: exampleDir,
     });
-    expect(code).toBe(0);
+    expect(code, stderr).toBe(0);
   });
 });

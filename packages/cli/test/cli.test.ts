@@ -214,7 +214,7 @@ describe('phys run (DAG, through the executor plugin)', () => {
     expect(stderr).toMatch(/^ {2}bad FAILED: PHYS_STAGE_FAILED .*the mesh is degenerate/m);
   });
 
-  it('--record writes the nodes\' artifacts of a DAG run, keyed by node id', async () => {
+  it("--record writes the nodes' artifacts of a DAG run, keyed by node id", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'phys-cli-record-dag-'));
     try {
       const { code, stdout } = await cli(['run', 'fan', '--record', dir, '--json'], {

@@ -22,7 +22,13 @@ export {
 } from './envelope/envelope.js';
 export type { ExecuteTaskInput, PortableResult } from './envelope/execute-task.js';
 export { executeTask } from './envelope/execute-task.js';
+export { resultOutcome } from './envelope/result-outcome.js';
 export { runTaskEnvelope, TASK_EXIT_CODES } from './envelope/run-envelope.js';
+// the kit of scheduler plugins: job bookkeeping, job files, the plugin shape
+export type { LogTailOptions } from './node/job-files.js';
+export { logTail, safeFileName } from './node/job-files.js';
+export type { Deferred, JobTableOptions, TrackedJob } from './node/job-table.js';
+export { deferred, JobTable } from './node/job-table.js';
 // config loading
 export type { LoadConfigOptions, LoadedConfig } from './node/load-config.js';
 export { CONFIG_SEARCH_PLACES, loadConfig } from './node/load-config.js';
@@ -37,3 +43,9 @@ export type {
   RuntimeSource,
 } from './node/runtime.js';
 export { createRuntime } from './node/runtime.js';
+export type {
+  SchedulerPluginDefinition,
+  SchedulerPluginOptions,
+  SchedulerPluginSetup,
+} from './node/scheduler-plugin.js';
+export { defineSchedulerPlugin } from './node/scheduler-plugin.js';

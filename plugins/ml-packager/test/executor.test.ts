@@ -140,10 +140,7 @@ describe('ml-packager plugin', () => {
       { init: true },
     );
     try {
-      expect(runtime.plugins.map((p) => p.provides)).toEqual([
-        ['executor'],
-        ['packager'],
-      ]);
+      expect(runtime.plugins.map((p) => p.provides)).toEqual([['executor'], ['packager']]);
       const packager = runtime.resolve(PackagerToken) as ModelArtifactPackager;
       expect(packager).toBeInstanceOf(ModelArtifactPackager);
       expect(packager.root).toBe(join(dir, 'out', 'models'));

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { open, readFile, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   CancelledError,
   ExecutionStatus,
@@ -20,8 +21,14 @@ import {
   TimeoutError,
 } from '@phys/core';
 import {
+  deferred,
+  JobTable,
   jobGrant,
+  logTail,
   readResultEnvelope,
+  resultOutcome,
+  safeFileName,
+  type TrackedJob,
   taskEnvelopeEntry,
   taskEnvelopeInit,
   writeTaskEnvelope,
@@ -60,16 +67,13 @@ interface Host {
   readonly gpuBusy: boolean[];
 }
 
-interface Job {
+interface Job extends TrackedJob {
   readonly handle: JobHandle;
   readonly task: SchedulerTask;
   readonly req: ResourceRequirements;
   readonly dir: string;
   readonly envelopeFile: string;
   readonly draws: readonly number[];
-  readonly outcome: Promise<TaskOutcome>;
-  readonly resolve: (outcome: TaskOutcome) => void;
-  status: ExecutionStatus;
   eligible: boolean;
   host?: Host;
   gpus?: number[];
@@ -84,8 +88,6 @@ interface Job {
   /** Why the simulated cluster ended the job, when it was not the job's own doing. */
   killedFor?: 'walltime' | 'node-fail' | 'lost';
 }
-
-const STDERR_TAIL_LINES = 20;
 
 /**
  * A simulated HPC cluster on this machine: each task becomes a job (`mock-1`, `mock-2`, ...)
@@ -113,7 +115,10 @@ export class MockHpcScheduler implements Scheduler {
   readonly #memoryPerHost: number | undefined;
   readonly #random: () => number;
   readonly #command: readonly string[];
-  readonly #jobs = new Map<string, Job>();
+  readonly #jobs = new JobTable<Job>({
+    scheduler: 'MockHpcScheduler',
+    unknownJobCode: 'PHYS_SCHEDULER_MOCK_UNKNOWN_JOB',
+  });
   readonly #queue: Job[] = [];
   #seq = 0;
   #closed = false;
@@ -177,8 +182,8 @@ export class MockHpcScheduler implements Scheduler {
     const latency = this.#latency();
     const dir = join(
       this.workDir,
-      safe(task.runId),
-      `${safe(task.nodeId)}.${task.attempt}.${jobId}`,
+      safeFileName(task.runId),
+      `${safeFileName(task.nodeId)}.${task.attempt}.${jobId}`,
     );
     // Like a cluster job, the envelope is written before the host is known.
     const envelopeFile = await writeTaskEnvelope(
@@ -191,10 +196,7 @@ export class MockHpcScheduler implements Scheduler {
       nodeId: task.nodeId,
       attempt: task.attempt,
     });
-    let resolve!: (outcome: TaskOutcome) => void;
-    const outcome = new Promise<TaskOutcome>((r) => {
-      resolve = r;
-    });
+    const { promise: outcome, resolve } = deferred<TaskOutcome>();
     const job: Job = {
       handle,
       task,
@@ -210,7 +212,7 @@ export class MockHpcScheduler implements Scheduler {
       timers: [],
       cancelRequested: false,
     };
-    this.#jobs.set(jobId, job);
+    this.#jobs.add(handle, job);
     this.#queue.push(job);
     job.timers.push(
       setTimeout(() => {
@@ -226,26 +228,22 @@ export class MockHpcScheduler implements Scheduler {
   }
 
   /** The job's status now. */
-  async poll(handle: JobHandle): Promise<ExecutionStatus> {
-    return this.#job(handle).status;
+  poll(handle: JobHandle): Promise<ExecutionStatus> {
+    return this.#jobs.status(handle);
   }
 
   /** Resolves with the outcome once the job ended. */
   wait(handle: JobHandle): Promise<TaskOutcome> {
-    try {
-      return this.#job(handle).outcome;
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#jobs.outcome(handle);
   }
 
   /** Removes a queued job, or stops a running one (SIGTERM, SIGKILL after `graceSeconds`). */
   async cancel(handle: JobHandle): Promise<void> {
-    const job = this.#job(handle);
+    const job = this.#jobs.get(handle);
     if (job.status === ExecutionStatus.QUEUED) {
       this.#queue.splice(this.#queue.indexOf(job), 1);
       this.#clearTimers(job);
-      this.#settle(job, {
+      this.#jobs.settle(job, {
         status: ExecutionStatus.CANCELLED,
         error: serializeError(
           new CancelledError(
@@ -261,7 +259,7 @@ export class MockHpcScheduler implements Scheduler {
 
   /** What the simulated cluster knows about a job. */
   job(handle: JobHandle): MockJobInfo {
-    const job = this.#job(handle);
+    const job = this.#jobs.get(handle);
     return {
       jobId: job.handle.jobId,
       nodeId: job.task.nodeId,
@@ -278,7 +276,7 @@ export class MockHpcScheduler implements Scheduler {
     this.#closed = true;
     for (const job of this.#queue.splice(0)) {
       this.#clearTimers(job);
-      this.#settle(job, {
+      this.#jobs.settle(job, {
         status: ExecutionStatus.CANCELLED,
         error: serializeError(new CancelledError('The MockHpcScheduler was closed.')),
       });
@@ -289,17 +287,6 @@ export class MockHpcScheduler implements Scheduler {
       signal(job, 'SIGKILL');
     }
     await Promise.all(running.map((j) => j.outcome));
-  }
-
-  #job(handle: JobHandle): Job {
-    const job = this.#jobs.get(handle.jobId);
-    if (job === undefined) {
-      throw new SchedulerError(
-        'PHYS_SCHEDULER_MOCK_UNKNOWN_JOB',
-        `Unknown job '${handle.jobId}': it was not submitted to this MockHpcScheduler.`,
-      );
-    }
-    return job;
   }
 
   #latency(): number {
@@ -375,7 +362,7 @@ export class MockHpcScheduler implements Scheduler {
     if (fault !== undefined) job.fault = fault;
     void this.#run(job, host, gpus, fault).catch((error: unknown) => {
       this.#release(job);
-      this.#settle(job, {
+      this.#jobs.settle(job, {
         status: ExecutionStatus.FAILED,
         error: serializeError(
           new SchedulerError(
@@ -460,7 +447,7 @@ export class MockHpcScheduler implements Scheduler {
       // one waits for a late result file on a shared filesystem).
       await delay(this.options.lostJobGraceSeconds * 1000);
     }
-    this.#settle(job, await this.#outcome(job, exit));
+    this.#jobs.settle(job, await this.#outcome(job, exit));
   }
 
   async #outcome(
@@ -523,25 +510,12 @@ export class MockHpcScheduler implements Scheduler {
     }
     const result = await readResultEnvelope(job.envelopeFile).catch(() => undefined);
     if (result !== undefined) {
-      const { envelope } = result;
-      if (envelope.status === 'COMPLETED') {
-        if (!this.options.keepWorkDirs) await rm(job.dir, { recursive: true, force: true });
-        return {
-          status: ExecutionStatus.COMPLETED,
-          state: result.state,
-          ...(envelope.metrics === undefined ? {} : { metrics: envelope.metrics }),
-          ...(result.artifacts === undefined ? {} : { artifacts: result.artifacts }),
-          ...(envelope.provenance === undefined ? {} : { provenance: envelope.provenance }),
-          granted,
-        };
+      if (result.envelope.status === 'COMPLETED' && !this.options.keepWorkDirs) {
+        await rm(job.dir, { recursive: true, force: true });
       }
-      return {
-        status: ExecutionStatus[envelope.status],
-        ...(envelope.error === undefined ? {} : { error: envelope.error }),
-        granted,
-      };
+      return resultOutcome(result, granted);
     }
-    const tail = await stderrTail(join(job.dir, 'stderr.log'));
+    const tail = await logTail(join(job.dir, 'stderr.log'));
     const how =
       exit.signal !== null
         ? `was killed by signal ${exit.signal}`
@@ -591,12 +565,6 @@ export class MockHpcScheduler implements Scheduler {
     for (const timer of job.timers) clearTimeout(timer);
     job.timers = [];
   }
-
-  #settle(job: Job, outcome: TaskOutcome): void {
-    if (job.status !== ExecutionStatus.QUEUED && job.status !== ExecutionStatus.RUNNING) return;
-    job.status = outcome.status;
-    job.resolve(outcome);
-  }
 }
 
 /** Signals the job's process group, or remembers the signal until the process exists. */
@@ -612,23 +580,5 @@ function signal(job: Job, sig: NodeJS.Signals): void {
   } catch {
     // The group is gone already; the child itself may still need the signal.
     child.kill(sig);
-  }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A file-name-safe form of an id that stays unique. */
-function safe(id: string): string {
-  return encodeURIComponent(id).replace(/\./g, '%2E').replace(/\*/g, '%2A');
-}
-
-async function stderrTail(file: string, lines = STDERR_TAIL_LINES): Promise<string> {
-  try {
-    const text = await readFile(file, 'utf8');
-    return text.trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
   }
 }

@@ -9,7 +9,7 @@ import {
   type TaskOutcome,
   TimeoutError,
 } from '@phys/core';
-import type { ReadResult } from '@phys/core/node';
+import { type ReadResult, resultOutcome } from '@phys/core/node';
 import { parsePbsSize, parseWalltime } from './directives.js';
 import type { PbsJobRecord } from './qstat.js';
 
@@ -132,17 +132,7 @@ export function interpretFinishedJob(job: FinishedJob): TaskOutcome {
       new CancelledError(`Node '${job.nodeId}' was cancelled (qdel ${job.jobId}).`, { details }),
     );
   }
-  if (result?.envelope.status === 'COMPLETED') {
-    const { envelope } = result;
-    return {
-      status: ExecutionStatus.COMPLETED,
-      state: result.state,
-      ...(envelope.metrics === undefined ? {} : { metrics: envelope.metrics }),
-      ...(result.artifacts === undefined ? {} : { artifacts: result.artifacts }),
-      ...(envelope.provenance === undefined ? {} : { provenance: envelope.provenance }),
-      granted,
-    };
-  }
+  if (result?.envelope.status === 'COMPLETED') return resultOutcome(result, granted);
   const signal = exit !== undefined && exit >= 256 ? signalName(exit - 256) : undefined;
   if (exit === -29 || (exit !== undefined && exit !== 0 && walltimeExceeded(job))) {
     return fail(
@@ -153,14 +143,7 @@ export function interpretFinishedJob(job: FinishedJob): TaskOutcome {
       ),
     );
   }
-  if (result !== undefined) {
-    const { envelope } = result;
-    return {
-      status: ExecutionStatus[envelope.status],
-      ...(envelope.error === undefined ? {} : { error: envelope.error }),
-      granted,
-    };
-  }
+  if (result !== undefined) return resultOutcome(result, granted);
   const tail = job.stderrTail === '' ? '' : ` Last lines of stderr:\n${job.stderrTail}`;
   const logs = `\nLogs and the task envelope are in ${job.workDir}.`;
   if (record === undefined || exit === undefined) {

@@ -1,9 +1,11 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   CancelledError,
   ExecutionStatus,
+  isTerminal,
   type JobHandle,
   type Logger,
   normalizeResources,
@@ -20,9 +22,14 @@ import {
   type TaskOutcome,
 } from '@phys/core';
 import {
+  deferred,
+  JobTable,
   jobGrant,
+  logTail,
   type ReadResult,
   readResultEnvelope,
+  safeFileName,
+  type TrackedJob,
   taskEnvelopeEntry,
   taskEnvelopeInit,
   writeTaskEnvelope,
@@ -68,11 +75,10 @@ const RANK: Readonly<Record<ExecutionStatus, number>> = {
   TIMEOUT: 2,
 };
 
-const STDERR_TAIL_LINES = 20;
 // Polls of the result file while the shared filesystem catches up.
 const RESULT_RECHECK_MS = 250;
 
-interface PbsJob {
+interface PbsJob extends TrackedJob {
   readonly task: SchedulerTask;
   readonly req: ResourceRequirements;
   readonly walltimeSeconds: number | undefined;
@@ -81,9 +87,6 @@ interface PbsJob {
   readonly submitted: Promise<JobHandle>;
   readonly resolveSubmitted: (handle: JobHandle) => void;
   readonly rejectSubmitted: (error: unknown) => void;
-  readonly outcome: Promise<TaskOutcome>;
-  readonly resolve: (outcome: TaskOutcome) => void;
-  status: ExecutionStatus;
   handle?: JobHandle;
   /** The task's own PBS id: `123.pbs01`, or `124[3].pbs01` in a job array. */
   pbsId?: string;
@@ -94,7 +97,6 @@ interface PbsJob {
   /** When qstat first stopped reporting the job (ms since epoch). */
   missingSince: number | undefined;
   finishing: boolean;
-  settled: boolean;
 }
 
 /**
@@ -120,7 +122,10 @@ export class PbsScheduler implements Scheduler {
   readonly #logger: Logger;
   readonly #command: readonly string[];
   readonly #maxMemory: number | undefined;
-  readonly #jobs = new Map<string, PbsJob>();
+  readonly #jobs = new JobTable<PbsJob>({
+    scheduler: 'PbsScheduler',
+    unknownJobCode: 'PHYS_SCHEDULER_PBS_UNKNOWN_JOB',
+  });
   readonly #pending = new Map<string, { afterOk: string[]; jobs: PbsJob[] }>();
   #flushScheduled = false;
   #taskSeq = 0;
@@ -193,8 +198,8 @@ export class PbsScheduler implements Scheduler {
     const walltimeSeconds = task.timeoutSeconds ?? req.wallTimeSeconds;
     const dir = join(
       this.workDir,
-      safe(task.runId),
-      `${safe(task.nodeId)}.${task.attempt}.t${++this.#taskSeq}`,
+      safeFileName(task.runId),
+      `${safeFileName(task.nodeId)}.${task.attempt}.t${++this.#taskSeq}`,
     );
     const written = writeTaskEnvelope(
       dir,
@@ -220,7 +225,6 @@ export class PbsScheduler implements Scheduler {
       cancelRequested: false,
       missingSince: undefined,
       finishing: false,
-      settled: false,
     };
     const key = JSON.stringify([selectStatement(req), walltimeSeconds ?? null, afterOk]);
     let group = this.#pending.get(key);
@@ -245,23 +249,19 @@ export class PbsScheduler implements Scheduler {
   }
 
   /** The status seen by the last qstat (QUEUED until the first one after submit). */
-  async poll(handle: JobHandle): Promise<ExecutionStatus> {
-    return this.#job(handle).status;
+  poll(handle: JobHandle): Promise<ExecutionStatus> {
+    return this.#jobs.status(handle);
   }
 
   /** Resolves with the outcome once the job finished and its result was read. */
   wait(handle: JobHandle): Promise<TaskOutcome> {
-    try {
-      return this.#job(handle).outcome;
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#jobs.outcome(handle);
   }
 
   /** `qdel`s the job; its status turns CANCELLED once qstat reports it finished. */
   async cancel(handle: JobHandle): Promise<void> {
-    const job = this.#job(handle);
-    if (job.settled || job.cancelRequested) return;
+    const job = this.#jobs.get(handle);
+    if (isTerminal(job.status) || job.cancelRequested) return;
     job.cancelRequested = true;
     if (job.finishing) return;
     try {
@@ -277,15 +277,15 @@ export class PbsScheduler implements Scheduler {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const active = [...this.#jobs.values()].filter((j) => !j.settled);
+    const active = [...this.#jobs.values()].filter((j) => !isTerminal(j.status));
     if (this.options.cancelOnClose && active.length > 0) {
-      await this.#qdel(unique(active.map((j) => j.pbsId as string))).catch((error: unknown) =>
+      await this.#qdel([...new Set(active.map((j) => j.pbsId as string))]).catch((error: unknown) =>
         this.#logger.warn(`qdel on close failed: ${(error as Error).message}`),
       );
     }
     for (const job of active) {
       job.cancelRequested = true;
-      this.#settle(job, {
+      this.#jobs.settle(job, {
         status: ExecutionStatus.CANCELLED,
         error: serializeError(
           new CancelledError(
@@ -295,17 +295,6 @@ export class PbsScheduler implements Scheduler {
       });
     }
     this.#wake?.();
-  }
-
-  #job(handle: JobHandle): PbsJob {
-    const job = this.#jobs.get(handle.jobId);
-    if (job === undefined) {
-      throw new SchedulerError(
-        'PHYS_SCHEDULER_PBS_UNKNOWN_JOB',
-        `Unknown job '${handle.jobId}': it was not submitted by this PbsScheduler.`,
-      );
-    }
-    return job;
   }
 
   #checkResources(nodeId: string, req: ResourceRequirements): void {
@@ -332,8 +321,7 @@ export class PbsScheduler implements Scheduler {
   }
 
   #dependencyId(handle: JobHandle): string {
-    const job = this.#job(handle);
-    return job.queryId as string;
+    return this.#jobs.get(handle).queryId as string;
   }
 
   async #flush(): Promise<void> {
@@ -370,7 +358,7 @@ export class PbsScheduler implements Scheduler {
         'The PbsScheduler closed before these tasks were submitted.',
       );
     }
-    const batchDir = join(this.workDir, safe(first.task.runId), 'pbs');
+    const batchDir = join(this.workDir, safeFileName(first.task.runId), 'pbs');
     await mkdir(batchDir, { recursive: true });
     const base = `b${++this.#batchSeq}`;
     const array = jobs.length > 1;
@@ -423,7 +411,7 @@ export class PbsScheduler implements Scheduler {
         attempt: job.task.attempt,
       });
       job.handle = handle;
-      this.#jobs.set(handle.jobId, job);
+      this.#jobs.add(handle, job);
       job.resolveSubmitted(handle);
       if (job.cancelRequested) {
         job.cancelRequested = false;
@@ -435,7 +423,7 @@ export class PbsScheduler implements Scheduler {
       await this.#qdel(jobs.map((j) => j.pbsId as string)).catch(() => undefined);
       for (const job of jobs) {
         job.cancelRequested = true;
-        this.#settle(job, {
+        this.#jobs.settle(job, {
           status: ExecutionStatus.CANCELLED,
           error: serializeError(
             new CancelledError(
@@ -543,14 +531,14 @@ export class PbsScheduler implements Scheduler {
   }
 
   #tracked(): PbsJob[] {
-    return [...this.#jobs.values()].filter((j) => !j.settled && !j.finishing);
+    return [...this.#jobs.values()].filter((j) => !isTerminal(j.status) && !j.finishing);
   }
 
   /** One qstat call for every job in flight; returns whether any job changed. */
   async #pollOnce(): Promise<boolean> {
     const jobs = this.#tracked();
     if (jobs.length === 0) return false;
-    const ids = unique(jobs.map((j) => j.queryId as string));
+    const ids = [...new Set(jobs.map((j) => j.queryId as string))];
     const hasArrays = ids.some((id) => id.includes('[]'));
     const res = await runCommand(
       this.options.commands.qstat,
@@ -569,7 +557,7 @@ export class PbsScheduler implements Scheduler {
     const now = Date.now();
     let changed = false;
     for (const job of jobs) {
-      if (job.settled || job.finishing) continue;
+      if (isTerminal(job.status) || job.finishing) continue;
       const record = parsed.jobs.get(jobKey(job.pbsId as string));
       if (record === undefined) {
         const parent =
@@ -621,16 +609,16 @@ export class PbsScheduler implements Scheduler {
         result,
         cancelRequested: job.cancelRequested,
         walltimeSeconds: job.walltimeSeconds,
-        stderrTail: await tail(job.errFile),
+        stderrTail: job.errFile === undefined ? '' : await logTail(job.errFile),
         workDir: job.dir,
         granted: jobGrant(job.req),
       });
       if (outcome.status === ExecutionStatus.COMPLETED && !this.options.keepWorkDirs) {
         await rm(job.dir, { recursive: true, force: true });
       }
-      this.#settle(job, outcome);
+      this.#jobs.settle(job, outcome);
     } catch (error) {
-      this.#settle(job, {
+      this.#jobs.settle(job, {
         status: ExecutionStatus.FAILED,
         error: serializeError(
           new SchedulerError(
@@ -644,7 +632,7 @@ export class PbsScheduler implements Scheduler {
   }
 
   #lost(job: PbsJob): void {
-    this.#settle(job, {
+    this.#jobs.settle(job, {
       status: ExecutionStatus.FAILED,
       error: serializeError(
         new SchedulerError(
@@ -660,54 +648,10 @@ export class PbsScheduler implements Scheduler {
   async #readResult(job: PbsJob): Promise<ReadResult | undefined> {
     return readResultEnvelope(await job.written).catch(() => undefined);
   }
-
-  #settle(job: PbsJob, outcome: TaskOutcome): void {
-    if (job.settled) return;
-    job.settled = true;
-    job.status = outcome.status;
-    job.resolve(outcome);
-  }
 }
 
 /** Exit statuses after which the task process itself wrote a result (see TASK_EXIT_CODES). */
 function expectsResult(record: PbsJobRecord | undefined): boolean {
   const exit = record?.Exit_status;
   return exit === 0 || exit === 1 || exit === 3 || exit === 4;
-}
-
-async function tail(file: string | undefined): Promise<string> {
-  if (file === undefined) return '';
-  try {
-    const text = await readFile(file, 'utf8');
-    return text.trimEnd().split('\n').slice(-STDERR_TAIL_LINES).join('\n');
-  } catch {
-    return '';
-  }
-}
-
-function deferred<T>(): {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (error: unknown) => void;
-} {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-function unique(values: readonly string[]): string[] {
-  return [...new Set(values)];
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A file-name-safe form of an id that stays unique. */
-function safe(id: string): string {
-  return encodeURIComponent(id).replace(/\./g, '%2E').replace(/\*/g, '%2A');
 }

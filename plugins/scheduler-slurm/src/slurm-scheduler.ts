@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
-import { mkdir, open, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CancelledError,
   ExecutionStatus,
   type GrantedResources,
+  isTerminal,
   type JobHandle,
   type Logger,
   normalizeResources,
@@ -23,9 +24,15 @@ import {
   TimeoutError,
 } from '@phys/core';
 import {
+  deferred,
+  JobTable,
   jobGrant,
+  logTail,
   type ReadResult,
   readResultEnvelope,
+  resultOutcome,
+  safeFileName,
+  type TrackedJob,
   taskEnvelopeInit,
   writeTaskEnvelope,
 } from '@phys/core/node';
@@ -102,7 +109,7 @@ interface Batch {
   succeeded: number;
 }
 
-interface Job {
+interface Job extends TrackedJob {
   readonly handle: JobHandle;
   readonly batch: Batch;
   readonly taskDir: string;
@@ -110,12 +117,8 @@ interface Job {
   readonly logFile: string;
   readonly granted: GrantedResources;
   readonly directives: readonly string[];
-  status: ExecutionStatus;
   slurmState: string | undefined;
   reason: string | undefined;
-  settled: boolean;
-  readonly outcome: Promise<TaskOutcome>;
-  readonly resolve: (outcome: TaskOutcome) => void;
   cancelRequested: boolean;
   cancelReason: unknown;
   /** When the job ended without its result file showing up yet (ms, performance clock). */
@@ -128,8 +131,6 @@ interface Job {
   readonly unlisten: () => void;
 }
 
-const LOG_TAIL_LINES = 20;
-const LOG_TAIL_CHARS = 4000;
 const WRITE_CONCURRENCY = 16;
 /** Polls a job may be unknown to Slurm (and leave no result) before it is declared lost. */
 const LOST_AFTER_POLLS = 3;
@@ -174,7 +175,7 @@ export class SlurmScheduler implements Scheduler {
   readonly #groups = new Map<string, Group>();
   #flushTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
-  readonly #jobs = new Map<string, Job>();
+  readonly #jobs = new JobTable<Job>({ scheduler: 'SlurmScheduler' });
   readonly #active = new Set<Job>();
   #pollTimer: NodeJS.Timeout | undefined;
   #pollAt = 0;
@@ -288,10 +289,10 @@ export class SlurmScheduler implements Scheduler {
 
   async #submitBatch(group: Group, chunk: readonly Pending[]): Promise<void> {
     const execCommand = this.#resolveExec();
-    const runDir = join(this.workDir, safeName(group.runId));
+    const runDir = join(this.workDir, safeFileName(group.runId));
     await mkdir(runDir, { recursive: true });
     this.#runDirs.add(runDir);
-    const batchDir = await this.#batchDir(runDir, safeName(group.stage.name));
+    const batchDir = await this.#batchDir(runDir, safeFileName(group.stage.name));
     try {
       const tasks = await this.#writeEnvelopes(batchDir, chunk);
       if (tasks.length === 0) {
@@ -465,10 +466,7 @@ export class SlurmScheduler implements Scheduler {
       nodeId: task.nodeId,
       attempt: task.attempt,
     });
-    let resolve!: (outcome: TaskOutcome) => void;
-    const outcome = new Promise<TaskOutcome>((r) => {
-      resolve = r;
-    });
+    const { promise: outcome, resolve } = deferred<TaskOutcome>();
     const signal = task.signal;
     const onAbort = (): void => {
       void this.#requestCancel(job, signal?.reason);
@@ -485,7 +483,6 @@ export class SlurmScheduler implements Scheduler {
       status: ExecutionStatus.QUEUED,
       slurmState: undefined,
       reason: undefined,
-      settled: false,
       outcome,
       resolve,
       cancelRequested: false,
@@ -496,7 +493,7 @@ export class SlurmScheduler implements Scheduler {
       timer: undefined,
       unlisten: () => signal?.removeEventListener('abort', onAbort),
     };
-    this.#jobs.set(jobId, job);
+    this.#jobs.add(handle, job);
     this.#active.add(job);
     p.resolve(handle);
     if (signal?.aborted === true) onAbort();
@@ -505,22 +502,18 @@ export class SlurmScheduler implements Scheduler {
   // ---- the Scheduler contract ---------------------------------------------------------------
 
   /** The status the last squeue call reported (no Slurm command is run). */
-  async poll(handle: JobHandle): Promise<ExecutionStatus> {
-    return this.#job(handle).status;
+  poll(handle: JobHandle): Promise<ExecutionStatus> {
+    return this.#jobs.status(handle);
   }
 
   /** Resolves with the task's outcome once its job ended and its result (or failure) was read. */
   wait(handle: JobHandle): Promise<TaskOutcome> {
-    try {
-      return this.#job(handle).outcome;
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#jobs.outcome(handle);
   }
 
   /** scancel of the job (or array task); cancellations of one moment share one call. No-op once ended. */
   async cancel(handle: JobHandle): Promise<void> {
-    await this.#requestCancel(this.#job(handle), undefined);
+    await this.#requestCancel(this.#jobs.get(handle), undefined);
   }
 
   /** Cancels the jobs still queued or running (they would outlive us otherwise) and stops polling. */
@@ -561,21 +554,10 @@ export class SlurmScheduler implements Scheduler {
     }
   }
 
-  #job(handle: JobHandle): Job {
-    const job = this.#jobs.get(handle.jobId);
-    if (job === undefined) {
-      throw new SchedulerError(
-        'PHYS_SCHEDULER',
-        `Unknown job '${handle.jobId}' (node '${handle.nodeId}'): it was not submitted by this SlurmScheduler.`,
-      );
-    }
-    return job;
-  }
-
   // ---- cancellation -----------------------------------------------------------------------
 
   async #requestCancel(job: Job, reason: unknown): Promise<void> {
-    if (job.settled) return;
+    if (isTerminal(job.status)) return;
     job.cancelReason ??= reason;
     if (job.cancelRequested) return;
     job.cancelRequested = true;
@@ -585,7 +567,7 @@ export class SlurmScheduler implements Scheduler {
     // Cancellations of one moment (fail-fast cancels every running node) share one scancel.
     await new Promise<void>((r) => setImmediate(r));
     this.#cancelScheduled = false;
-    const jobs = [...this.#cancelQueue].filter((j) => !j.settled);
+    const jobs = [...this.#cancelQueue].filter((j) => !isTerminal(j.status));
     this.#cancelQueue.clear();
     if (jobs.length === 0) return;
     await this.#scancel(jobs.map((j) => j.handle.jobId));
@@ -670,7 +652,7 @@ export class SlurmScheduler implements Scheduler {
     let changed = false;
     const ended: Job[] = [];
     for (const job of asked) {
-      if (job.settled) continue;
+      if (isTerminal(job.status)) continue;
       const record = records.get(job.handle.jobId);
       if (record === undefined) {
         ended.push(job);
@@ -867,15 +849,7 @@ export class SlurmScheduler implements Scheduler {
   // ---- outcomes -----------------------------------------------------------------------------
 
   async #settleCompleted(job: Job, result: ReadResult): Promise<void> {
-    const { envelope } = result;
-    this.#settle(job, {
-      status: ExecutionStatus.COMPLETED,
-      state: result.state,
-      ...(envelope.metrics === undefined ? {} : { metrics: envelope.metrics }),
-      ...(result.artifacts === undefined ? {} : { artifacts: result.artifacts }),
-      ...(envelope.provenance === undefined ? {} : { provenance: envelope.provenance }),
-      granted: job.granted,
-    });
+    this.#settle(job, resultOutcome(result, job.granted));
     if (this.options.keepWorkDirs) return;
     const batch = job.batch;
     batch.succeeded++;
@@ -1043,13 +1017,10 @@ export class SlurmScheduler implements Scheduler {
   }
 
   #settle(job: Job, outcome: TaskOutcome): void {
-    if (job.settled) return;
-    job.settled = true;
-    job.status = outcome.status;
+    if (!this.#jobs.settle(job, outcome)) return;
     if (job.timer !== undefined) clearTimeout(job.timer);
     this.#active.delete(job);
     job.unlisten();
-    job.resolve(outcome);
   }
 
   #warnOnce(key: string, message: string): void {
@@ -1098,25 +1069,6 @@ async function readResult(job: Job): Promise<ReadResult | undefined> {
   }
 }
 
-/** The last lines of a job's log (empty when there is none). */
-async function logTail(file: string): Promise<string> {
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
-  try {
-    handle = await open(file, 'r');
-    const { size } = await handle.stat();
-    const length = Math.min(size, 64 * 1024);
-    const buffer = Buffer.alloc(length);
-    await handle.read(buffer, 0, length, size - length);
-    const lines = buffer.toString('utf8').trimEnd().split('\n').slice(-LOG_TAIL_LINES);
-    const text = lines.join('\n');
-    return text.length > LOG_TAIL_CHARS ? text.slice(-LOG_TAIL_CHARS) : text;
-  } catch {
-    return '';
-  } finally {
-    await handle?.close();
-  }
-}
-
 function tailText(job: Job, tail: string): string {
   return tail === ''
     ? `\nThe task envelope and the job's log are in ${job.taskDir}.`
@@ -1144,16 +1096,6 @@ function unknownStateMessage(state: string): string {
   return `Slurm reported the job state '${state}', which @phys/scheduler-slurm does not know; it is treated as running until it changes. Please report it.`;
 }
 
-/**
- * A directory-name form of an id: kept as is when it is already safe, otherwise the unsafe
- * characters become `_` and a short hash keeps distinct ids apart.
- */
-function safeName(id: string): string {
-  if (/^[A-Za-z0-9._-]{1,80}$/.test(id) && id !== '.' && id !== '..') return id;
-  const hash = createHash('sha256').update(id).digest('hex').slice(0, 8);
-  return `${id.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 60)}-${hash}`;
-}
-
 async function forEachLimit<T>(
   items: readonly T[],
   limit: number,
@@ -1167,8 +1109,4 @@ async function forEachLimit<T>(
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

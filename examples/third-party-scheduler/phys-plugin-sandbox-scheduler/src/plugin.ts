@@ -1,11 +1,5 @@
-import { isAbsolute, resolve } from 'node:path';
-import {
-  definePlugin,
-  type PhysPlugin,
-  parsePluginOptions,
-  SchedulerError,
-  SchedulerToken,
-} from '@phys/core';
+import type { PhysPlugin } from '@phys/core';
+import { defineSchedulerPlugin } from '@phys/core/node';
 import { z } from 'zod';
 import { SandboxScheduler } from './sandbox-scheduler.js';
 
@@ -16,7 +10,9 @@ const optionsSchema = z.object({
   maxCpu: z.number().positive().optional(),
   /** Environment variables the sandboxes inherit. */
   passEnv: z.array(z.string()).default(['PATH', 'HOME', 'LANG', 'TZ']),
-  /** Parent directory of the per-task sandboxes (relative to the config file). */
+  /** The phys.config.* tasks rebuild stages from (default: the config that loaded the plugin). */
+  configFile: z.string().optional(),
+  /** Parent directory of the per-task sandboxes (default `<cacheDir>/sandbox`; relative to the config file). */
   workDir: z.string().optional(),
   /** Seconds between SIGTERM and SIGKILL. */
   graceSeconds: z.number().min(0).default(2),
@@ -40,44 +36,15 @@ declare module '@phys/core' {
 export default function sandboxScheduler(
   options?: SandboxPluginOptions,
 ): PhysPlugin<z.output<typeof optionsSchema>> {
-  const parsed = parsePluginOptions('sandbox-scheduler', optionsSchema, options);
-  let scheduler: SandboxScheduler | undefined;
-  return definePlugin({
+  return defineSchedulerPlugin({
     name: 'sandbox-scheduler',
     version: '0.1.0',
-    provides: ['scheduler'],
-    options: parsed,
-    register(ctx) {
-      // Child processes load the same config and register this plugin too: start nothing here.
-      ctx.container.register(SchedulerToken, {
-        useFactory: () => {
-          if (ctx.configFile === undefined) {
-            throw new SchedulerError(
-              'PHYS_SCHEDULER_SANDBOX_NO_CONFIG',
-              'sandbox-scheduler needs a config loaded from a file: its child processes rebuild stages from it.',
-            );
-          }
-          const workDir =
-            parsed.workDir === undefined
-              ? undefined
-              : isAbsolute(parsed.workDir)
-                ? parsed.workDir
-                : resolve(ctx.configDir, parsed.workDir);
-          scheduler ??= new SandboxScheduler({
-            configFile: ctx.configFile,
-            maxConcurrent: parsed.maxConcurrent,
-            passEnv: parsed.passEnv,
-            graceSeconds: parsed.graceSeconds,
-            ...(parsed.maxCpu === undefined ? {} : { maxCpu: parsed.maxCpu }),
-            ...(workDir === undefined ? {} : { workDir }),
-          });
-          return scheduler;
-        },
-      });
-    },
-    async dispose() {
-      await scheduler?.close();
-      scheduler = undefined;
-    },
+    optionsSchema,
+    options,
+    workDirName: 'sandbox',
+    noConfigFileCode: 'PHYS_SCHEDULER_SANDBOX_NO_CONFIG',
+    // Runs in the head process only, when the executor first asks for the scheduler.
+    create: (_ctx, parsed, { configFile, workDir }) =>
+      new SandboxScheduler({ ...parsed, configFile, workDir }),
   });
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -15,7 +15,17 @@ import {
   type TaskOutcome,
   TimeoutError,
 } from '@phys/core';
-import { readResultEnvelope, taskEnvelopeEntry, writeTaskEnvelope } from '@phys/core/node';
+import {
+  deferred,
+  JobTable,
+  jobGrant,
+  readResultEnvelope,
+  resultOutcome,
+  type TrackedJob,
+  taskEnvelopeEntry,
+  taskEnvelopeInit,
+  writeTaskEnvelope,
+} from '@phys/core/node';
 
 /** Options of {@link SandboxScheduler}. @public */
 export interface SandboxSchedulerOptions {
@@ -24,7 +34,7 @@ export interface SandboxSchedulerOptions {
   /** Tasks running at once (default 2). */
   readonly maxConcurrent?: number;
   /** CPU cores a single task may ask for (default: this machine's available parallelism). */
-  readonly maxCpu?: number;
+  readonly maxCpu?: number | undefined;
   /** Variables the child processes inherit; nothing else leaks in (default PATH, HOME, LANG, TZ). */
   readonly passEnv?: readonly string[];
   /** Parent directory of the per-task sandboxes (default: the OS temp directory). */
@@ -33,12 +43,14 @@ export interface SandboxSchedulerOptions {
   readonly graceSeconds?: number;
 }
 
-interface Task {
+/** The options with their defaults applied. */
+type Settings = {
+  readonly [K in keyof SandboxSchedulerOptions]-?: NonNullable<SandboxSchedulerOptions[K]>;
+};
+
+interface Task extends TrackedJob {
   readonly handle: JobHandle;
   readonly task: SchedulerTask;
-  readonly outcome: Promise<TaskOutcome>;
-  readonly resolve: (outcome: TaskOutcome) => void;
-  status: ExecutionStatus;
   child?: ChildProcess;
   stop?: 'cancel' | 'timeout';
 }
@@ -52,8 +64,11 @@ interface Task {
 export class SandboxScheduler implements Scheduler {
   readonly name = 'sandbox';
   readonly capabilities: SchedulerCapabilities;
-  readonly #options: Required<Omit<SandboxSchedulerOptions, 'workDir'>> & { workDir: string };
-  readonly #tasks = new Map<string, Task>();
+  readonly #options: Settings;
+  readonly #tasks = new JobTable<Task>({
+    scheduler: 'SandboxScheduler',
+    unknownJobCode: 'PHYS_SCHEDULER_SANDBOX_UNKNOWN_JOB',
+  });
   readonly #queue: Task[] = [];
   #running = 0;
   #seq = 0;
@@ -96,31 +111,28 @@ export class SandboxScheduler implements Scheduler {
       nodeId: task.nodeId,
       attempt: task.attempt,
     };
-    let resolve!: (outcome: TaskOutcome) => void;
-    const outcome = new Promise<TaskOutcome>((r) => {
-      resolve = r;
-    });
+    const { promise: outcome, resolve } = deferred<TaskOutcome>();
     const entry: Task = { handle, task, outcome, resolve, status: ExecutionStatus.QUEUED };
-    this.#tasks.set(handle.jobId, entry);
+    this.#tasks.add(handle, entry);
     this.#queue.push(entry);
     task.signal?.addEventListener('abort', () => void this.cancel(handle), { once: true });
     this.#drain();
     return handle;
   }
 
-  async poll(handle: JobHandle): Promise<ExecutionStatus> {
-    return this.#get(handle).status;
+  poll(handle: JobHandle): Promise<ExecutionStatus> {
+    return this.#tasks.status(handle);
   }
 
   wait(handle: JobHandle): Promise<TaskOutcome> {
-    return this.#get(handle).outcome;
+    return this.#tasks.outcome(handle);
   }
 
   async cancel(handle: JobHandle): Promise<void> {
-    const entry = this.#get(handle);
+    const entry = this.#tasks.get(handle);
     if (entry.status === ExecutionStatus.QUEUED) {
       this.#queue.splice(this.#queue.indexOf(entry), 1);
-      this.#finish(entry, {
+      this.#tasks.settle(entry, {
         status: ExecutionStatus.CANCELLED,
         error: serializeError(new CancelledError(`Node '${handle.nodeId}' was cancelled.`)),
       });
@@ -136,17 +148,6 @@ export class SandboxScheduler implements Scheduler {
     await Promise.all(running.map((t) => t.outcome));
   }
 
-  #get(handle: JobHandle): Task {
-    const entry = this.#tasks.get(handle.jobId);
-    if (entry === undefined) {
-      throw new SchedulerError(
-        'PHYS_SCHEDULER_SANDBOX_UNKNOWN_JOB',
-        `Unknown job '${handle.jobId}'.`,
-      );
-    }
-    return entry;
-  }
-
   #drain(): void {
     while (this.#running < this.#options.maxConcurrent && this.#queue.length > 0) {
       const entry = this.#queue.shift() as Task;
@@ -159,7 +160,7 @@ export class SandboxScheduler implements Scheduler {
         }))
         .then((outcome) => {
           this.#running--;
-          this.#finish(entry, outcome);
+          this.#tasks.settle(entry, outcome);
           this.#drain();
         });
     }
@@ -167,25 +168,13 @@ export class SandboxScheduler implements Scheduler {
 
   async #run(entry: Task): Promise<TaskOutcome> {
     const { task } = entry;
-    const req = normalizeResources(task.resources);
+    // No gpus here (submit rejects them), so the grant is exactly the request.
+    const granted = jobGrant(normalizeResources(task.resources));
+    await mkdir(this.#options.workDir, { recursive: true });
     const dir = await mkdtemp(join(this.#options.workDir, 'phys-sandbox-'));
     const envelope = await writeTaskEnvelope(
       dir,
-      {
-        runId: task.runId,
-        nodeId: task.nodeId,
-        attempt: task.attempt,
-        stage: task.stage,
-        label: task.nodeId,
-        configFile: this.#options.configFile,
-        policy: task.policy,
-        resources: {
-          cpu: req.cpu,
-          gpuIds: [],
-          mpiRanks: req.mpiRanks,
-          memoryBytes: req.memoryBytes,
-        },
-      },
+      taskEnvelopeInit(task, this.#options.configFile, granted),
       task.input,
     );
     const env: NodeJS.ProcessEnv = {};
@@ -213,12 +202,6 @@ export class SandboxScheduler implements Scheduler {
       entry.child?.once('exit', (code) => resolve(code));
     });
     if (timer !== undefined) clearTimeout(timer);
-    const granted = {
-      cpu: req.cpu,
-      gpuIds: [],
-      mpiRanks: req.mpiRanks,
-      memoryBytes: req.memoryBytes,
-    };
     if (entry.stop === 'cancel') {
       return {
         status: ExecutionStatus.CANCELLED,
@@ -248,23 +231,9 @@ export class SandboxScheduler implements Scheduler {
         granted,
       };
     }
-    const { envelope: head } = result;
-    if (head.status !== 'COMPLETED') {
-      return {
-        status: ExecutionStatus[head.status],
-        ...(head.error === undefined ? {} : { error: head.error }),
-        granted,
-      };
-    }
-    await rm(dir, { recursive: true, force: true });
-    return {
-      status: ExecutionStatus.COMPLETED,
-      state: result.state,
-      ...(head.metrics === undefined ? {} : { metrics: head.metrics }),
-      ...(result.artifacts === undefined ? {} : { artifacts: result.artifacts }),
-      ...(head.provenance === undefined ? {} : { provenance: head.provenance }),
-      granted,
-    };
+    // Failed sandboxes stay for inspection; completed ones go.
+    if (result.envelope.status === 'COMPLETED') await rm(dir, { recursive: true, force: true });
+    return resultOutcome(result, granted);
   }
 
   #stop(entry: Task, why: 'cancel' | 'timeout'): void {
@@ -273,10 +242,5 @@ export class SandboxScheduler implements Scheduler {
     if (child === undefined) return;
     child.kill('SIGTERM');
     setTimeout(() => child.kill('SIGKILL'), this.#options.graceSeconds * 1000).unref();
-  }
-
-  #finish(entry: Task, outcome: TaskOutcome): void {
-    entry.status = outcome.status;
-    entry.resolve(outcome);
   }
 }
