@@ -79,10 +79,16 @@ function settle(): void {
 /**
  * Lets the compilations that building a graph queued finish before the run is timed: configuring
  * 2,000 stages makes the validation code hot, and its optimising compiles would otherwise run on
- * the second core, and be installed on the main thread, in the middle of the measured run.
+ * the second core, and be installed on the main thread, in the middle of the measured run. It
+ * waits without sleeping, so that the measured run does not start on a CPU just woken from idle
+ * (on a VM, a halted virtual CPU can come back slowly).
  */
 function quiesce(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 150));
+  const end = performance.now() + 150;
+  while (performance.now() < end) {
+    // spin
+  }
+  return Promise.resolve();
 }
 
 /** One warm-up run at a tenth of the size, then the measured run, on one executor. */
