@@ -274,8 +274,19 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     // A PhysError reason: stages that reject with `signal.reason` then fail as cancelled.
     controller.abort(new CancelledError(`Interrupted by ${signal}.`));
   };
+  // `phys ... | head`: once the reader is gone, writes fail with EPIPE. Without a listener that
+  // is an unhandled 'error' event (a crash with a stack trace); like SIGPIPE for other tools it
+  // ends the work instead, through the same cancellation as ^C, so cluster jobs are cancelled.
+  const onPipeError = (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    if (!controller.signal.aborted) {
+      controller.abort(new CancelledError('The reader of the output went away (EPIPE).'));
+    }
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.stdout.on('error', onPipeError);
+  process.stderr.on('error', onPipeError);
   try {
     process.exitCode = await runCli(argv, { signal: controller.signal });
   } finally {

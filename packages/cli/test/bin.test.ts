@@ -1,7 +1,10 @@
 // End-to-end: the BUILT binary in a child process, as a user or a script runs it.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { readResultEnvelope, writeTaskEnvelope } from '@phys/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPhys } from '../src/testing.js';
@@ -46,6 +49,20 @@ describe('the phys binary', () => {
     const { code, stdout } = await runPhys(['--version'], { cwd: fixture('seq') });
     expect(code).toBe(0);
     expect(stdout.trim()).toBe(pkg.version);
+  });
+
+  it('cancels the run cleanly when the reader of its output goes away (EPIPE), instead of crashing', async () => {
+    // `phys run hang | head`, with head gone: the first progress line fails with EPIPE. The
+    // run must be cancelled like ^C (exit 130), not die of an unhandled 'error' event (exit 1).
+    const launcher = fileURLToPath(new URL('../bin/phys.js', import.meta.url));
+    const child = spawn(process.execPath, [launcher, 'run', 'hang', '--progress', 'plain'], {
+      cwd: fixture('dag'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy();
+    child.stderr.destroy();
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(130);
   });
 
   for (const pipeline of ['hang', 'hang-seq']) {
