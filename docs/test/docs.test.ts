@@ -117,7 +117,7 @@ describe('the guides and READMEs', () => {
 describe('cli.md', () => {
   it('documents only flags the CLI has', async () => {
     let help = '';
-    for (const command of [[], ['run'], ['config'], ['graph'], ['exec']]) {
+    for (const command of [[], ['run'], ['config'], ['graph'], ['plan'], ['exec']]) {
       await runCli([...command, '--help'], {
         stdout: { write: (s: string) => (help += s) },
         stderr: { write: () => true },

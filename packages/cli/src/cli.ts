@@ -156,6 +156,11 @@ Docs: docs/cli.md`,
         'plan with this policy override, as `phys run --set` would run (repeatable)',
         collect,
         [],
+      )
+      .option(
+        '--verify',
+        'read and verify every cached entry, as a run would; a damaged one plans as "will run"',
+        false,
       ),
   ).action(async (pipeline: string, options: PlanOptions) => {
     setExit(await planCommand(ctx, pipeline, options));
@@ -205,6 +210,7 @@ export interface RunOptions extends ConfigOptions {
 /** Options of `phys plan`. */
 export interface PlanOptions extends ConfigOptions {
   readonly set: readonly string[];
+  readonly verify: boolean;
 }
 
 /** Options of `phys graph`. */

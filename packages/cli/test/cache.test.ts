@@ -119,6 +119,30 @@ describe('phys plan', () => {
     });
   });
 
+  it('--verify reads each entry: a damaged one plans as will-run, and the run recomputes it', async () => {
+    expect((await json(['run', 'fan'])).body.status).toBe('COMPLETED');
+    const ls = await json(['cache', 'ls']);
+    const entry = (ls.body.entries as { key: string; nodeId: string }[]).find(
+      (e) => e.nodeId === 'a',
+    );
+    expect(entry).toBeDefined();
+    const key = entry?.key as string;
+    const path = join(project, 'cache', 'v1', key.slice(0, 2), key);
+    const bytes = await readFile(path);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1;
+    await writeFile(path, bytes);
+    // Without --verify the plan only asks whether the entry exists.
+    expect(whyOf((await json(['plan', 'fan'])).body).a).toBe('cached');
+    const verified = await json(['plan', 'fan', '--verify']);
+    expect(whyOf(verified.body)).toMatchObject({
+      a: 'entry damaged (it failed verification and will be recomputed)',
+    });
+    expect(verified.body.toRun).toBeGreaterThanOrEqual(1);
+    const ran = await json(['run', 'fan']);
+    expect(ran.body.nodes.a.status).toBe('COMPLETED');
+    expect((await json(['plan', 'fan', '--verify'])).body.toRun).toBe(0);
+  });
+
   it('exits 78 with what to add when the config declares no cache', async () => {
     const { code, stderr } = await run(['plan', 'fan', '-c', 'nocache.config.ts']);
     expect(code).toBe(78);

@@ -52,7 +52,11 @@ export async function planCommand(
       typeof initial === 'function' ? await (initial as () => unknown)() : initial;
     // The policy object `phys run` hands the executor, so that both derive the same keys.
     const policy = { ...runtime.config.policy, ...declaration.policy, ...overrides };
-    const plan = await planDag(declaration.nodes, cache, { initialState, policy });
+    const plan = await planDag(declaration.nodes, cache, {
+      initialState,
+      policy,
+      verify: options.verify,
+    });
     const report: PlanReport = {
       pipeline: name,
       cache: cache.name,

@@ -357,6 +357,7 @@ function findCycle(
 export type KeyChangeReason =
   | { readonly kind: 'new' }
   | { readonly kind: 'missing' }
+  | { readonly kind: 'damaged' }
   | { readonly kind: 'format'; readonly from: string; readonly to: string }
   | { readonly kind: 'stage'; readonly from: string; readonly to: string }
   | { readonly kind: 'version'; readonly from: string; readonly to: string }
@@ -433,6 +434,8 @@ function describeReason(r: KeyChangeReason): string {
       return 'new key (no earlier result of this node in the cache)';
     case 'missing':
       return 'entry missing (evicted, deleted or corrupt)';
+    case 'damaged':
+      return 'entry damaged (it failed verification and will be recomputed)';
     case 'format':
       return `cache key format changed (${r.from} -> ${r.to})`;
     case 'stage':

@@ -43,6 +43,13 @@ export interface PlanDagOptions {
   readonly policyHash?: string | null;
   /** Include stage code fingerprints in keys (default true; must match the executor's). */
   readonly fingerprintCode?: boolean;
+  /**
+   * Read every entry the cache holds for the DAG, as a run would, instead of only asking whether
+   * it exists (default false): an entry that fails the cache's checks (a checksum, a torn write)
+   * then plans as `damaged`, to be recomputed, rather than as cached. Costs a read of each
+   * entry, and the cache treats a damaged one as a run would (a disk cache moves it aside).
+   */
+  readonly verify?: boolean;
 }
 
 /** One node of a {@link DagPlan}. @public */
@@ -80,7 +87,8 @@ function hasLineage(cache: Cache): cache is Cache & LineageSource {
  * node's reasons compare its key inputs with those recorded by the newest entry that node wrote,
  * when the cache keeps that record ({@link LineageSource}); otherwise a miss reads `new`. Nodes
  * that share a key (identical work) share the explanation of whichever of them left a record.
- * Nothing runs and nothing is written: the cache is asked `has` once per distinct key.
+ * Nothing runs and nothing is written: the cache is asked `has` once per distinct key (and, with
+ * `verify`, reads each entry it holds).
  * @public
  */
 export async function planDag(
@@ -99,8 +107,15 @@ export async function planDag(
     ...(options.fingerprintCode === undefined ? {} : { fingerprintCode: options.fingerprintCode }),
   });
   const present = new Map<string, boolean>();
+  const damaged = new Set<string>();
   for (const node of keys.values()) {
-    if (!present.has(node.key)) present.set(node.key, await cache.has(node.key));
+    if (present.has(node.key)) continue;
+    let held = await cache.has(node.key);
+    if (held && options.verify === true) {
+      held = (await cache.get(node.key)) !== undefined;
+      if (!held) damaged.add(node.key);
+    }
+    present.set(node.key, held);
   }
   let lineage: ReadonlyMap<string, LineageRecord> = new Map();
   if ([...present.values()].some((cached) => !cached) && hasLineage(cache)) {
@@ -125,7 +140,8 @@ export async function planDag(
     }
     const previous = lineage.get(node.id) ?? recordOf.get(node.key);
     let reasons: KeyChangeReason[];
-    if (previous === undefined) reasons = [{ kind: 'new' }];
+    if (damaged.has(node.key)) reasons = [{ kind: 'damaged' }];
+    else if (previous === undefined) reasons = [{ kind: 'new' }];
     else if (previous.key === node.key) reasons = [{ kind: 'missing' }];
     else if (previous.keyInputs === undefined) reasons = [{ kind: 'new' }];
     else reasons = explainKeyChange(previous.keyInputs, node.inputs, node.deps);
