@@ -43,15 +43,17 @@ function registry(): Registry {
   return reg;
 }
 
-// The hasher and the codec handle these themselves; a codec for them would silently never run.
-const BUILTIN_TYPES: ReadonlySet<unknown> = new Set<unknown>([
-  Object,
-  Array,
-  Map,
-  Set,
-  Date,
-  ArrayBuffer,
-  DataView,
+type TypedArrayCtor = {
+  new (length: number): ArrayBufferView;
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): ArrayBufferView;
+  readonly name: string;
+  readonly BYTES_PER_ELEMENT: number;
+  readonly prototype: object;
+};
+
+// The typed-array element types, in the order of their codes. The codes are part of the hash and
+// of the encoded format: never renumber, only append.
+export const TYPED_ARRAY_CTORS: readonly TypedArrayCtor[] = [
   Int8Array,
   Uint8Array,
   Uint8ClampedArray,
@@ -63,6 +65,18 @@ const BUILTIN_TYPES: ReadonlySet<unknown> = new Set<unknown>([
   Float64Array,
   BigInt64Array,
   BigUint64Array,
+];
+
+// The hasher and the codec handle these themselves; a codec for them would silently never run.
+const BUILTIN_TYPES: ReadonlySet<unknown> = new Set<unknown>([
+  Object,
+  Array,
+  Map,
+  Set,
+  Date,
+  ArrayBuffer,
+  DataView,
+  ...TYPED_ARRAY_CTORS,
 ]);
 
 /**

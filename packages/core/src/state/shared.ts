@@ -2,7 +2,7 @@
 // the value (for error messages), cycle detection, and the errors themselves. Not public API.
 
 import { StateError } from '../errors.js';
-import { codecForPrototype, type StateCodec } from './codec-registry.js';
+import { codecForPrototype, type StateCodec, TYPED_ARRAY_CTORS } from './codec-registry.js';
 import { DagState } from './dag-state.js';
 
 // Kinds of objects. Primitives are dispatched with `typeof` directly in the walkers (hot path).
@@ -26,29 +26,6 @@ export interface TypedArrayInfo {
   readonly create: (buffer: ArrayBufferLike, byteOffset: number, length: number) => ArrayBufferView;
   readonly alloc: (length: number) => ArrayBufferView;
 }
-
-type TypedArrayCtor = {
-  new (length: number): ArrayBufferView;
-  new (buffer: ArrayBufferLike, byteOffset: number, length: number): ArrayBufferView;
-  readonly name: string;
-  readonly BYTES_PER_ELEMENT: number;
-  readonly prototype: object;
-};
-
-// The codes are part of the hash and of the encoded format: never renumber, only append.
-const TYPED_ARRAY_CTORS: readonly TypedArrayCtor[] = [
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-];
 
 /** Indexed by code; code 0 is deliberately unused so a zeroed byte is never a valid element type. */
 export const TYPED_ARRAYS: readonly (TypedArrayInfo | undefined)[] = [
