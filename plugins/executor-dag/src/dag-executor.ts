@@ -275,10 +275,8 @@ const RUN = Symbol('run');
  */
 class NodeContext implements StageContext {
   declare readonly config: unknown;
-  declare readonly policy: PolicyBag;
   declare readonly signal: AbortSignal;
   declare readonly resources: GrantedResources;
-  declare readonly runId: string;
   declare readonly nodeId: string;
   declare readonly attempt: number;
   declare readonly [RUN]: DagRun;
@@ -292,13 +290,19 @@ class NodeContext implements StageContext {
     attempt: number,
   ) {
     this.config = config;
-    this.policy = run.policy;
     this.signal = signal;
     this.resources = resources;
-    this.runId = run.runId;
     this.nodeId = nodeId;
     this.attempt = attempt;
     this[RUN] = run;
+  }
+
+  get policy(): PolicyBag {
+    return this[RUN].policy;
+  }
+
+  get runId(): string {
+    return this[RUN].runId;
   }
 
   get logger(): Logger {
