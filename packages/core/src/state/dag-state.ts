@@ -4,6 +4,9 @@ import { StateError } from '../errors.js';
 // @phys/core must still be recognised by this copy's hasher and codec.
 const DAG_STATE = Symbol.for('@phys/core:DagState');
 
+const IDS = Symbol('ids');
+const VALUES = Symbol('values');
+
 // Above this many parents, duplicate ids are found with a Set instead of a pairwise scan.
 const SCAN_LIMIT = 16;
 
@@ -18,8 +21,12 @@ const SCAN_LIMIT = 16;
  * @public
  */
 export class DagState implements ReadonlyMap<string, unknown> {
-  readonly #ids: string[];
-  readonly #values: unknown[];
+  // Symbol-keyed rather than private fields: a class with field declarations runs an extra
+  // initializer call per instance, and an executor builds one DagState per multi-parent node.
+  /** @internal */
+  declare readonly [IDS]: string[];
+  /** @internal */
+  declare readonly [VALUES]: unknown[];
 
   /**
    * The parents as `[parentId, output]` pairs (kept in iteration order), as a record (kept in
@@ -45,8 +52,8 @@ export class DagState implements ReadonlyMap<string, unknown> {
       }
       const own = ids.slice() as string[];
       checkIds(own);
-      this.#ids = own;
-      this.#values = outputs.slice();
+      this[IDS] = own;
+      this[VALUES] = outputs.slice();
       return;
     }
     const pairs = inputs as
@@ -70,8 +77,8 @@ export class DagState implements ReadonlyMap<string, unknown> {
       values[k] = entry[1];
     }
     checkIds(ids);
-    this.#ids = ids;
-    this.#values = values;
+    this[IDS] = ids;
+    this[VALUES] = values;
   }
 
   /**
@@ -85,34 +92,34 @@ export class DagState implements ReadonlyMap<string, unknown> {
 
   /** Number of parents. */
   get size(): number {
-    return this.#ids.length;
+    return this[IDS].length;
   }
 
   /** The output of parent `id` (undefined if there is no such parent). */
   get(id: string): unknown {
-    const k = this.#ids.indexOf(id);
-    return k < 0 ? undefined : this.#values[k];
+    const k = this[IDS].indexOf(id);
+    return k < 0 ? undefined : this[VALUES][k];
   }
 
   /** Whether `id` is one of the parents. */
   has(id: string): boolean {
-    return this.#ids.includes(id);
+    return this[IDS].includes(id);
   }
 
   /** Parent ids in deps order. */
   keys(): MapIterator<string> {
-    return this.#ids.values();
+    return this[IDS].values();
   }
 
   /** Parent outputs in deps order. */
   values(): MapIterator<unknown> {
-    return this.#values.values();
+    return this[VALUES].values();
   }
 
   /** `[parentId, output]` pairs in deps order. */
   entries(): MapIterator<[string, unknown]> {
-    const values = this.#values;
-    return this.#ids.map((id, k): [string, unknown] => [id, values[k]]).values();
+    const values = this[VALUES];
+    return this[IDS].map((id, k): [string, unknown] => [id, values[k]]).values();
   }
 
   [Symbol.iterator](): MapIterator<[string, unknown]> {
@@ -123,19 +130,19 @@ export class DagState implements ReadonlyMap<string, unknown> {
     callback: (value: unknown, id: string, map: ReadonlyMap<string, unknown>) => void,
     thisArg?: unknown,
   ): void {
-    const ids = this.#ids;
-    const values = this.#values;
+    const ids = this[IDS];
+    const values = this[VALUES];
     for (let k = 0; k < ids.length; k++) callback.call(thisArg, values[k], ids[k] as string, this);
   }
 
   /** The parent id at position `k` in deps order (for hashers and codecs walking by index). */
   idAt(k: number): string | undefined {
-    return this.#ids[k];
+    return this[IDS][k];
   }
 
   /** The parent output at position `k` in deps order. */
   valueAt(k: number): unknown {
-    return this.#values[k];
+    return this[VALUES][k];
   }
 
   get [Symbol.toStringTag](): string {
