@@ -130,7 +130,7 @@ export class ThreadRunner {
  * rejects the list before starting any thread and names every invalid flag in it.
  */
 function workerExecArgv(): string[] {
-  workerFlags ??= refusedByWorkers(withoutConditions(process.execArgv));
+  workerFlags ??= acceptedByWorkers(withoutConditions(process.execArgv));
   return [...workerFlags];
 }
 
@@ -152,7 +152,7 @@ function withoutConditions(argv: readonly string[]): string[] {
   return out;
 }
 
-function refusedByWorkers(argv: readonly string[]): readonly string[] {
+function acceptedByWorkers(argv: readonly string[]): readonly string[] {
   if (argv.length === 0) return argv;
   let message: string;
   try {

@@ -135,16 +135,6 @@ export class DagState implements ReadonlyMap<string, unknown> {
     for (let k = 0; k < ids.length; k++) callback.call(thisArg, values[k], ids[k] as string, this);
   }
 
-  /** The parent id at position `k` in deps order (for hashers and codecs walking by index). */
-  idAt(k: number): string | undefined {
-    return this[IDS][k];
-  }
-
-  /** The parent output at position `k` in deps order. */
-  valueAt(k: number): unknown {
-    return this[VALUES][k];
-  }
-
   get [Symbol.toStringTag](): string {
     return 'DagState';
   }
