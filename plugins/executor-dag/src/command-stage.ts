@@ -13,8 +13,9 @@ import {
   type StageDefinition,
   StageExecutionError,
 } from '@phys/core';
+import { logTail } from '@phys/core/node';
 import type { z } from 'zod';
-import { safe, stderrTail } from './process-runner.js';
+import { STDERR_TAIL, safe } from './process-runner.js';
 
 /** The program a command stage runs. @public */
 export interface CommandSpec {
@@ -161,7 +162,7 @@ export function defineCommandStage<TSchema extends z.ZodType, TIn = unknown, TOu
       }
       const shown = argv.join(' ');
       if (exit.error !== undefined || exit.code !== 0) {
-        const tail = await stderrTail(stderrFile);
+        const tail = await logTail(stderrFile, STDERR_TAIL);
         const how =
           exit.error !== undefined
             ? `could not be started (${exit.error.message})`

@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { open, readFile, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CancelledError, deserializeError, PhysError, StageExecutionError } from '@phys/core';
 import {
+  type LogTailOptions,
+  logTail,
   type PortableResult,
   readResultEnvelope,
   taskEnvelopeEntry,
@@ -16,7 +18,8 @@ interface ProcessRunnerOptions {
   readonly graceMs: number;
 }
 
-const STDERR_TAIL_LINES = 20;
+/** How much of a failed child's stderr an error carries: its last 20 lines, whatever their length. */
+export const STDERR_TAIL: LogTailOptions = { lines: 20, maxChars: Number.POSITIVE_INFINITY };
 
 /**
  * `process` isolation: writes a task envelope and runs it in a child `node` process (the same
@@ -115,7 +118,7 @@ export class ProcessRunner {
           )
         : reason;
     }
-    const tail = await stderrTail(join(dir, 'stderr.log'));
+    const tail = await logTail(join(dir, 'stderr.log'), STDERR_TAIL);
     const how =
       exit.error !== undefined
         ? `could not be started: ${exit.error.message}`
@@ -154,15 +157,4 @@ function reasonOf(signal: AbortSignal, nodeId: string): PhysError {
 /** A file-name-safe form of an id that stays unique (percent-encoding, like artifact files). */
 export function safe(id: string): string {
   return encodeURIComponent(id).replace(/\./g, '%2E').replace(/\*/g, '%2A');
-}
-
-/** The last lines of a log file (empty when it is missing or empty). */
-export async function stderrTail(file: string, lines = STDERR_TAIL_LINES): Promise<string> {
-  try {
-    const text = await readFile(file, 'utf8');
-    const all = text.trimEnd().split('\n');
-    return all.slice(-lines).join('\n');
-  } catch {
-    return '';
-  }
 }
