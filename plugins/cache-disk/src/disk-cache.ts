@@ -511,15 +511,7 @@ export class DiskCache implements Cache {
    * verified: use {@link DiskCache.verify} for that). Unreadable files are skipped.
    */
   async *list(): AsyncGenerator<DiskCacheEntryInfo> {
-    for (const shard of await this.#shardNames()) {
-      const shardDir = `${this.#root}/${shard}`;
-      let names: string[];
-      try {
-        names = await fs.promises.readdir(shardDir);
-      } catch (error) {
-        if (isMissing(error)) continue;
-        throw ioError('list', shardDir, error);
-      }
+    for await (const { shardDir, names } of this.#shardListings()) {
       names.sort();
       for (const name of names) {
         if (!ENTRY_NAME.test(name)) continue;
@@ -977,10 +969,8 @@ export class DiskCache implements Cache {
     }
   }
 
-  /** Entry files and temporary files, with sizes and mtimes. */
-  async #scan(): Promise<Scan> {
-    const entries: ScannedFile[] = [];
-    const temps: ScannedFile[] = [];
+  /** Each shard directory with the names in it (a shard removed meanwhile is skipped). */
+  async *#shardListings(): AsyncGenerator<{ shardDir: string; names: string[] }> {
     for (const shard of await this.#shardNames()) {
       const shardDir = `${this.#root}/${shard}`;
       let names: string[];
@@ -990,6 +980,15 @@ export class DiskCache implements Cache {
         if (isMissing(error)) continue;
         throw ioError('list', shardDir, error);
       }
+      yield { shardDir, names };
+    }
+  }
+
+  /** Entry files and temporary files, with sizes and mtimes. */
+  async #scan(): Promise<Scan> {
+    const entries: ScannedFile[] = [];
+    const temps: ScannedFile[] = [];
+    for await (const { shardDir, names } of this.#shardListings()) {
       this.#shards.add(shardDir);
       const wanted = names.filter((n) => ENTRY_NAME.test(n) || isTempName(n));
       await inBatches(wanted, async (name) => {
