@@ -9,7 +9,6 @@ export function sharedProject(name: string): ViteUserConfig {
     ssr: { resolve: { conditions: ['@phys/source', ...defaultServerConditions] } },
     test: {
       name,
-      setupFiles: ['reflect-metadata'],
       restoreMocks: true,
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       testTimeout: 60_000,

@@ -15,6 +15,9 @@ const guides = readdirSync(docsDir)
 const readmes = [
   join(repo, 'README.md'),
   join(repo, 'packages/core/README.md'),
+  join(repo, 'packages/runtime/README.md'),
+  join(repo, 'packages/scheduler-kit/README.md'),
+  join(repo, 'packages/testing/README.md'),
   join(repo, 'packages/cli/README.md'),
   join(repo, 'examples/projectile/README.md'),
 ].filter((f) => existsSync(f));
@@ -23,8 +26,9 @@ const documents = [...guides, ...readmes];
 // Entry points whose export lists the guides may import from.
 const entries: Readonly<Record<string, string>> = {
   '@phys/core': 'packages/core/src/index.ts',
-  '@phys/core/node': 'packages/core/src/node.ts',
-  '@phys/core/testing': 'packages/core/src/testing.ts',
+  '@phys/runtime': 'packages/runtime/src/index.ts',
+  '@phys/scheduler-kit': 'packages/scheduler-kit/src/index.ts',
+  '@phys/testing': 'packages/testing/src/index.ts',
   '@phys/cli': 'packages/cli/src/index.ts',
   '@phys/cli/testing': 'packages/cli/src/testing.ts',
   '@phys/executor-dag': 'plugins/executor-dag/src/index.ts',

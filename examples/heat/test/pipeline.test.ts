@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runPhys } from '@phys/cli/testing';
 import { type ExecuteResult, ExecutorToken } from '@phys/core';
-import { createRuntime, loadConfig, type PhysRuntime } from '@phys/core/node';
+import { createRuntime, loadConfig, type PhysRuntime } from '@phys/runtime';
 import { planSweep } from '@phys/sweep';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConvergenceSummary } from '../src/stages.js';

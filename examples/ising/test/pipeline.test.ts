@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runPhys } from '@phys/cli/testing';
-import { createRuntime, loadConfig, type PhysRuntime } from '@phys/core/node';
+import { createRuntime, loadConfig, type PhysRuntime } from '@phys/runtime';
 import { planSweep, type ResultsJson } from '@phys/sweep';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onsagerMagnetization } from '../src/critical.js';

@@ -1,4 +1,5 @@
-import { PhysError, SequentialPipeline } from '@phys/core';
+import { PhysError } from '@phys/core';
+import { SequentialPipeline } from '@phys/runtime';
 import { describe, expect, it } from 'vitest';
 import {
   apexHeight,

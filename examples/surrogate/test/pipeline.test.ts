@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runPhys } from '@phys/cli/testing';
 import { type ExecuteResult, ExecutorToken, type PhysConfig } from '@phys/core';
-import { createRuntime, loadConfig, type PhysRuntime } from '@phys/core/node';
+import { createRuntime, loadConfig, type PhysRuntime } from '@phys/runtime';
 import { loadPackage, ModelArtifactPackager, type ModelManifest } from '@phys/ml-packager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fly } from '../src/flight.js';

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExecutorToken, SchedulerToken } from '@phys/core';
-import { createRuntime, loadConfig, type PhysRuntime } from '@phys/core/node';
+import { createRuntime, loadConfig, type PhysRuntime } from '@phys/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PeriodState, STANDARD_GRAVITY } from '../src/stages.js';
 

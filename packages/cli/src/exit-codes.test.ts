@@ -1,11 +1,4 @@
-import {
-  ConfigError,
-  PhysError,
-  PluginError,
-  StageExecutionError,
-  TimeoutError,
-  UsageError,
-} from '@phys/core';
+import { ConfigError, PhysError, PluginError, StageExecutionError, TimeoutError, UsageError } from '@phys/core';
 import { describe, expect, it } from 'vitest';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 

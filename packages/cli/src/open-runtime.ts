@@ -1,5 +1,5 @@
 import { createConsoleLogger, type Logger, type LogLevel } from '@phys/core';
-import { createRuntime, type LoadedConfig, loadConfig, type PhysRuntime } from '@phys/core/node';
+import { createRuntime, type LoadedConfig, loadConfig, type PhysRuntime } from '@phys/runtime';
 import type { ConfigOptions } from './cli.js';
 import type { CliContext } from './context.js';
 

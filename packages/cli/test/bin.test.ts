@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readResultEnvelope, writeTaskEnvelope } from '@phys/core/node';
+import { readResultEnvelope, writeTaskEnvelope } from '@phys/scheduler-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPhys } from '../src/testing.js';
 import { fixture } from './helpers.js';

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  JobFailureError,
+  JOB_FAILURE_CODES,
   CancelledError,
   ConfigError,
   DagValidationError,
@@ -171,5 +173,67 @@ describe('serializeError / deserializeError', () => {
       code: 'PHYS_USAGE',
       name: 'UsageError',
     });
+  });
+});
+
+describe('errors across boundaries', () => {
+  it('rebuilds the subclass with its own fields after a JSON hop', () => {
+    const issues = [{ path: 'plugins.0', message: 'unknown plugin' }];
+    const config = new ConfigError('PHYS_CONFIG_INVALID', 'bad config', { issues });
+    const plugin = new PluginError('scheduler-slurm', 'PHYS_PLUGIN_FAILED', 'init failed');
+    for (const original of [config, plugin]) {
+      const back = deserializeError(JSON.parse(JSON.stringify(serializeError(original))));
+      expect(back).toBeInstanceOf(original.constructor);
+      expect(back).toBeInstanceOf(PhysError);
+      expect(back).toBeInstanceOf(Error);
+      expect(back.message).toBe(original.message);
+    }
+    const back = deserializeError(JSON.parse(JSON.stringify(serializeError(config))));
+    expect((back as ConfigError).issues).toEqual(issues);
+    const p = deserializeError(JSON.parse(JSON.stringify(serializeError(plugin))));
+    expect((p as PluginError).pluginName).toBe('scheduler-slurm');
+  });
+
+  it('rebuilds a job failure with its reason, scheduler and native state', () => {
+    const oom = new JobFailureError('OOM', {
+      scheduler: 'slurm',
+      nativeState: 'OUT_OF_MEMORY',
+      nodeId: 'train',
+      jobId: '42_3',
+    });
+    expect(oom.code).toBe(JOB_FAILURE_CODES.OOM);
+    expect(oom.code).toBe('PHYS_JOB_OOM');
+    expect(oom.retryable).toBe(false);
+    expect(oom.message).toContain("Node 'train' (slurm job 42_3, OUT_OF_MEMORY) ran out of memory");
+    expect(oom.details).toMatchObject({ reason: 'OOM', scheduler: 'slurm', nativeState: 'OUT_OF_MEMORY' });
+    const back = deserializeError(JSON.parse(JSON.stringify(serializeError(oom))));
+    expect(back).toBeInstanceOf(JobFailureError);
+    expect(back).toBeInstanceOf(SchedulerError);
+    expect((back as JobFailureError).reason).toBe('OOM');
+    expect((back as JobFailureError).failure.jobId).toBe('42_3');
+    expect(new JobFailureError('NODE_FAIL', { scheduler: 'pbs', nativeState: 'Exit_status=-3' }).retryable).toBe(true);
+  });
+
+  it('answers instanceof for an instance of another installed copy of the class', () => {
+    // What a second copy of @phys/core (a plugin's own dependency) produces: a different class
+    // object whose prototype carries the same Symbol.for markers.
+    class OtherCopyError extends Error {}
+    for (const name of ['PhysError', 'SchedulerError', 'JobFailureError']) {
+      Object.defineProperty(OtherCopyError.prototype, Symbol.for(`@phys/error:${name}`), { value: true });
+    }
+    const foreign = new OtherCopyError('from another copy');
+    expect(foreign).toBeInstanceOf(PhysError);
+    expect(foreign).toBeInstanceOf(SchedulerError);
+    expect(foreign).toBeInstanceOf(JobFailureError);
+    expect(foreign).not.toBeInstanceOf(ConfigError);
+    expect(new UsageError('x')).not.toBeInstanceOf(SchedulerError);
+  });
+
+  it('keeps instanceof by prototype for an unbranded subclass of a branded one', () => {
+    class MyPluginError extends SchedulerError {}
+    const mine = new MyPluginError('PHYS_X', 'x');
+    expect(mine).toBeInstanceOf(MyPluginError);
+    expect(mine).toBeInstanceOf(SchedulerError);
+    expect(new SchedulerError('PHYS_X', 'y')).not.toBeInstanceOf(MyPluginError);
   });
 });

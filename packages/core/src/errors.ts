@@ -24,6 +24,7 @@ export type PhysErrorCode =
   | 'PHYS_RESOURCES_INVALID'
   | 'PHYS_DAG_INVALID'
   | 'PHYS_SCHEDULER'
+  | JobFailureCode
   | 'PHYS_TASK_FAILED'
   | 'PHYS_CANCELLED'
   | 'PHYS_TIMEOUT'
@@ -75,6 +76,32 @@ export class PhysError extends Error {
 }
 Object.defineProperty(PhysError.prototype, PHYS_ERROR, { value: true });
 
+type ErrorClass = abstract new (...args: never[]) => PhysError;
+const ERROR_CLASSES = new Map<string, ErrorClass>();
+
+/**
+ * Makes `instanceof Class` true for instances made by another installed copy of the package
+ * (a plugin's own dependency, a worker's bundle): a `Symbol.for` marker on the prototype, read by
+ * `Symbol.hasInstance`. Subclasses inherit their parents' markers, so `instanceof PhysError`
+ * holds for every branded subclass. Also registers the class by name for
+ * {@link deserializeError}. Plugins brand their own PhysError subclasses the same way.
+ * @public
+ */
+export function brandError<T extends ErrorClass>(Class: T, name: string): T {
+  const marker = Symbol.for(`@phys/error:${name}`);
+  Object.defineProperty(Class.prototype, marker, { value: true });
+  Object.defineProperty(Class, Symbol.hasInstance, {
+    value(this: ErrorClass, value: unknown): boolean {
+      // `this` is a subclass that did not brand itself: fall back to the prototype chain.
+      if (this !== Class) return Object.prototype.isPrototypeOf.call(this.prototype, value as object);
+      return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+    },
+  });
+  ERROR_CLASSES.set(name, Class);
+  return Class;
+}
+brandError(PhysError, 'PhysError');
+
 /** One problem found while validating a config, with the path to the offending value. @public */
 export interface ConfigIssue {
   /** Dotted path, e.g. `plugins.1.options.partition` (empty for the root). */
@@ -100,6 +127,7 @@ export class ConfigError extends PhysError {
     this.issues = options.issues ?? [];
   }
 }
+brandError(ConfigError, 'ConfigError');
 
 /** A plugin could not be found, is invalid, conflicts with another, or failed in a hook. @public */
 export class PluginError extends PhysError {
@@ -114,6 +142,7 @@ export class PluginError extends PhysError {
     this.pluginName = pluginName;
   }
 }
+brandError(PluginError, 'PluginError');
 
 /** A stage config failed validation; `issues` lists every problem with its path. @public */
 export class StageConfigError extends PhysError {
@@ -129,6 +158,7 @@ export class StageConfigError extends PhysError {
     this.issues = issues;
   }
 }
+brandError(StageConfigError, 'StageConfigError');
 
 /** A stage broke its contract (non-scalar metric, mutated input, bad result shape). @public */
 export class StageContractError extends PhysError {
@@ -136,6 +166,7 @@ export class StageContractError extends PhysError {
     super('PHYS_STAGE_CONTRACT', message, options);
   }
 }
+brandError(StageContractError, 'StageContractError');
 
 /** A stage threw while processing; the original error is the `cause`. @public */
 export class StageExecutionError extends PhysError {
@@ -145,9 +176,11 @@ export class StageExecutionError extends PhysError {
     this.stage = stage;
   }
 }
+brandError(StageExecutionError, 'StageExecutionError');
 
 /** A state value cannot be hashed or encoded, or encoded bytes are corrupt. @public */
 export class StateError extends PhysError {}
+brandError(StateError, 'StateError');
 
 /** A resource request (`cpu: "500m"`, `memory: "4Gi"`, ...) is invalid. @public */
 export class ResourceError extends PhysError {
@@ -155,6 +188,7 @@ export class ResourceError extends PhysError {
     super('PHYS_RESOURCES_INVALID', message, options);
   }
 }
+brandError(ResourceError, 'ResourceError');
 
 /** A DAG is invalid (duplicate id, missing dependency, cycle, ...). @public */
 export class DagValidationError extends PhysError {
@@ -162,9 +196,11 @@ export class DagValidationError extends PhysError {
     super('PHYS_DAG_INVALID', message, options);
   }
 }
+brandError(DagValidationError, 'DagValidationError');
 
 /** A scheduler could not accept, run or track a task. @public */
 export class SchedulerError extends PhysError {}
+brandError(SchedulerError, 'SchedulerError');
 
 /** Work was cancelled (by the user, an AbortSignal, or fail-fast). @public */
 export class CancelledError extends PhysError {
@@ -172,6 +208,7 @@ export class CancelledError extends PhysError {
     super('PHYS_CANCELLED', message, options);
   }
 }
+brandError(CancelledError, 'CancelledError');
 
 /** Work exceeded its time limit. @public */
 export class TimeoutError extends PhysError {
@@ -179,6 +216,7 @@ export class TimeoutError extends PhysError {
     super('PHYS_TIMEOUT', message, { retryable: true, ...options });
   }
 }
+brandError(TimeoutError, 'TimeoutError');
 
 /** The command line was used wrongly (unknown pipeline, bad flag). @public */
 export class UsageError extends PhysError {
@@ -186,6 +224,120 @@ export class UsageError extends PhysError {
     super('PHYS_USAGE', message, options);
   }
 }
+brandError(UsageError, 'UsageError');
+
+/**
+ * Why a scheduler job ended without a result of its own, in one vocabulary for every scheduler
+ * (Slurm, PBS, the mock cluster, third-party ones): each maps its native states onto these.
+ * @public
+ */
+export type JobFailureReason =
+  | 'OOM'
+  | 'NODE_FAIL'
+  | 'PREEMPTED'
+  | 'LOST'
+  | 'NO_RESULT'
+  | 'EXIT'
+  | 'SUBMIT_FAILED'
+  | 'UNSATISFIABLE';
+
+/** The error code of each {@link JobFailureReason}. @public */
+export const JOB_FAILURE_CODES = Object.freeze({
+  OOM: 'PHYS_JOB_OOM',
+  NODE_FAIL: 'PHYS_JOB_NODE_FAIL',
+  PREEMPTED: 'PHYS_JOB_PREEMPTED',
+  LOST: 'PHYS_JOB_LOST',
+  NO_RESULT: 'PHYS_JOB_NO_RESULT',
+  EXIT: 'PHYS_JOB_FAILED',
+  SUBMIT_FAILED: 'PHYS_JOB_SUBMIT_FAILED',
+  UNSATISFIABLE: 'PHYS_JOB_UNSATISFIABLE',
+} as const satisfies Record<JobFailureReason, string>);
+
+/** A job-failure error code (`PHYS_JOB_OOM`, ...). @public */
+export type JobFailureCode = (typeof JOB_FAILURE_CODES)[JobFailureReason];
+
+/** Where and how a job failed: the scheduler's own words, kept for people and programs. @public */
+export interface JobFailure {
+  /** The scheduler's name, e.g. `slurm`, `pbs`, `mock`. */
+  readonly scheduler: string;
+  /** The scheduler's native state or status, e.g. `OUT_OF_MEMORY`, `Exit_status=-11`. */
+  readonly nativeState: string;
+  readonly nodeId?: string;
+  readonly jobId?: string;
+  readonly exitCode?: number;
+  /** Extra words from the scheduler (a reason column, a log tail, a command's stderr). */
+  readonly note?: string;
+}
+
+interface ReasonInfo {
+  readonly retryable: boolean;
+  readonly text: (what: string, f: JobFailure) => string;
+}
+
+// Each reason's retryability and message live here and nowhere else.
+const REASONS: Readonly<Record<JobFailureReason, ReasonInfo>> = {
+  OOM: {
+    retryable: false,
+    text: (what) =>
+      `${what} ran out of memory. Request more in the node's resources (e.g. memory: '8Gi'); a retry with the same request fails the same way.`,
+  },
+  NODE_FAIL: {
+    retryable: true,
+    text: (what) => `${what} failed because its compute node failed, not the task; it can be retried.`,
+  },
+  PREEMPTED: {
+    retryable: true,
+    text: (what) => `${what} was preempted by higher-priority work; it can be retried.`,
+  },
+  LOST: {
+    retryable: true,
+    text: (what, f) =>
+      `${what} vanished from the ${f.scheduler} queue without leaving a result (purged, or the controller lost it); it can be retried.`,
+  },
+  NO_RESULT: {
+    retryable: true,
+    text: (what) =>
+      `${what} ended, but its result file never appeared in the work directory. Check that the work directory is on a filesystem the compute nodes share.`,
+  },
+  EXIT: {
+    retryable: false,
+    text: (what, f) =>
+      `${what} failed${f.exitCode === undefined ? '' : ` with exit code ${f.exitCode}`} before writing a result. Read the job's log for the cause.`,
+  },
+  SUBMIT_FAILED: {
+    retryable: false,
+    text: (what, f) =>
+      `${what} could not be submitted to ${f.scheduler}. Check the scheduler options (partition/queue, account) against what the cluster offers.`,
+  },
+  UNSATISFIABLE: {
+    retryable: false,
+    text: (what) =>
+      `${what} can never start: no node can satisfy its request. Lower the node's resources or choose another partition or queue.`,
+  },
+};
+
+/**
+ * A scheduler job ended without a result: one code per {@link JobFailureReason} for every
+ * scheduler, with the scheduler and its native state in `details`. Whether a retry can help is
+ * decided by the reason (an OOM cannot; a node failure or preemption can).
+ * @public
+ */
+export class JobFailureError extends SchedulerError {
+  readonly reason: JobFailureReason;
+  readonly failure: JobFailure;
+  constructor(reason: JobFailureReason, failure: JobFailure, options: Omit<PhysErrorOptions, 'details' | 'retryable'> = {}) {
+    const info = REASONS[reason];
+    const what = `${failure.nodeId === undefined ? 'A task' : `Node '${failure.nodeId}'`} (${failure.scheduler}${failure.jobId === undefined ? '' : ` job ${failure.jobId}`}, ${failure.nativeState})`;
+    super(
+      JOB_FAILURE_CODES[reason],
+      `${info.text(what, failure)}${failure.note === undefined || failure.note === '' ? '' : `\n${failure.note}`}`,
+      { ...options, retryable: info.retryable, details: { reason, ...failure } },
+    );
+    this.reason = reason;
+    this.failure = failure;
+  }
+}
+brandError(JobFailureError, 'JobFailureError');
 
 /** JSON-safe form of an error, as carried in result envelopes. @public */
 export interface SerializedPhysError {
@@ -194,8 +346,21 @@ export interface SerializedPhysError {
   readonly message: string;
   readonly retryable: boolean;
   readonly details?: Readonly<Record<string, unknown>>;
+  /** The subclass's own fields (e.g. `issues`, `pluginName`, `reason`), restored on the far side. */
+  readonly fields?: Readonly<Record<string, unknown>>;
   readonly stack?: string;
   readonly cause?: SerializedPhysError;
+}
+
+const BASE_FIELDS = new Set(['name', 'message', 'stack', 'cause', 'code', 'retryable', 'details']);
+
+function ownFields(error: PhysError): Readonly<Record<string, unknown>> | undefined {
+  let fields: Record<string, unknown> | undefined;
+  for (const key of Object.keys(error)) {
+    if (BASE_FIELDS.has(key)) continue;
+    (fields ??= {})[key] = (error as unknown as Record<string, unknown>)[key];
+  }
+  return fields === undefined ? undefined : jsonSafe(fields);
 }
 
 /** Converts any thrown value to its JSON-safe form, keeping the cause chain. @public */
@@ -207,6 +372,7 @@ export function serializeError(error: unknown, depth = 0): SerializedPhysError {
       message: error.message,
       retryable: error.retryable,
       ...(error.details === undefined ? {} : { details: jsonSafe(error.details) }),
+      ...withFields(ownFields(error)),
       ...(error.stack === undefined ? {} : { stack: error.stack }),
       ...(error.cause === undefined || depth > 8
         ? {}
@@ -229,15 +395,32 @@ export function serializeError(error: unknown, depth = 0): SerializedPhysError {
   return { name: 'Error', code: 'PHYS_TASK_FAILED', message: String(error), retryable: false };
 }
 
-/** Rebuilds a PhysError from its serialized form (the inverse of {@link serializeError}). @public */
+function withFields(fields: Readonly<Record<string, unknown>> | undefined) {
+  return fields === undefined ? {} : { fields };
+}
+
+/**
+ * Rebuilds an error from its serialized form (the inverse of {@link serializeError}) after a
+ * thread, process or cluster hop: the same subclass when its name is a branded class
+ * ({@link brandError}), with its own fields, code, retryable, details, stack and cause chain.
+ * @public
+ */
 export function deserializeError(data: SerializedPhysError): PhysError {
-  const error = new PhysError(data.code, data.message, {
-    retryable: data.retryable,
-    ...(data.details === undefined ? {} : { details: data.details }),
-    ...(data.cause === undefined ? {} : { cause: deserializeError(data.cause) }),
-  });
-  error.name = data.name;
-  if (data.stack !== undefined) error.stack = data.stack;
+  const Class = ERROR_CLASSES.get(data.name) ?? PhysError;
+  // No constructor call: subclass constructors build messages from arguments we no longer have;
+  // the serialized form already holds every field they set.
+  const error = Object.create(Class.prototype) as PhysError;
+  const set = (key: string, value: unknown): void => {
+    Object.defineProperty(error, key, { value, writable: true, configurable: true, enumerable: key !== 'stack' && key !== 'message' && key !== 'cause' });
+  };
+  set('message', data.message);
+  set('name', data.name);
+  set('code', data.code);
+  set('retryable', data.retryable);
+  set('details', data.details);
+  if (data.fields !== undefined) for (const [k, v] of Object.entries(data.fields)) set(k, v);
+  if (data.cause !== undefined) set('cause', deserializeError(data.cause));
+  set('stack', data.stack ?? `${data.name}: ${data.message}`);
   return error;
 }
 

@@ -1,5 +1,6 @@
-// @phys/core — contracts, state hashing and codecs, stage configs, sequential pipelines,
-// plugin definitions. Cheap to import from phys.config.ts; loading lives in `@phys/core/node`.
+// @phys/core — the contracts of phys: stages and configs, state (hash, codec, DagState), node
+// specs, statuses, resources, errors, hooks, metrics events, plugins and capability tokens.
+// Cheap to import from phys.config.ts: its own modules and zod. The host is `@phys/runtime`.
 
 export type {
   ArtifactData,
@@ -8,7 +9,6 @@ export type {
   ArtifactWriter,
   LazyArtifact,
 } from './artifacts.js';
-export { FileArtifactRecorder } from './artifacts.js';
 export type {
   ComputeDagKeysOptions,
   DagKeyInputs,
@@ -32,7 +32,20 @@ export type {
   PlannedNode,
 } from './cache-keys/plan.js';
 export { planDag } from './cache-keys/plan.js';
-export type { Cache, CacheEntry, CacheStats } from './contracts/cache.js';
+export type {
+  Cache,
+  CacheClearReport,
+  CacheEntry,
+  CacheEntryInfo,
+  CacheGcReport,
+  CacheStats,
+  CacheVerifyReport,
+  GetOrComputeOptions,
+  GetOrComputeResult,
+  MaintainableCache,
+  SingleFlightCache,
+} from './contracts/cache.js';
+export { isMaintainableCache, isSingleFlightCache } from './contracts/cache.js';
 export type {
   Orchestrator,
   OrchestratorRetryPolicy,
@@ -49,44 +62,47 @@ export type {
   TaskOutcome,
 } from './contracts/scheduler.js';
 export type {
-  DependencyContainer,
+  Container,
   ExecuteRequest,
   ExecuteResult,
-  InjectionToken,
   ModelPackageInfo,
   ModelPackager,
   PipelineExecutor,
   ProgressEvent,
+  Provider,
+  RegistrationOptions,
   Token,
-} from './di.js';
+} from './tokens.js';
 export {
   CacheToken,
   createToken,
   ExecutorToken,
   HooksToken,
-  inject,
-  injectAll,
-  injectable,
-  Lifecycle,
   LoggerToken,
   MetricsCollectorToken,
   OrchestratorToken,
   PackagerToken,
   SchedulerToken,
   StageRegistryToken,
-} from './di.js';
+} from './tokens.js';
 export type {
   ConfigIssue,
+  JobFailure,
+  JobFailureCode,
+  JobFailureReason,
   PhysErrorCode,
   PhysErrorOptions,
   SerializedPhysError,
 } from './errors.js';
 export {
+  brandError,
   CancelledError,
   ConfigError,
   DagValidationError,
   deserializeError,
   formatIssues,
+  JOB_FAILURE_CODES,
+  JobFailureError,
   PhysError,
   PluginError,
   ResourceError,
@@ -127,14 +143,8 @@ export {
   setMetricsCollector,
 } from './metrics.js';
 export type { Isolation, NodeRetryPolicy, NodeSpec } from './node-spec.js';
-export type { ArrayPreview, RunProvenance, StageProvenance } from './pipeline/accumulator.js';
-export { inlineOrPreview, RunAccumulator } from './pipeline/accumulator.js';
-export type {
-  PipelineResult,
-  PipelineRunOptions,
-  SequentialPipelineOptions,
-} from './pipeline/sequential-pipeline.js';
-export { SequentialPipeline } from './pipeline/sequential-pipeline.js';
+export type { ArrayPreview, RunProvenance, StageProvenance } from './accumulator.js';
+export { inlineOrPreview, RunAccumulator } from './accumulator.js';
 export type {
   CheckedConfig,
   CheckPluginEntry,
@@ -146,7 +156,7 @@ export type {
   PluginEntry,
   SequentialPipelineDeclaration,
 } from './plugin/define-config.js';
-export { defineConfig } from './plugin/define-config.js';
+export { CONFIG_FILE_NAMES, defineConfig } from './plugin/define-config.js';
 export type {
   Capability,
   PhysPlugin,
@@ -196,6 +206,7 @@ export type { StateCodec } from './state/codec-registry.js';
 export { registerStateCodec, unregisterStateCodec } from './state/codec-registry.js';
 export { DagState } from './state/dag-state.js';
 export { hashDagInputs, hashState, hashStateBytes } from './state/hash.js';
+export { TASK_EXIT_CODES } from './task-exit-codes.js';
 export {
   ExecutionStatus,
   isFailed,

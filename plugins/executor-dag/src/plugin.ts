@@ -1,24 +1,6 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import {
-  CacheToken,
-  type DependencyContainer,
-  definePlugin,
-  type ExecuteRequest,
-  type ExecuteResult,
-  ExecutorToken,
-  HooksToken,
-  type InjectionToken,
-  LoggerToken,
-  MetricsCollectorToken,
-  PackagerToken,
-  type PhysPlugin,
-  type PipelineExecutor,
-  type PluginContext,
-  parsePluginOptions,
-  type Scheduler,
-  SchedulerToken,
-} from '@phys/core';
+import { CacheToken, CONFIG_FILE_NAMES, type Container, definePlugin, type ExecuteRequest, type ExecuteResult, ExecutorToken, HooksToken, LoggerToken, MetricsCollectorToken, PackagerToken, type PhysPlugin, type PipelineExecutor, type PluginContext, parsePluginOptions, type Scheduler, SchedulerToken, type Token } from '@phys/core';
 import { DagExecutor } from './dag-executor.js';
 import { LocalScheduler, type LocalSchedulerOptions } from './local-scheduler.js';
 import {
@@ -33,31 +15,20 @@ declare module '@phys/core' {
   }
 }
 
-// Where a config loaded by search lives; the plugin context names only the directory.
-const CONFIG_NAMES = [
-  'phys.config.ts',
-  'phys.config.mts',
-  'phys.config.js',
-  'phys.config.mjs',
-  '.physrc.ts',
-  '.physrc.js',
-  '.physrc.mjs',
-];
-
 function configFileOf(ctx: PluginContext<ResolvedExecutorDagOptions>): string | undefined {
   const given = ctx.options.configFile ?? ctx.configFile;
   if (given !== undefined) return isAbsolute(given) ? given : resolve(ctx.configDir, given);
-  return CONFIG_NAMES.map((name) => join(ctx.configDir, name)).find((path) => existsSync(path));
+  return CONFIG_FILE_NAMES.map((name) => join(ctx.configDir, name)).find((path) => existsSync(path));
 }
 
 function resolveOptional<T>(
-  container: DependencyContainer,
-  token: InjectionToken<T>,
+  container: Container,
+  token: Token<T>,
 ): T | undefined {
   return container.isRegistered(token, true) ? container.resolve(token) : undefined;
 }
 
-function resolveAll<T>(container: DependencyContainer, token: InjectionToken<T>): T[] {
+function resolveAll<T>(container: Container, token: Token<T>): T[] {
   return container.isRegistered(token, true) ? container.resolveAll(token) : [];
 }
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { defineStage, type NodeSpec, PackagerToken } from '@phys/core';
-import { createRuntime } from '@phys/core/node';
-import { MemoryCache } from '@phys/core/testing';
+import { createRuntime } from '@phys/runtime';
+import { MemoryCache } from '@phys/testing';
 import executorDag, { DagExecutor, dagCacheKeys, LocalScheduler } from '@phys/executor-dag';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';

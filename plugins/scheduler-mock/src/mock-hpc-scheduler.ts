@@ -3,36 +3,9 @@ import { open, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  CancelledError,
-  ExecutionStatus,
-  type GrantedResources,
-  type JobHandle,
-  normalizeResources,
-  parseMemory,
-  parsePluginOptions,
-  type ResourceRequirements,
-  type Scheduler,
-  type SchedulerCapabilities,
-  SchedulerError,
-  type SchedulerTask,
-  serializeError,
-  type TaskOutcome,
-  TimeoutError,
-} from '@phys/core';
-import {
-  deferred,
-  JobTable,
-  jobGrant,
-  logTail,
-  readResultEnvelope,
-  resultOutcome,
-  safeFileName,
-  type TrackedJob,
-  taskEnvelopeEntry,
-  taskEnvelopeInit,
-  writeTaskEnvelope,
-} from '@phys/core/node';
+import { CancelledError, ExecutionStatus, type GrantedResources, type JobHandle, normalizeResources, parseMemory, parsePluginOptions, type ResourceRequirements, type Scheduler, type SchedulerCapabilities, SchedulerError, type SchedulerTask, serializeError, type TaskOutcome, TimeoutError } from '@phys/core';
+import { deferred, JobTable, jobGrant, logTail, readResultEnvelope, resultOutcome, safeFileName, type TrackedJob, taskEnvelopeInit, writeTaskEnvelope } from '@phys/scheduler-kit';
+import { taskEnvelopeEntry } from '@phys/runtime';
 import { pickFault, seededRandom } from './faults.js';
 import {
   type MockHpcSchedulerOptions,

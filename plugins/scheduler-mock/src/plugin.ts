@@ -1,5 +1,5 @@
 import type { PhysPlugin } from '@phys/core';
-import { defineSchedulerPlugin } from '@phys/core/node';
+import { defineSchedulerPlugin } from '@phys/scheduler-kit';
 import { MockHpcScheduler } from './mock-hpc-scheduler.js';
 import {
   type MockHpcSchedulerOptions,

@@ -1,4 +1,4 @@
-import { describeSchedulerConformance } from '@phys/core/testing';
+import { describeSchedulerConformance } from '@phys/testing';
 import { MockHpcScheduler } from '../src/index.js';
 
 describeSchedulerConformance('MockHpcScheduler', ({ configFile, workDir }) => ({

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExecutionStatus, type JobHandle, resources, type SchedulerTask } from '@phys/core';
-import { ConformanceEcho, ConformanceSleep, conformanceConfigFile } from '@phys/core/testing';
+import { ConformanceEcho, ConformanceSleep, conformanceConfigFile } from '@phys/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MockHpcScheduler, type MockHpcSchedulerOptions } from '../src/index.js';
 

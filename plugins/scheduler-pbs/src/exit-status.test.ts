@@ -1,4 +1,4 @@
-import type { ReadResult } from '@phys/core/node';
+import type { ReadResult } from '@phys/scheduler-kit';
 import { describe, expect, it } from 'vitest';
 import { type FinishedJob, interpretFinishedJob } from './exit-status.js';
 import type { PbsJobRecord } from './qstat.js';

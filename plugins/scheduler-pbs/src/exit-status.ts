@@ -1,15 +1,6 @@
 import { constants } from 'node:os';
-import {
-  CancelledError,
-  ExecutionStatus,
-  type GrantedResources,
-  type PhysError,
-  SchedulerError,
-  serializeError,
-  type TaskOutcome,
-  TimeoutError,
-} from '@phys/core';
-import { type ReadResult, resultOutcome } from '@phys/core/node';
+import { CancelledError, ExecutionStatus, type GrantedResources, type PhysError, SchedulerError, serializeError, type TaskOutcome, TimeoutError } from '@phys/core';
+import { type ReadResult, resultOutcome } from '@phys/scheduler-kit';
 import { parsePbsSize, parseWalltime } from './directives.js';
 import type { PbsJobRecord } from './qstat.js';
 

@@ -2,38 +2,9 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  CancelledError,
-  ExecutionStatus,
-  isTerminal,
-  type JobHandle,
-  type Logger,
-  normalizeResources,
-  PhysError,
-  parseMemory,
-  parsePluginOptions,
-  type ResourceRequirements,
-  type Scheduler,
-  type SchedulerCapabilities,
-  SchedulerError,
-  type SchedulerTask,
-  serializeError,
-  silentLogger,
-  type TaskOutcome,
-} from '@phys/core';
-import {
-  deferred,
-  JobTable,
-  jobGrant,
-  logTail,
-  type ReadResult,
-  readResultEnvelope,
-  safeFileName,
-  type TrackedJob,
-  taskEnvelopeEntry,
-  taskEnvelopeInit,
-  writeTaskEnvelope,
-} from '@phys/core/node';
+import { CancelledError, ExecutionStatus, isTerminal, type JobHandle, type Logger, normalizeResources, PhysError, parseMemory, parsePluginOptions, type ResourceRequirements, type Scheduler, type SchedulerCapabilities, SchedulerError, type SchedulerTask, serializeError, silentLogger, type TaskOutcome } from '@phys/core';
+import { deferred, JobTable, jobGrant, logTail, type ReadResult, readResultEnvelope, safeFileName, type TrackedJob, taskEnvelopeInit, writeTaskEnvelope } from '@phys/scheduler-kit';
+import { taskEnvelopeEntry } from '@phys/runtime';
 import { runCommand } from './commands.js';
 import { jobName, pbsDirectives, selectStatement } from './directives.js';
 import { interpretFinishedJob } from './exit-status.js';

@@ -1,5 +1,5 @@
 import type { PhysPlugin } from '@phys/core';
-import { defineSchedulerPlugin } from '@phys/core/node';
+import { defineSchedulerPlugin } from '@phys/scheduler-kit';
 import { type PbsSchedulerOptions, pbsOptionsSchema, type ResolvedPbsOptions } from './options.js';
 import { PbsScheduler } from './pbs-scheduler.js';
 

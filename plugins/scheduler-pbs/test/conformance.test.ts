@@ -1,4 +1,4 @@
-import { describeSchedulerConformance } from '@phys/core/testing';
+import { describeSchedulerConformance } from '@phys/testing';
 import { PbsScheduler } from '../src/index.js';
 import { type FakePbs, installFakePbs } from './fake-pbs.js';
 

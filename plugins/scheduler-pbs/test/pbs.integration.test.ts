@@ -1,19 +1,8 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  ExecutionStatus,
-  type JobHandle,
-  resources,
-  type SchedulerTask,
-  type StageRef,
-} from '@phys/core';
-import {
-  ConformanceEcho,
-  ConformanceFail,
-  ConformanceSleep,
-  conformanceConfigFile,
-} from '@phys/core/testing';
+import { ExecutionStatus, type JobHandle, resources, type SchedulerTask, type StageRef } from '@phys/core';
+import { ConformanceEcho, ConformanceFail, ConformanceSleep, conformanceConfigFile } from '@phys/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PbsScheduler, type PbsSchedulerOptions } from '../src/index.js';
 import { type FakePbs, installFakePbs } from './fake-pbs.js';

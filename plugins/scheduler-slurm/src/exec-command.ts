@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { taskEnvelopeEntry } from '@phys/core/node';
+import { taskEnvelopeEntry } from '@phys/runtime';
 
 /**
  * argv that executes a task envelope inside a job (the envelope's path is appended): this

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, SchedulerToken } from '@phys/core';
-import { createRuntime } from '@phys/core/node';
+import { createRuntime } from '@phys/runtime';
 import { afterAll, describe, expect, it } from 'vitest';
 import schedulerSlurm, { SlurmScheduler } from './index.js';
 

@@ -1,5 +1,5 @@
 import type { PhysPlugin } from '@phys/core';
-import { defineSchedulerPlugin } from '@phys/core/node';
+import { defineSchedulerPlugin } from '@phys/scheduler-kit';
 import { type ResolvedSlurmOptions, type SlurmOptions, slurmOptionsSchema } from './options.js';
 import { SlurmScheduler } from './slurm-scheduler.js';
 

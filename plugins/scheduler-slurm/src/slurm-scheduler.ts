@@ -1,41 +1,8 @@
 import { mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  CancelledError,
-  ExecutionStatus,
-  type GrantedResources,
-  isTerminal,
-  type JobHandle,
-  type Logger,
-  normalizeResources,
-  PhysError,
-  parsePluginOptions,
-  type ResourceRequirements,
-  type Scheduler,
-  type SchedulerCapabilities,
-  SchedulerError,
-  type SchedulerTask,
-  type SerializedPhysError,
-  type StageRef,
-  serializeError,
-  silentLogger,
-  type TaskOutcome,
-  TimeoutError,
-} from '@phys/core';
-import {
-  deferred,
-  JobTable,
-  jobGrant,
-  logTail,
-  type ReadResult,
-  readResultEnvelope,
-  resultOutcome,
-  safeFileName,
-  type TrackedJob,
-  taskEnvelopeInit,
-  writeTaskEnvelope,
-} from '@phys/core/node';
+import { CancelledError, ExecutionStatus, type GrantedResources, isTerminal, type JobHandle, type Logger, normalizeResources, PhysError, parsePluginOptions, type ResourceRequirements, type Scheduler, type SchedulerCapabilities, SchedulerError, type SchedulerTask, type SerializedPhysError, type StageRef, serializeError, silentLogger, type TaskOutcome, TimeoutError } from '@phys/core';
+import { deferred, JobTable, jobGrant, logTail, type ReadResult, readResultEnvelope, resultOutcome, safeFileName, type TrackedJob, taskEnvelopeInit, writeTaskEnvelope } from '@phys/scheduler-kit';
 import { type CommandResult, describeFailure, SlurmCommands } from './command.js';
 import {
   arrayDirective,

@@ -1,5 +1,5 @@
-// The scheduler conformance suite of @phys/core/testing, on a real Slurm.
-import { describeSchedulerConformance } from '@phys/core/testing';
+// The scheduler conformance suite of @phys/testing, on a real Slurm.
+import { describeSchedulerConformance } from '@phys/testing';
 import { SlurmScheduler } from '../src/index.js';
 import { describeSlurm } from './helpers.js';
 

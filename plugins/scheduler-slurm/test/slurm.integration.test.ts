@@ -4,14 +4,7 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  ExecutionStatus,
-  type JobHandle,
-  type NodeSpec,
-  resources,
-  type SchedulerTask,
-  type StageRef,
-} from '@phys/core';
+import { ExecutionStatus, type JobHandle, type NodeSpec, resources, type SchedulerTask, type StageRef } from '@phys/core';
 import { DagExecutor } from '@phys/executor-dag';
 import { afterAll, describe, expect, it, type TestContext } from 'vitest';
 import { SlurmScheduler, type SlurmSchedulerOptions } from '../src/index.js';

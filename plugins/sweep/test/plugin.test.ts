@@ -1,5 +1,5 @@
 import { ConfigError } from '@phys/core';
-import { createTestRuntime } from '@phys/core/testing';
+import { createTestRuntime } from '@phys/testing';
 import { describe, expect, it } from 'vitest';
 import { collectResults } from '../src/collect-results.js';
 import sweep from '../src/plugin.js';

@@ -1,5 +1,5 @@
 import type { NodeSpec } from '@phys/core';
-import { MemoryCache } from '@phys/core/testing';
+import { MemoryCache } from '@phys/testing';
 import { DagExecutor, LocalScheduler } from '@phys/executor-dag';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { collectResults } from '../src/collect-results.js';

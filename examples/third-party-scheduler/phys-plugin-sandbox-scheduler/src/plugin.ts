@@ -1,5 +1,5 @@
 import type { PhysPlugin } from '@phys/core';
-import { defineSchedulerPlugin } from '@phys/core/node';
+import { defineSchedulerPlugin } from '@phys/scheduler-kit';
 import { z } from 'zod';
 import { SandboxScheduler } from './sandbox-scheduler.js';
 

@@ -2,30 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  CancelledError,
-  ExecutionStatus,
-  type JobHandle,
-  normalizeResources,
-  type Scheduler,
-  type SchedulerCapabilities,
-  SchedulerError,
-  type SchedulerTask,
-  serializeError,
-  type TaskOutcome,
-  TimeoutError,
-} from '@phys/core';
-import {
-  deferred,
-  JobTable,
-  jobGrant,
-  readResultEnvelope,
-  resultOutcome,
-  type TrackedJob,
-  taskEnvelopeEntry,
-  taskEnvelopeInit,
-  writeTaskEnvelope,
-} from '@phys/core/node';
+import { CancelledError, ExecutionStatus, type JobHandle, normalizeResources, type Scheduler, type SchedulerCapabilities, SchedulerError, type SchedulerTask, serializeError, type TaskOutcome, TimeoutError } from '@phys/core';
+import { deferred, JobTable, jobGrant, readResultEnvelope, resultOutcome, type TrackedJob, taskEnvelopeInit, writeTaskEnvelope } from '@phys/scheduler-kit';
+import { taskEnvelopeEntry } from '@phys/runtime';
 
 /** Options of {@link SandboxScheduler}. @public */
 export interface SandboxSchedulerOptions {

@@ -1,5 +1,5 @@
 // The plugin's proof of conformance: the same suite @phys/scheduler-slurm and -pbs pass.
-import { describeSchedulerConformance } from '@phys/core/testing';
+import { describeSchedulerConformance } from '@phys/testing';
 import { SandboxScheduler } from '../src/index.js';
 
 describeSchedulerConformance('SandboxScheduler', ({ configFile, workDir }) => ({

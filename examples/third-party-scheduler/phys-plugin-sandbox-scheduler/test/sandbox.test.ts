@@ -2,7 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExecutionStatus, resources, type SchedulerTask } from '@phys/core';
-import { ConformanceResources, ConformanceSleep, conformanceConfigFile } from '@phys/core/testing';
+import { ConformanceResources, ConformanceSleep, conformanceConfigFile } from '@phys/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxScheduler } from '../src/index.js';
 

@@ -1,5 +1,5 @@
 import type { PipelineDeclaration } from '@phys/core';
-import type { PhysRuntime } from '@phys/core/node';
+import type { PhysRuntime } from '@phys/runtime';
 import type { ConfigOptions } from '../cli.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { disposeRuntimes, runTaskEnvelope } from '@phys/core/node';
+import { disposeRuntimes, runTaskEnvelope } from '@phys/runtime';
 import type { CliContext } from '../context.js';
 
 /**

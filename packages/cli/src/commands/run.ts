@@ -1,21 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import {
-  ConfigError,
-  type DagPipelineDeclaration,
-  type ExecuteResult,
-  ExecutionStatus,
-  ExecutorToken,
-  FileArtifactRecorder,
-  isFailed,
-  type NodeStatus,
-  PhysError,
-  type PipelineHook,
-  type ProgressEvent,
-  type SerializedPhysError,
-  UsageError,
-} from '@phys/core';
-import type { PhysRuntime } from '@phys/core/node';
+import { ConfigError, type DagPipelineDeclaration, type ExecuteResult, ExecutionStatus, ExecutorToken, isFailed, type NodeStatus, PhysError, type PipelineHook, type ProgressEvent, type SerializedPhysError, UsageError } from '@phys/core';
+import { FileArtifactRecorder } from '@phys/runtime';
+import type { PhysRuntime } from '@phys/runtime';
 import type { RunOptions } from '../cli.js';
 import type { CliContext } from '../context.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';

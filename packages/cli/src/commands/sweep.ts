@@ -1,17 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import {
-  ConfigError,
-  type ExecuteResult,
-  ExecutionStatus,
-  ExecutorToken,
-  isFailed,
-  type NodeStatus,
-  type ProgressEvent,
-  type SerializedPhysError,
-  UsageError,
-} from '@phys/core';
+import { ConfigError, type ExecuteResult, ExecutionStatus, ExecutorToken, isFailed, type NodeStatus, type ProgressEvent, type SerializedPhysError, UsageError } from '@phys/core';
 import {
   type ParamSpace,
   planSweep,

@@ -55,7 +55,7 @@ export interface SchedulerCapabilities {
 
 /**
  * Runs tasks somewhere: threads, processes, a Slurm or PBS cluster. Every implementation passes
- * the conformance suite in `@phys/core/testing`.
+ * the conformance suite in `@phys/testing`.
  * @public
  */
 export interface Scheduler {

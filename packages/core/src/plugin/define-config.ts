@@ -108,3 +108,21 @@ export function defineConfig<T extends PhysConfig>(
 export function defineConfig(config: unknown): unknown {
   return config;
 }
+
+/**
+ * The names a phys config file may have, in the order the host looks for them in a directory.
+ * One list for the loader, the executors that hand the file to workers, and the CLI's messages.
+ * @public
+ */
+export const CONFIG_FILE_NAMES: readonly string[] = Object.freeze([
+  'phys.config.ts',
+  'phys.config.mts',
+  'phys.config.js',
+  'phys.config.mjs',
+  'phys.config.json',
+  '.physrc',
+  '.physrc.json',
+  '.physrc.ts',
+  '.physrc.js',
+  '.physrc.mjs',
+]);

@@ -1,4 +1,4 @@
-import type { DependencyContainer } from 'tsyringe';
+import type { Container } from '../tokens.js';
 import type { Logger } from '../logger.js';
 import type { StageRegistry } from '../stage-registry.js';
 
@@ -31,7 +31,7 @@ export const SINGLE_VALUED_CAPABILITIES: readonly Capability[] = Object.freeze([
 export interface PluginContext<TOptions = unknown> {
   readonly options: TOptions;
   /** The run's child container: register providers here. */
-  readonly container: DependencyContainer;
+  readonly container: Container;
   readonly logger: Logger;
   /** Directory of the config file that loaded the plugin. */
   readonly configDir: string;

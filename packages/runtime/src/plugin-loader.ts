@@ -1,0 +1,235 @@
+import { isAbsolute, join, resolve } from 'node:path';
+import { ConfigError, formatIssues, PhysError, PluginError } from '@phys/core';
+import type { PluginEntry } from '@phys/core';
+import { type Capability, isPhysPlugin, type PhysPlugin, PLUGIN_API_VERSION, SINGLE_VALUED_CAPABILITIES } from '@phys/core';
+import { configIssuesOf, issuesOfZodError } from './issues.js';
+import { importModule, resolveFrom, unwrapDefault } from './module-loader.js';
+
+/** A plugin with where it came from (for error messages) and the options its context gets. */
+export interface LoadedPlugin {
+  readonly plugin: PhysPlugin;
+  /** e.g. `plugins[2] ('cache-disk' → /repo/node_modules/@phys/cache-disk/dist/index.js)`. */
+  readonly origin: string;
+  readonly options: unknown;
+}
+
+/** Where plugin names resolve from. */
+export interface PluginSource {
+  readonly configDir: string;
+  readonly configFile?: string | undefined;
+}
+
+/**
+ * Specifiers tried for a plugin name, in order: a path as is; else `@phys/<name>`,
+ * `phys-plugin-<name>`, `<name>` (and `@scope/phys-plugin-<name>` for a scoped name).
+ */
+export function pluginCandidates(name: string, configDir: string): string[] {
+  if (name.startsWith('.') || isAbsolute(name)) return [resolve(configDir, name)];
+  if (name.startsWith('@')) {
+    const slash = name.indexOf('/');
+    const scope = name.slice(0, slash);
+    const rest = name.slice(slash + 1);
+    if (slash > 0 && scope !== '@phys' && !rest.startsWith('phys-plugin-')) {
+      return [`${scope}/phys-plugin-${rest}`, name];
+    }
+    return [name];
+  }
+  if (name.startsWith('phys-plugin-')) return [name];
+  return [`@phys/${name}`, `phys-plugin-${name}`, name];
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'function') return `a function${value.name ? ` (${value.name})` : ''}`;
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function checkShape(plugin: PhysPlugin, origin: string): void {
+  const name: unknown = plugin.name;
+  if (typeof name !== 'string' || name.trim() === '') {
+    throw new PluginError(
+      String(name),
+      'PHYS_PLUGIN_INVALID',
+      `The plugin from ${origin} has no name. Give definePlugin() a \`name\`, e.g. 'scheduler-slurm'.`,
+    );
+  }
+  if (typeof plugin.register !== 'function') {
+    throw new PluginError(
+      name,
+      'PHYS_PLUGIN_INVALID',
+      `The plugin from ${origin} has no register() function. Every plugin registers its providers in register(ctx).`,
+    );
+  }
+  if (plugin.apiVersion !== PLUGIN_API_VERSION) {
+    throw new PluginError(
+      name,
+      'PHYS_PLUGIN_INCOMPATIBLE',
+      `Plugin '${name}' (${origin}) targets plugin API version ${String(plugin.apiVersion)}, but this @phys/core supports version ${PLUGIN_API_VERSION} only. Install a release of the plugin built for plugin API ${PLUGIN_API_VERSION}, or a @phys/core that implements version ${String(plugin.apiVersion)}.`,
+      { details: { apiVersion: plugin.apiVersion, supported: PLUGIN_API_VERSION } },
+    );
+  }
+}
+
+function factoryFailed(name: string, where: string, error: unknown): PhysError {
+  // parsePluginOptions' error (maybe from another copy of @phys/core): one error with every path.
+  if (PhysError.is(error) && error.code === 'PHYS_CONFIG_INVALID') {
+    const issues = configIssuesOf(error);
+    return new ConfigError('PHYS_CONFIG_INVALID', error.message, {
+      issues,
+      cause: error,
+      details: { plugin: name, issues },
+    });
+  }
+  // A factory that validated with `schema.parse(options)` directly.
+  const zod = issuesOfZodError(error, ['plugins', name]);
+  if (zod !== undefined) {
+    return new ConfigError(
+      'PHYS_CONFIG_INVALID',
+      `Invalid options for plugin '${name}' (${zod.length} problem${zod.length === 1 ? '' : 's'}):\n${formatIssues(zod)}\nFix these options in phys.config.ts; see the plugin's README for what it accepts.`,
+      { issues: zod, cause: error, details: { plugin: name, issues: zod } },
+    );
+  }
+  return new PluginError(
+    name,
+    'PHYS_PLUGIN_FAILED',
+    `The factory of plugin '${name}' (${where}) threw: ${messageOf(error)}`,
+    { cause: error },
+  );
+}
+
+async function loadFromModule(
+  name: string,
+  options: unknown,
+  index: number,
+  source: PluginSource,
+): Promise<LoadedPlugin> {
+  const parent = source.configFile ?? join(source.configDir, 'phys.config.js');
+  const tried = pluginCandidates(name, source.configDir);
+  let resolved: string | undefined;
+  for (const candidate of tried) {
+    resolved = await resolveFrom(parent, candidate);
+    if (resolved !== undefined) break;
+  }
+  if (resolved === undefined) {
+    const hint =
+      name.startsWith('.') || isAbsolute(name)
+        ? 'Check the path (it is relative to the config file).'
+        : `Install one of them (e.g. \`pnpm add ${tried.find((t) => t.includes('phys-plugin-')) ?? name}\`) or fix the name.`;
+    throw new PluginError(
+      name,
+      'PHYS_PLUGIN_NOT_FOUND',
+      `Cannot find plugin '${name}' (plugins[${index}]) from ${source.configDir}. Tried: ${tried.join(', ')}. ${hint}`,
+      { details: { tried, from: source.configDir } },
+    );
+  }
+  const origin = `plugins[${index}] ('${name}' → ${resolved})`;
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = await importModule(resolved);
+  } catch (error) {
+    throw new PluginError(
+      name,
+      'PHYS_PLUGIN_INVALID',
+      `Plugin module ${resolved} failed to load: ${messageOf(error)}`,
+      { cause: error, details: { resolved } },
+    );
+  }
+  const factory = unwrapDefault(namespace);
+  if (typeof factory !== 'function') {
+    const exported = Object.keys(namespace).join(', ') || 'nothing';
+    throw new PluginError(
+      name,
+      'PHYS_PLUGIN_INVALID',
+      `Plugin module ${resolved} does not default-export a plugin factory (its default export is ${isPhysPlugin(factory) ? 'a plugin object' : describe(factory)}; it exports: ${exported}). A plugin package default-exports \`(options) => definePlugin({ ... })\`.`,
+      { details: { resolved } },
+    );
+  }
+  let plugin: unknown;
+  try {
+    plugin = await (factory as (o: unknown) => unknown)(options);
+  } catch (error) {
+    throw factoryFailed(name, resolved, error);
+  }
+  if (!isPhysPlugin(plugin)) {
+    throw new PluginError(
+      name,
+      'PHYS_PLUGIN_INVALID',
+      `The factory default-exported by ${resolved} returned ${describe(plugin)}, not a plugin. Return \`definePlugin({ name, register(ctx) { ... } })\`.`,
+      { details: { resolved } },
+    );
+  }
+  return { plugin, origin, options: plugin.options ?? options };
+}
+
+function checkConflicts(loaded: readonly LoadedPlugin[]): void {
+  const byName = new Map<string, LoadedPlugin>();
+  for (const entry of loaded) {
+    const first = byName.get(entry.plugin.name);
+    if (first !== undefined) {
+      throw new PluginError(
+        entry.plugin.name,
+        'PHYS_PLUGIN_CONFLICT',
+        `Plugin '${entry.plugin.name}' is listed twice: ${first.origin} and ${entry.origin}. Keep one entry; options of duplicates are never merged.`,
+        { details: { first: first.origin, second: entry.origin } },
+      );
+    }
+    byName.set(entry.plugin.name, entry);
+  }
+  const claims = new Map<Capability, LoadedPlugin>();
+  for (const entry of loaded) {
+    for (const capability of new Set(entry.plugin.provides ?? [])) {
+      if (!SINGLE_VALUED_CAPABILITIES.includes(capability)) continue;
+      const first = claims.get(capability);
+      if (first !== undefined) {
+        throw new PluginError(
+          entry.plugin.name,
+          'PHYS_PLUGIN_CONFLICT',
+          `Plugins '${first.plugin.name}' (${first.origin}) and '${entry.plugin.name}' (${entry.origin}) both provide '${capability}', which only one plugin may provide. Remove one of them from phys.config.ts.`,
+          { details: { capability, plugins: [first.plugin.name, entry.plugin.name] } },
+        );
+      }
+      claims.set(capability, entry);
+    }
+  }
+}
+
+/**
+ * Turns `plugins` entries into plugins, in config order: plugin objects as they are, names and
+ * `[name, options]` resolved from the config's directory and built by their default-exported
+ * factory; falsy entries and `[name, false]` skipped. Then checks API versions, duplicate names
+ * and single-valued capabilities.
+ */
+export async function loadPlugins(
+  entries: readonly PluginEntry[],
+  source: PluginSource,
+): Promise<LoadedPlugin[]> {
+  const loaded: LoadedPlugin[] = [];
+  for (const [index, entry] of entries.entries()) {
+    if (entry === false || entry === null || entry === undefined) continue;
+    let item: LoadedPlugin;
+    if (typeof entry === 'string') {
+      item = await loadFromModule(entry, undefined, index, source);
+    } else if (Array.isArray(entry)) {
+      const [name, options] = entry as readonly [string, unknown?];
+      if (options === false) continue;
+      item = await loadFromModule(name, options, index, source);
+    } else if (isPhysPlugin(entry)) {
+      item = { plugin: entry, origin: `plugins[${index}]`, options: entry.options };
+    } else {
+      throw new ConfigError(
+        'PHYS_CONFIG_INVALID',
+        `plugins[${index}] is ${describe(entry)}; a plugin entry is a plugin made by definePlugin(), a package name, [name, options], or false.`,
+        { issues: [{ path: `plugins[${index}]`, message: `got ${describe(entry)}` }] },
+      );
+    }
+    checkShape(item.plugin, item.origin);
+    loaded.push(item);
+  }
+  checkConflicts(loaded);
+  return loaded;
+}

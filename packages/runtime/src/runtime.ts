@@ -1,0 +1,320 @@
+import { resolve as resolvePath } from 'node:path';
+import { HooksToken, LoggerToken, StageRegistryToken, type Token } from '@phys/core';
+import { createChildContainer, type DependencyContainer, type InjectionToken } from './container.js';
+import { PhysError, PluginError, UsageError } from '@phys/core';
+import type { PipelineHook } from '@phys/core';
+import { createConsoleLogger, type Logger } from '@phys/core';
+import {
+  type PipelineResult,
+  type PipelineRunOptions,
+  SequentialPipeline,
+} from './pipeline/sequential-pipeline.js';
+import type { ConfigEnv, PhysConfig, PipelineDeclaration, SequentialPipelineDeclaration } from '@phys/core';
+import type { PhysPlugin, PluginContext } from '@phys/core';
+import { asPolicy, type PolicyLike } from '@phys/core';
+import type { PipelineStage, StageDefinition } from '@phys/core';
+import { StageRegistry } from '@phys/core';
+import { validateConfig } from './config-schema.js';
+import { type LoadedPlugin, loadPlugins } from './plugin-loader.js';
+
+/** What {@link createRuntime} builds from: a {@link LoadedConfig}, or an in-memory config. @public */
+export interface RuntimeSource {
+  readonly config: PhysConfig;
+  /** Plugin names and relative paths resolve from here. */
+  readonly configDir: string;
+  /** The config file, when there is one (used as the parent of plugin imports). */
+  readonly filepath?: string | undefined;
+  readonly env?: ConfigEnv | undefined;
+}
+
+/** @public */
+export interface RuntimeOptions {
+  /** Default: a console logger at the config's `logLevel` (else `info`). */
+  readonly logger?: Logger;
+  /** Overrides the loaded config's `command` (what the process is doing: `run`, `exec`, ...). */
+  readonly command?: string;
+  readonly mode?: string;
+  /**
+   * Run the plugins' `init` hooks (default `true`). Processes that only rebuild stages (worker
+   * threads, cluster jobs) pass `false`: providers are registered, but nothing is started, so
+   * `dispose` hooks are not called either (the container is still disposed).
+   */
+  readonly init?: boolean;
+}
+
+/** Options of {@link PhysRuntime.runPipeline}. @public */
+export interface RuntimeRunOptions extends PipelineRunOptions {
+  /** Replaces the declared initial state (a function is called, and awaited). */
+  readonly initialState?: unknown;
+}
+
+/**
+ * A loaded config with its plugins registered and initialised, in its own child container.
+ * Close it with {@link PhysRuntime.dispose}.
+ * @public
+ */
+export interface PhysRuntime {
+  /** The validated config. */
+  readonly config: PhysConfig;
+  /** Absolute directory of the config: plugin names and relative paths resolve from it. */
+  readonly configDir: string;
+  /** The config file, or undefined for an in-memory config. */
+  readonly configFile: string | undefined;
+  /** What the process is doing (`command`) and in which `mode`. */
+  readonly env: ConfigEnv;
+  /** Absolute cache directory (`cacheDir` resolved from the config's directory; default `.phys`). */
+  readonly cacheDir: string;
+  /** The logger registered under `LoggerToken`. */
+  readonly logger: Logger;
+  /** This runtime's child container; nothing is ever registered on the global one. */
+  readonly container: DependencyContainer;
+  /** Stages of the config, of its plugins, and of its pipelines, rebuildable by identity. */
+  readonly stages: StageRegistry;
+  /** The plugins, in config order. */
+  readonly plugins: readonly PhysPlugin[];
+  /** The declared pipelines, by name. */
+  readonly pipelines: Readonly<Record<string, PipelineDeclaration>>;
+  /** Resolves a single-valued token; `PHYS_DI_UNRESOLVED` when no plugin provides it. */
+  resolve<T>(token: Token<T> | InjectionToken<T>): T;
+  /** Every provider of a multi-valued token (none is an empty array). */
+  resolveAll<T>(token: Token<T> | InjectionToken<T>): T[];
+  /** Whether some plugin registered `token`. */
+  isRegistered<T>(token: Token<T> | InjectionToken<T>): boolean;
+  /** The declaration of pipeline `name`; `PHYS_USAGE` naming the known ones when absent. */
+  pipeline(name: string): PipelineDeclaration;
+  /**
+   * Runs a declared sequential pipeline with the hooks plugins registered under `HooksToken`
+   * (then the run's own). The run's policy is laid over the pipeline's, which is laid over the
+   * config's: later keys win.
+   */
+  runPipeline<TOut = unknown>(
+    name: string,
+    options?: RuntimeRunOptions,
+  ): Promise<PipelineResult<TOut>>;
+  /** Disposes plugins in reverse order, then the container. Safe to call twice. */
+  dispose(): Promise<void>;
+}
+
+function tokenName(token: InjectionToken<unknown>): string {
+  if (typeof token === 'symbol') return token.description ?? token.toString();
+  if (typeof token === 'function') return token.name;
+  return String(token);
+}
+
+function wrapHookError(plugin: PhysPlugin, hook: string, error: unknown): PhysError {
+  if (PhysError.is(error) && error.code === 'PHYS_PLUGIN_FAILED') return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new PluginError(plugin.name, 'PHYS_PLUGIN_FAILED', `${hook}() failed: ${message}`, {
+    cause: error,
+    details: { hook },
+  });
+}
+
+/**
+ * Registers the definition behind every stage a pipeline uses, so that a worker that loads the
+ * same config can rebuild it by identity without the user listing it twice. A different
+ * definition already holding the same name@version with different code is a real clash: the
+ * registry reports it.
+ */
+function registerPipelineStages(config: PhysConfig, stages: StageRegistry): void {
+  const add = (stage: PipelineStage) => {
+    const definition = stage.definition as StageDefinition;
+    if (!stages.has(stage.name, stage.version)) {
+      stages.register(definition, 'a pipeline');
+    } else if (stages.get(stage.name, stage.version).source !== definition.source) {
+      stages.register(definition, 'a pipeline');
+    }
+  };
+  for (const declaration of Object.values(config.pipelines ?? {})) {
+    if (declaration.kind === 'dag') for (const node of declaration.nodes) add(node.stage);
+    else for (const stage of declaration.stages) add(stage);
+  }
+}
+
+async function disposePlugins(
+  plugins: readonly PhysPlugin[],
+  logger: Logger,
+): Promise<PhysError[]> {
+  const failures: PhysError[] = [];
+  for (const plugin of [...plugins].reverse()) {
+    if (plugin.dispose === undefined) continue;
+    try {
+      await plugin.dispose();
+    } catch (error) {
+      const wrapped = wrapHookError(plugin, 'dispose', error);
+      logger.error(wrapped.message, { plugin: plugin.name });
+      failures.push(wrapped);
+    }
+  }
+  return failures;
+}
+
+/**
+ * Builds a runtime: resolves the config's plugins, creates one tsyringe child container, fills
+ * the stage registry (config `stages`, then what plugins register, then the stages of declared
+ * pipelines), calls every plugin's `register` (synchronously, config order) and then `init`
+ * (awaited, config order). Any hook failure is a `PluginError` `PHYS_PLUGIN_FAILED` naming the
+ * plugin; what was started is disposed before it is thrown.
+ * @public
+ */
+export async function createRuntime(
+  source: RuntimeSource,
+  options: RuntimeOptions = {},
+): Promise<PhysRuntime> {
+  const configDir = resolvePath(source.configDir);
+  const config = validateConfig(source.config, source.filepath ?? 'the in-memory config');
+  const env: ConfigEnv = {
+    command: options.command ?? source.env?.command ?? 'run',
+    mode: options.mode ?? source.env?.mode ?? process.env.NODE_ENV ?? 'development',
+  };
+  const logger = options.logger ?? createConsoleLogger(config.logLevel ?? 'info');
+  const loaded: LoadedPlugin[] = await loadPlugins(config.plugins ?? [], {
+    configDir,
+    configFile: source.filepath,
+  });
+  const plugins = Object.freeze(loaded.map((l) => l.plugin));
+
+  const cacheDir = resolvePath(configDir, config.cacheDir ?? '.phys');
+  const container = createChildContainer();
+  const stages = new StageRegistry();
+  container.register(LoggerToken, { useValue: logger });
+  container.register(StageRegistryToken, { useValue: stages });
+
+  const contexts = loaded.map(
+    (l): PluginContext => ({
+      options: l.options,
+      container,
+      logger: logger.child({ plugin: l.plugin.name }),
+      configDir,
+      configFile: source.filepath,
+      cacheDir,
+      stages,
+    }),
+  );
+
+  const started: PhysPlugin[] = [];
+  try {
+    for (const definition of config.stages ?? []) {
+      stages.register(definition, 'phys.config (stages)');
+    }
+    for (const [index, { plugin }] of loaded.entries()) {
+      let returned: unknown;
+      try {
+        returned = plugin.register(contexts[index] as PluginContext);
+      } catch (error) {
+        throw wrapHookError(plugin, 'register', error);
+      }
+      if (returned !== undefined && typeof (returned as Promise<void>).then === 'function') {
+        // Registrations must all exist before any init runs; an async register breaks that.
+        (returned as Promise<void>).catch(() => {});
+        throw new PluginError(
+          plugin.name,
+          'PHYS_PLUGIN_INVALID',
+          'register() returned a promise. Keep register() synchronous (DI registrations only) and move async work to init().',
+        );
+      }
+    }
+    registerPipelineStages(config, stages);
+    if (options.init !== false) {
+      for (const [index, { plugin }] of loaded.entries()) {
+        try {
+          await plugin.init?.(contexts[index] as PluginContext);
+        } catch (error) {
+          throw wrapHookError(plugin, 'init', error);
+        }
+        started.push(plugin);
+      }
+    }
+  } catch (error) {
+    await disposePlugins(started, logger);
+    await container.dispose();
+    throw error;
+  }
+
+  const pipelines = config.pipelines ?? {};
+  let disposing: Promise<void> | undefined;
+
+  const runtime: PhysRuntime = {
+    config,
+    configDir,
+    configFile: source.filepath,
+    env,
+    cacheDir,
+    logger,
+    container,
+    stages,
+    plugins,
+    pipelines,
+    resolve<T>(token: Token<T> | InjectionToken<T>): T {
+      if (typeof token !== 'function' && !container.isRegistered(token, true)) {
+        throw new PhysError(
+          'PHYS_DI_UNRESOLVED',
+          `Nothing provides '${tokenName(token)}'. Add a plugin that provides it to phys.config${source.filepath === undefined ? '' : ` (${source.filepath})`}; loaded plugins: ${plugins.map((p) => p.name).join(', ') || '(none)'}.`,
+          { details: { token: tokenName(token) } },
+        );
+      }
+      return container.resolve(token);
+    },
+    resolveAll<T>(token: Token<T> | InjectionToken<T>): T[] {
+      return container.isRegistered(token, true) ? container.resolveAll(token) : [];
+    },
+    isRegistered<T>(token: Token<T> | InjectionToken<T>): boolean {
+      return container.isRegistered(token, true);
+    },
+    pipeline(name: string): PipelineDeclaration {
+      const declaration = Object.hasOwn(pipelines, name) ? pipelines[name] : undefined;
+      if (declaration === undefined) {
+        const known = Object.keys(pipelines).sort();
+        throw new UsageError(
+          `Unknown pipeline '${name}'. Pipelines in ${source.filepath ?? 'the config'}: ${known.join(', ') || '(none declared)'}.`,
+          { details: { pipeline: name, known } },
+        );
+      }
+      return declaration;
+    },
+    async runPipeline<TOut>(
+      name: string,
+      run: RuntimeRunOptions = {},
+    ): Promise<PipelineResult<TOut>> {
+      const declaration = runtime.pipeline(name);
+      if (declaration.kind === 'dag') {
+        throw new UsageError(
+          `Pipeline '${name}' is a DAG; runPipeline runs sequential pipelines. Run it through the executor a plugin provides (ExecutorToken), e.g. \`phys run ${name}\`.`,
+        );
+      }
+      const sequential = declaration as SequentialPipelineDeclaration;
+      const declared = 'initialState' in run ? run.initialState : sequential.initialState;
+      const state: unknown =
+        typeof declared === 'function' ? await (declared as () => unknown)() : declared;
+      const pipeline = new SequentialPipeline(sequential.stages, { name });
+      const policy = mergePolicies(config.policy, sequential.policy, run.policy);
+      const hooks: PipelineHook[] = [...runtime.resolveAll(HooksToken), ...(run.hooks ?? [])];
+      const { initialState: _ignored, ...rest } = run;
+      return pipeline.run(state, {
+        ...rest,
+        logger: run.logger ?? logger,
+        hooks,
+        ...(policy === undefined ? {} : { policy }),
+      }) as Promise<PipelineResult<TOut>>;
+    },
+    dispose(): Promise<void> {
+      disposing ??= (async () => {
+        const failures = await disposePlugins(started, logger);
+        await container.dispose();
+        if (failures.length > 0) throw failures[0];
+      })();
+      return disposing;
+    },
+  };
+  return Object.freeze(runtime);
+}
+
+/** Config policy, then the pipeline's, then the run's: later keys win. */
+function mergePolicies(...layers: (PolicyLike | undefined)[]): PolicyLike | undefined {
+  let merged: ReturnType<typeof asPolicy>;
+  for (const layer of layers) {
+    if (layer === undefined) continue;
+    merged = merged === undefined ? asPolicy(layer) : merged.with(layer);
+  }
+  return merged;
+}
