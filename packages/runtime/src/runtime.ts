@@ -15,6 +15,7 @@ import { asPolicy, type PolicyLike } from '@phys/core';
 import type { PipelineStage, StageDefinition } from '@phys/core';
 import { StageRegistry } from '@phys/core';
 import { validateConfig } from './config-schema.js';
+import { taskEnvelopeEntry } from './envelope/entry.js';
 import { type LoadedPlugin, loadPlugins } from './plugin-loader.js';
 
 /** What {@link createRuntime} builds from: a {@link LoadedConfig}, or an in-memory config. @public */
@@ -180,6 +181,8 @@ export async function createRuntime(
   container.register(LoggerToken, { useValue: logger });
   container.register(StageRegistryToken, { useValue: stages });
 
+  // Resolved on first use: only scheduler plugins that start jobs need the built entry script.
+  let taskCommand: readonly string[] | undefined;
   const contexts = loaded.map(
     (l): PluginContext => ({
       options: l.options,
@@ -189,6 +192,10 @@ export async function createRuntime(
       configFile: source.filepath,
       cacheDir,
       stages,
+      get taskCommand() {
+        taskCommand ??= Object.freeze([process.execPath, taskEnvelopeEntry()]);
+        return taskCommand;
+      },
     }),
   );
 

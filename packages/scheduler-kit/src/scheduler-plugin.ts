@@ -4,7 +4,7 @@ import type { Scheduler } from '@phys/core';
 import { LoggerToken, SchedulerToken } from '@phys/core';
 import { type PhysErrorCode, SchedulerError } from '@phys/core';
 import type { Logger } from '@phys/core';
-import { definePlugin, type PhysPlugin, type PluginContext } from '@phys/core';
+import { definePlugin, type PhysPlugin, type PluginContext, PluginError } from '@phys/core';
 import { parsePluginOptions } from '@phys/core';
 
 /**
@@ -27,6 +27,8 @@ export interface SchedulerPluginSetup {
   readonly workDir: string;
   /** The run's logger (`LoggerToken`), else the plugin's. */
   readonly logger: Logger;
+  /** The host's command that executes a task envelope (`PluginContext.taskCommand`). */
+  readonly taskCommand: readonly string[];
 }
 
 /** What {@link defineSchedulerPlugin} takes. @public */
@@ -100,6 +102,7 @@ export function defineSchedulerPlugin<TSchema extends z.ZodType<SchedulerPluginO
             logger: container.isRegistered(LoggerToken, true)
               ? container.resolve(LoggerToken)
               : ctx.logger,
+            taskCommand: taskCommandOf(ctx, name),
           });
           return scheduler;
         },
@@ -125,5 +128,14 @@ function configFileOf(
     code,
     `The ${plugin} plugin needs a config file for its jobs to rebuild stages from, but this config was not loaded from one. Load the config from a phys.config.* file, or set the plugin's \`configFile\` option.`,
     { details: { plugin, configDir: ctx.configDir } },
+  );
+}
+
+function taskCommandOf(ctx: PluginContext, name: string): readonly string[] {
+  if (ctx.taskCommand !== undefined && ctx.taskCommand.length > 0) return ctx.taskCommand;
+  throw new PluginError(
+    name,
+    'PHYS_PLUGIN_FAILED',
+    'The host gave no `taskCommand` to start jobs with. Load the plugin through @phys/runtime (createRuntime or the phys CLI), or pass a context with `taskCommand`.',
   );
 }

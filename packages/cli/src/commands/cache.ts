@@ -1,40 +1,18 @@
-import { type Cache, CacheToken, ConfigError, type DagKeyInputs, UsageError } from '@phys/core';
+import {
+  type Cache,
+  type CacheEntryInfo,
+  CacheToken,
+  ConfigError,
+  isMaintainableCache,
+  type MaintainableCache,
+  UsageError,
+} from '@phys/core';
 import type { PhysRuntime } from '@phys/runtime';
 import type { ConfigOptions } from '../cli.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatNumber, stringify, table } from '../format.js';
 import { withRuntime } from '../open-runtime.js';
-
-/** One entry as `phys cache ls` shows it (what `DiskCache.list()` yields). */
-interface ListedEntry {
-  readonly key: string;
-  readonly size: number;
-  readonly createdAt: Date;
-  readonly lastUsedAt: Date;
-  readonly stage?: string;
-  readonly stageVersion?: string;
-  readonly nodeId?: string;
-  readonly keyInputs?: DagKeyInputs;
-}
-
-/**
- * The maintenance methods of `DiskCache` and `SharedDiskCache` beyond core's `Cache` contract.
- * Typed structurally, so any cache plugin offering them works with `phys cache`.
- */
-interface MaintainedCache extends Cache {
-  readonly dir?: string;
-  readonly maxBytes?: number;
-  list(): AsyncIterable<ListedEntry>;
-  gc(): Promise<Readonly<Record<string, number>>>;
-  verify(): Promise<{
-    readonly checked: number;
-    readonly ok: number;
-    readonly corrupt: number;
-    readonly bytes: number;
-  }>;
-  clear(): Promise<{ readonly entries: number; readonly bytes: number }>;
-}
 
 /** Options of `phys cache clear`. */
 export interface CacheClearOptions extends ConfigOptions {
@@ -59,22 +37,14 @@ export function configuredCache(runtime: PhysRuntime, command: string): Cache {
   return runtime.resolve(CacheToken);
 }
 
-const NEEDS: Record<Exclude<CacheSubcommand, 'stats'>, keyof MaintainedCache> = {
-  ls: 'list',
-  gc: 'gc',
-  verify: 'verify',
-  clear: 'clear',
-};
-
-function maintained(cache: Cache, sub: Exclude<CacheSubcommand, 'stats'>): MaintainedCache {
-  const method = NEEDS[sub];
-  if (typeof (cache as Partial<MaintainedCache>)[method] !== 'function') {
+function maintained(cache: Cache, sub: Exclude<CacheSubcommand, 'stats'>): MaintainableCache {
+  if (!isMaintainableCache(cache)) {
     throw new UsageError(
-      `The configured cache '${cache.name}' has no ${method}() method, so \`phys cache ${sub}\` cannot work with it. Use a cache that supports it, such as @phys/cache-disk.`,
-      { details: { cache: cache.name, missing: method } },
+      `The configured cache '${cache.name}' does not implement MaintainableCache (list, gc, verify and clear of @phys/core), so \`phys cache ${sub}\` cannot work with it. Use a cache that does, such as @phys/cache-disk.`,
+      { details: { cache: cache.name, missing: 'MaintainableCache' } },
     );
   }
-  return cache as MaintainedCache;
+  return cache;
 }
 
 /** `1.5 MiB`: binary units, as `maxBytes` is written. */
@@ -104,7 +74,7 @@ function countEntries(n: number): string {
 }
 
 function where(cache: Cache): Record<string, unknown> {
-  const c = cache as Partial<MaintainedCache>;
+  const c = cache as Partial<MaintainableCache>;
   return {
     cache: cache.name,
     ...(typeof c.dir === 'string' ? { dir: c.dir } : {}),
@@ -115,7 +85,7 @@ function where(cache: Cache): Record<string, unknown> {
 }
 
 function header(ctx: CliContext, cache: Cache): void {
-  const dir = (cache as Partial<MaintainedCache>).dir;
+  const dir = (cache as Partial<MaintainableCache>).dir;
   ctx.out(`cache ${cache.name}${typeof dir === 'string' ? ` at ${dir}` : ''}`);
 }
 
@@ -143,7 +113,7 @@ export async function cacheCommand(
         if (json) ctx.out(stringify({ ...where(cache), ...report }));
         else {
           header(ctx, cache);
-          const rows = Object.entries(report).map(([k, v]) => [
+          const rows = Object.entries({ ...report }).map(([k, v]) => [
             GC_LABELS[k] ?? k,
             /bytes/i.test(k) ? formatBytes(v) : formatNumber(v),
           ]);
@@ -178,7 +148,7 @@ export async function cacheCommand(
 
 async function stats(ctx: CliContext, cache: Cache, json: boolean): Promise<number> {
   const s = await cache.stats();
-  const limit = (cache as Partial<MaintainedCache>).maxBytes;
+  const limit = (cache as Partial<MaintainableCache>).maxBytes;
   if (json) {
     ctx.out(stringify({ ...where(cache), ...s }));
     return ExitCode.OK;
@@ -197,8 +167,8 @@ async function stats(ctx: CliContext, cache: Cache, json: boolean): Promise<numb
   return ExitCode.OK;
 }
 
-async function list(ctx: CliContext, cache: MaintainedCache, json: boolean): Promise<number> {
-  const entries: ListedEntry[] = [];
+async function list(ctx: CliContext, cache: MaintainableCache, json: boolean): Promise<number> {
+  const entries: CacheEntryInfo[] = [];
   for await (const entry of cache.list()) entries.push(entry);
   // Most recently used first: what `ls -t` shows, and what eviction removes last.
   entries.sort((a, b) => b.lastUsedAt.getTime() - a.lastUsedAt.getTime());

@@ -47,6 +47,12 @@ export interface PluginContext<TOptions = unknown> {
   readonly cacheDir?: string;
   /** Register stage definitions the plugin ships. */
   readonly stages: StageRegistry;
+  /**
+   * The command that executes one task envelope in a fresh process on this machine
+   * (`[node, <task entry>]`; the envelope path is appended). Set by the host, so scheduler
+   * plugins start jobs without depending on it. Absent only when a host builds contexts by hand.
+   */
+  readonly taskCommand?: readonly string[];
 }
 
 /**

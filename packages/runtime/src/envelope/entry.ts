@@ -17,6 +17,6 @@ export function taskEnvelopeEntry(): string {
   if (built !== js && existsSync(built)) return built;
   throw new PhysError(
     'PHYS_TASK_FAILED',
-    `Cannot find the task entry script (${js}). Build @phys/core first: pnpm --filter @phys/core build.`,
+    `Cannot find the task entry script (${js}). Build @phys/runtime first: pnpm --filter @phys/runtime build.`,
   );
 }

@@ -1,4 +1,4 @@
-// `node <core>/dist/envelope/exec.js <task.json>`: the process entry of process isolation and of
+// `node <runtime>/dist/envelope/exec.js <task.json>`: the process entry of process isolation and of
 // cluster jobs when the `phys` CLI is not installed. Same contract as `phys exec <envelope>`.
 import { disposeRuntimes } from '../rebuild-stage.js';
 import { TASK_EXIT_CODES } from '@phys/core';
