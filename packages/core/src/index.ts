@@ -46,6 +46,8 @@ export type {
   SingleFlightCache,
 } from './contracts/cache.js';
 export { isMaintainableCache, isSingleFlightCache } from './contracts/cache.js';
+export type { DagIndex, DagProblem, DagProblemKind, IndexDagOptions } from './dag/validate-dag.js';
+export { dagValidationError, indexDag, validateDag } from './dag/validate-dag.js';
 export type {
   Orchestrator,
   OrchestratorRetryPolicy,
@@ -53,7 +55,6 @@ export type {
   SubmissionResult,
   WaitOptions,
 } from './contracts/orchestrator.js';
-export { isRetryableCode, retryDelaySeconds, retryPolicy } from './contracts/orchestrator.js';
 export type {
   JobHandle,
   Scheduler,
@@ -171,6 +172,8 @@ export {
   SINGLE_VALUED_CAPABILITIES,
 } from './plugin/define-plugin.js';
 export { parsePluginOptions } from './plugin/parse-plugin-options.js';
+export type { RetryPolicy } from './retry.js';
+export { retryDelaySeconds, retryPolicy, retryPolicyIssues, shouldRetry } from './retry.js';
 export type { PolicyLike } from './policy.js';
 export { asPolicy, deepFreeze, PolicyBag } from './policy.js';
 export type { NodeResources, ResourceSpec } from './resources.js';

@@ -1,21 +1,9 @@
+import type { RetryPolicy } from './retry.js';
 import type { ResourceRequirements, ResourceSpec } from './resources.js';
 import type { PipelineStage } from './stage.js';
 
-/** Retry policy of one node. @public */
-export interface NodeRetryPolicy {
-  /** Total attempts including the first (default 1: no retry). */
-  readonly maxAttempts: number;
-  /** Delay before retry n is `min(maxDelaySeconds, initialDelaySeconds × multiplier^(n-1))`. */
-  readonly backoff?: {
-    readonly initialDelaySeconds?: number;
-    readonly multiplier?: number;
-    readonly maxDelaySeconds?: number;
-    /** Full jitter: the delay is drawn uniformly from [0, delay]. */
-    readonly jitter?: boolean;
-  };
-  /** Error codes worth retrying; empty or absent means every failure except cancellation. */
-  readonly retryOn?: readonly string[];
-}
+/** Retry policy of one node: the one {@link RetryPolicy} of core. @public */
+export type NodeRetryPolicy = RetryPolicy;
 
 /** Isolation of a node's execution. @public */
 export type Isolation = 'inline' | 'thread' | 'process';

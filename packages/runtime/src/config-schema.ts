@@ -3,7 +3,7 @@ import { ConfigError, type ConfigIssue, formatIssues } from '@phys/core';
 import type { NodeSpec } from '@phys/core';
 import { SequentialPipeline } from './pipeline/sequential-pipeline.js';
 import type { DagPipelineDeclaration, PhysConfig, PipelineDeclaration, SequentialPipelineDeclaration } from '@phys/core';
-import { isPhysPlugin } from '@phys/core';
+import { isPhysPlugin, retryPolicyIssues } from '@phys/core';
 import { isStage, isStageDefinition } from '@phys/core';
 import { zodIssues } from '@phys/core';
 
@@ -68,7 +68,20 @@ const nodeShape = {
   stage: configuredStage,
   deps: z.array(z.string().min(1)).optional(),
   resources: z.unknown().optional(),
-  retry: z.record(z.string(), z.unknown()).optional(),
+  retry: z
+    .unknown()
+    .superRefine((value, ctx) => {
+      if (value === undefined) return;
+      // One validator for retry policies (core's), so config and executor agree on what is valid.
+      for (const issue of retryPolicyIssues(value)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: issue.message,
+          path: issue.path === '' ? [] : issue.path.split('.'),
+        });
+      }
+    })
+    .optional(),
   timeoutSeconds: z.number().positive().optional(),
   isolation: z.enum(['inline', 'thread', 'process']).optional(),
   tags: z.record(z.string(), z.string()).optional(),

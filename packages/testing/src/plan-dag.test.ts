@@ -142,4 +142,17 @@ describe('planDag', () => {
     expect(edited.cached).toBe(2);
     expect(why(edited)).toMatchObject({ left: 'new', join: 'new' });
   });
+
+  it('reports an entry that its lineage names but the cache lost as missing', async () => {
+    const memory = new MemoryCache();
+    const cold = await planDag(pipeline(), memory, { initialState });
+    const cache = Object.assign(memory, {
+      lineage: async () =>
+        new Map(cold.nodes.map((n) => [n.id, { key: n.key, createdAt: new Date() }])),
+    });
+    const plan = await planDag(pipeline(), cache, { initialState });
+    expect(plan.nodes.map((n) => n.reasons)).toEqual(
+      Array.from({ length: 4 }, () => [{ kind: 'missing' }]),
+    );
+  });
 });

@@ -362,6 +362,24 @@ describe('createTestRuntime', () => {
     ]);
   });
 
+  it('checks node retry policies with the one validator of core, unknown keys included', async () => {
+    const error = await failure(
+      createTestRuntime({
+        pipelines: {
+          graph: {
+            kind: 'dag',
+            nodes: [{ id: 'a', stage: Double(), retry: { maxAttempts: 0, retryOn: ['X'] } as never }],
+          },
+        },
+      }),
+    );
+    expect(error.code).toBe('PHYS_CONFIG_INVALID');
+    expect((error as ConfigError).issues.map((i) => i.path)).toEqual([
+      'pipelines.graph.nodes[0].retry.retryOn',
+      'pipelines.graph.nodes[0].retry.maxAttempts',
+    ]);
+  });
+
   it('resolves the cache directory from the config directory', async () => {
     const runtime = await createTestRuntime({
       config: { cacheDir: 'cache' },

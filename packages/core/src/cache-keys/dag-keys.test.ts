@@ -213,7 +213,7 @@ describe('computeDagKeys', () => {
         { id: 'a', stage },
         { id: 'a', stage },
       ],
-      /'a' is used twice/,
+      /Duplicate node id 'a'/,
     );
     check([{ id: 'a', stage, deps: ['zz'] }], /'a' depends on 'zz'/);
     check(
@@ -230,7 +230,7 @@ describe('computeDagKeys', () => {
         { id: 'y', stage, deps: ['x'] },
         { id: 'z', stage, deps: ['y'] },
       ],
-      /cycle: (x -> y -> z -> x|y -> z -> x -> y|z -> x -> y -> z)/,
+      /Cycle detected: (x → y → z → x|y → z → x → y|z → x → y → z)/,
     );
     expect(() => computeDagKeys([], { initialStateHash: '' })).toThrow(/initialStateHash/);
   });

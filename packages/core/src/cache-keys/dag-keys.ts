@@ -3,7 +3,8 @@
 // anywhere upstream changes every key below it, while the node id stays out of the key so that
 // identical work is shared across renamed nodes and sweep clones.
 
-import { DagValidationError, UsageError } from '../errors.js';
+import { validateDag } from '../dag/validate-dag.js';
+import { UsageError } from '../errors.js';
 import type { NodeSpec } from '../node-spec.js';
 import type { PipelineStage, StageDefinition } from '../stage.js';
 import { hashState } from '../state/hash.js';
@@ -140,8 +141,9 @@ export function computeDagKeys(
   }
   const policyHash = options.policyHash ?? null;
   const fingerprint = options.fingerprintCode !== false;
-  const graph = indexGraph(nodes);
-  const { order, depStart, depList } = graph;
+  const graph = validateDag(nodes, { order: true });
+  const { depStart, depList } = graph;
+  const order = graph.order as Int32Array;
   const n = nodes.length;
   const keyOf = new Array<string>(n);
   const result = new Map<string, NodeCacheKey>();
@@ -219,133 +221,6 @@ interface MemoNode {
   readonly code: string | null;
   found: { readonly key: string; readonly inputs: DagKeyInputs } | undefined;
   next: Map<string, MemoNode> | undefined;
-}
-
-/** Deps as flat index lists and a topological order of a validated graph. */
-interface IndexedGraph {
-  /** Node indices in topological order (Kahn's algorithm, FIFO: ties keep input order). */
-  readonly order: Int32Array;
-  /** The deps of node i are `depList[depStart[i] .. depStart[i + 1])`, in deps order. */
-  readonly depStart: Int32Array;
-  readonly depList: Int32Array;
-}
-
-// Up to this many deps, a repeated dep is found by scanning the node's own list (no Set).
-const SCAN_DEPS = 16;
-
-/** Validates `nodes` and orders them, with flat arrays only (no per-node allocations). */
-function indexGraph(nodes: readonly NodeSpec[]): IndexedGraph {
-  const n = nodes.length;
-  const index = new Map<string, number>();
-  let edges = 0;
-  for (let i = 0; i < n; i++) {
-    const node = nodes[i] as NodeSpec;
-    if (index.has(node.id)) {
-      throw new DagValidationError(
-        `Node id '${node.id}' is used twice. Give every node a unique id.`,
-        { details: { node: node.id } },
-      );
-    }
-    index.set(node.id, i);
-    edges += node.deps?.length ?? 0;
-  }
-  const depStart = new Int32Array(n + 1);
-  const depList = new Int32Array(edges);
-  const outCount = new Int32Array(n + 1);
-  let e = 0;
-  for (let i = 0; i < n; i++) {
-    const node = nodes[i] as NodeSpec;
-    depStart[i] = e;
-    const deps = node.deps;
-    if (deps === undefined) continue;
-    const seen = deps.length > SCAN_DEPS ? new Set<number>() : undefined;
-    for (const dep of deps) {
-      const j = index.get(dep);
-      if (j === undefined) {
-        throw new DagValidationError(
-          `Node '${node.id}' depends on '${dep}', which is not a node of this DAG. Add it or remove the dependency.`,
-          { details: { node: node.id, missing: dep } },
-        );
-      }
-      let repeated = false;
-      if (seen === undefined) {
-        for (let q = depStart[i] as number; q < e; q++) if (depList[q] === j) repeated = true;
-      } else {
-        repeated = seen.has(j);
-        seen.add(j);
-      }
-      if (repeated) {
-        throw new DagValidationError(
-          `Node '${node.id}' lists dependency '${dep}' twice. List each dependency once.`,
-          { details: { node: node.id, dep } },
-        );
-      }
-      depList[e++] = j;
-      outCount[j + 1] = (outCount[j + 1] as number) + 1;
-    }
-  }
-  depStart[n] = e;
-  // Dependents as a second flat list, by counting sort.
-  for (let i = 0; i < n; i++)
-    outCount[i + 1] = (outCount[i + 1] as number) + (outCount[i] as number);
-  const outStart = outCount.slice();
-  const outList = new Int32Array(edges);
-  const fill = outCount;
-  for (let i = 0; i < n; i++) {
-    for (let q = depStart[i] as number; q < (depStart[i + 1] as number); q++) {
-      const j = depList[q] as number;
-      outList[fill[j] as number] = i;
-      fill[j] = (fill[j] as number) + 1;
-    }
-  }
-  const pending = new Int32Array(n);
-  const order = new Int32Array(n);
-  let tail = 0;
-  for (let i = 0; i < n; i++) {
-    pending[i] = (depStart[i + 1] as number) - (depStart[i] as number);
-    if (pending[i] === 0) order[tail++] = i;
-  }
-  for (let head = 0; head < tail; head++) {
-    const v = order[head] as number;
-    for (let q = outStart[v] as number; q < (outStart[v + 1] as number); q++) {
-      const k = outList[q] as number;
-      if (--(pending[k] as number) === 0) order[tail++] = k;
-    }
-  }
-  if (tail < n) {
-    const cycle = findCycle(nodes, index, pending);
-    throw new DagValidationError(
-      `The DAG has a cycle: ${cycle.join(' -> ')}. Remove one of these dependencies.`,
-      { details: { cycle } },
-    );
-  }
-  return { order, depStart, depList };
-}
-
-/** One cycle among the nodes Kahn's algorithm could not order (those with pending deps). */
-function findCycle(
-  nodes: readonly NodeSpec[],
-  index: ReadonlyMap<string, number>,
-  pending: Int32Array,
-): string[] {
-  const start = pending.findIndex((p) => p > 0);
-  const step = new Map<number, number>();
-  let at = start;
-  // Every unordered node has an unordered dep, so following those deps must revisit a node.
-  while (!step.has(at)) {
-    const deps = (nodes[at] as NodeSpec).deps ?? [];
-    const next = deps.map((d) => index.get(d) as number).find((j) => (pending[j] as number) > 0);
-    step.set(at, next as number);
-    at = next as number;
-  }
-  const cycle: string[] = [];
-  let i = at;
-  do {
-    cycle.push((nodes[i] as NodeSpec).id);
-    i = step.get(i) as number;
-  } while (i !== at);
-  cycle.push((nodes[at] as NodeSpec).id);
-  return cycle.reverse();
 }
 
 /**

@@ -1,9 +1,5 @@
-import {
-  ConfigError,
-  type ConfigIssue,
-  formatIssues,
-  type SerializedPhysError,
-} from '../errors.js';
+import type { SerializedPhysError } from '../errors.js';
+import type { RetryPolicy } from '../retry.js';
 import type { ExecutionStatus } from '../status.js';
 
 /** @public */
@@ -47,74 +43,8 @@ export interface Orchestrator {
 }
 
 /**
- * Orchestrator-level retry: `maxAttempts` total attempts; delay before retry n is
- * `min(maxDelaySeconds, initialDelaySeconds × backoffMultiplier^(n-1))`; only errors whose code
- * is in `retryableErrors` are retried (all but cancellation when empty).
+ * The retry policy of orchestrated runs: the one {@link RetryPolicy} of core, under the name the
+ * orchestration guide uses.
  * @public
  */
-export interface OrchestratorRetryPolicy {
-  readonly maxAttempts: number;
-  readonly initialDelaySeconds: number;
-  readonly backoffMultiplier: number;
-  readonly maxDelaySeconds: number;
-  readonly retryableErrors: readonly string[];
-}
-
-/**
- * Fills in the documented defaults (3 attempts, 1 s, ×2, ≤ 60 s, retry all) and rejects
- * impossible values (fewer than one attempt, negative delays, a multiplier below 1).
- * @public
- */
-export function retryPolicy(
-  options: Partial<OrchestratorRetryPolicy> = {},
-): OrchestratorRetryPolicy {
-  const policy: OrchestratorRetryPolicy = {
-    maxAttempts: options.maxAttempts ?? 3,
-    initialDelaySeconds: options.initialDelaySeconds ?? 1,
-    backoffMultiplier: options.backoffMultiplier ?? 2,
-    maxDelaySeconds: options.maxDelaySeconds ?? 60,
-    retryableErrors: Object.freeze([...(options.retryableErrors ?? [])]),
-  };
-  const issues: ConfigIssue[] = [];
-  if (!Number.isInteger(policy.maxAttempts) || policy.maxAttempts < 1) {
-    issues.push({
-      path: 'maxAttempts',
-      message: `must be a whole number ≥ 1 (total attempts, the first included), got ${policy.maxAttempts}`,
-    });
-  }
-  for (const key of ['initialDelaySeconds', 'maxDelaySeconds'] as const) {
-    if (!Number.isFinite(policy[key]) || policy[key] < 0) {
-      issues.push({
-        path: key,
-        message: `must be a finite number of seconds ≥ 0, got ${policy[key]}`,
-      });
-    }
-  }
-  if (!Number.isFinite(policy.backoffMultiplier) || policy.backoffMultiplier < 1) {
-    issues.push({
-      path: 'backoffMultiplier',
-      message: `must be a finite number ≥ 1, got ${policy.backoffMultiplier}`,
-    });
-  }
-  if (issues.length > 0) {
-    throw new ConfigError('PHYS_CONFIG_INVALID', `Invalid retry policy:\n${formatIssues(issues)}`, {
-      issues,
-    });
-  }
-  return Object.freeze(policy);
-}
-
-/** Seconds to wait before retry `attempt` (2 = first retry) under `policy`. @public */
-export function retryDelaySeconds(policy: OrchestratorRetryPolicy, attempt: number): number {
-  const n = Math.max(1, attempt - 1);
-  return Math.min(
-    policy.maxDelaySeconds,
-    policy.initialDelaySeconds * policy.backoffMultiplier ** (n - 1),
-  );
-}
-
-/** Whether an error with `code` may be retried under `policy`. @public */
-export function isRetryableCode(policy: OrchestratorRetryPolicy, code: string): boolean {
-  if (code === 'PHYS_CANCELLED') return false;
-  return policy.retryableErrors.length === 0 || policy.retryableErrors.includes(code);
-}
+export type OrchestratorRetryPolicy = RetryPolicy;
