@@ -1,11 +1,20 @@
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CacheEntry, hashState, PhysError } from '@phys/core';
+import {
+  type CacheEntry,
+  CancelledError,
+  isMaintainableCache,
+  isSingleFlightCache,
+  PhysError,
+} from '@phys/core';
+import { MemoryCache } from '@phys/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DAG_KEY_FORMAT, type DagKeyInputs, KEY_INPUTS_FIELD } from './dag-keys.js';
+import { entry, key, quarantinedIn } from '../test/entries.js';
 import { DiskCache } from './disk-cache.js';
 import { type EntryLayout, HEAD_BYTES, parseLayout } from './entry-file.js';
+import { SharedDiskCache } from './shared-disk-cache.js';
+import type { LockOutcome, SingleFlightLock } from './single-flight-lock.js';
 
 let dir: string;
 beforeEach(() => {
@@ -15,18 +24,7 @@ afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const key = (n: number | string) => hashState(['test-key', n]);
-
-function entry(n: number, extra: Record<string, unknown> = {}): CacheEntry {
-  return {
-    state: { n, values: new Float64Array([n, n + 0.5, -n]), label: `entry ${n}`, ...extra },
-    metrics: { 'node.loss': n / 10 },
-    provenance: { node: `node-${n}`, stage: 'test/stage', version: '3' },
-  };
-}
-
-const quarantined = () =>
-  fs.existsSync(join(dir, 'quarantine')) ? fs.readdirSync(join(dir, 'quarantine')) : [];
+const quarantined = () => quarantinedIn(dir);
 
 describe('DiskCache', () => {
   it('round-trips entries: typed arrays, Maps, bigints, metrics, artifacts, provenance', async () => {
@@ -193,151 +191,6 @@ describe('DiskCache', () => {
     });
   });
 
-  it('evicts the least recently used entries beyond maxBytes', async () => {
-    const probe = new DiskCache({ dir: join(dir, 'probe') });
-    await probe.put(key(0), entry(0));
-    const size = (await probe.stats()).bytes;
-    const cache = new DiskCache({ dir, maxBytes: size * 3 + size / 2 });
-    await cache.put(key(1), entry(1));
-    await cache.put(key(2), entry(2));
-    await cache.put(key(3), entry(3));
-    expect(await cache.get(key(1))).toBeDefined(); // 2 is now the least recently used
-    await cache.put(key(4), entry(4));
-    expect(await cache.has(key(2))).toBe(false);
-    expect(await cache.stats()).toMatchObject({ entries: 3, evictions: 1 });
-    await cache.put(key(5), entry(5)); // then 3
-    expect(await cache.has(key(3))).toBe(false);
-    for (const n of [1, 4, 5]) expect(await cache.has(key(n))).toBe(true);
-    expect((await cache.stats()).bytes).toBeLessThanOrEqual(cache.maxBytes);
-  });
-
-  it('keeps recency across reopening (file mtimes) and skips entries larger than the limit', async () => {
-    const first = new DiskCache({ dir });
-    for (const n of [1, 2, 3]) await first.put(key(n), entry(n));
-    const size = (await first.stats()).bytes / 3;
-    // Recency as another session left it: 2 used last, 3 least recently.
-    const at = (s: number) => new Date(Date.now() - s * 1000);
-    fs.utimesSync(first.pathOf(key(1)), at(200), at(200));
-    fs.utimesSync(first.pathOf(key(2)), at(100), at(100));
-    fs.utimesSync(first.pathOf(key(3)), at(300), at(300));
-    const cache = new DiskCache({ dir, maxBytes: Math.floor(size * 3.5) });
-    await cache.put(key(4), entry(4));
-    expect(await cache.has(key(3))).toBe(false);
-    await cache.put(key(5), entry(5));
-    expect(await cache.has(key(1))).toBe(false);
-    expect(await cache.has(key(2))).toBe(true);
-
-    const small = new DiskCache({ dir: join(dir, 'small'), maxBytes: 64 });
-    await small.put(key(9), entry(9));
-    expect(await small.has(key(9))).toBe(false);
-  });
-
-  it('persists the recency of hits in file mtimes', async () => {
-    const cache = new DiskCache({ dir });
-    await cache.put(key(1), entry(1));
-    const old = new Date(Date.now() - 3_600_000);
-    fs.utimesSync(cache.pathOf(key(1)), old, old);
-    await cache.get(key(1));
-    await cache.close();
-    expect(fs.statSync(cache.pathOf(key(1))).mtimeMs).toBeGreaterThan(old.getTime() + 1000);
-  });
-
-  it('has, delete, list and lineage', async () => {
-    const cache = new DiskCache({ dir });
-    const inputs: DagKeyInputs = {
-      formatVersion: DAG_KEY_FORMAT,
-      stageName: 'test/stage',
-      stageVersion: '3',
-      configHash: 'c'.repeat(64),
-      policyHash: null,
-      rootInputHash: 'r'.repeat(64),
-      codeFingerprint: null,
-    };
-    const withInputs = (n: number): CacheEntry => {
-      const e = entry(n);
-      return { ...e, provenance: { ...e.provenance, [KEY_INPUTS_FIELD]: inputs } };
-    };
-    await cache.put(key(1), withInputs(1));
-    await cache.put(key(2), entry(2));
-    expect(await cache.has(key(1))).toBe(true);
-    const listed = [];
-    for await (const info of cache.list()) listed.push(info);
-    expect(listed.map((i) => i.key).sort()).toEqual([key(1), key(2)].sort());
-    const one = listed.find((i) => i.key === key(1));
-    expect(one).toMatchObject({
-      nodeId: 'node-1',
-      stage: 'test/stage',
-      stageVersion: '3',
-      keyInputs: inputs,
-      size: fs.statSync(cache.pathOf(key(1))).size,
-    });
-    expect(one?.createdAt).toBeInstanceOf(Date);
-    const lineage = await cache.lineage();
-    expect(lineage.get('node-1')).toMatchObject({ key: key(1), keyInputs: inputs });
-    expect(lineage.get('node-2')?.keyInputs).toBeUndefined();
-
-    expect(await cache.delete(key(1))).toBe(true);
-    expect(await cache.delete(key(1))).toBe(false);
-    expect(await cache.has(key(1))).toBe(false);
-    expect(await cache.stats()).toMatchObject({ entries: 1 });
-  });
-
-  it('verify() checks every entry and quarantines the bad ones', async () => {
-    const cache = new DiskCache({ dir });
-    for (let i = 0; i < 5; i++) await cache.put(key(i), entry(i));
-    for (const i of [1, 3]) {
-      const path = cache.pathOf(key(i));
-      const bytes = fs.readFileSync(path);
-      bytes[bytes.length - 40] = (bytes[bytes.length - 40] as number) ^ 0xff;
-      fs.writeFileSync(path, bytes);
-    }
-    const report = await cache.verify();
-    expect(report).toMatchObject({ checked: 5, ok: 3, corrupt: 2 });
-    expect(quarantined()).toHaveLength(2);
-    expect(await cache.stats()).toMatchObject({ entries: 3, corrupt: 2, bytes: report.bytes });
-    expect(await cache.verify()).toMatchObject({ checked: 3, ok: 3, corrupt: 0 });
-  });
-
-  it('gc() evicts to the limit and removes dead writers’ temp files and old quarantine', async () => {
-    const writer = new DiskCache({ dir });
-    for (let i = 0; i < 6; i++) await writer.put(key(i), entry(i));
-    const size = (await writer.stats()).bytes / 6;
-    const shard = join(dir, 'v1', key(0).slice(0, 2));
-    const oldTemp = join(shard, `.${key(0)}.deadwriter1.tmp`);
-    const freshTemp = join(shard, `.${key(0)}.livewriter1.tmp`);
-    fs.writeFileSync(oldTemp, 'half an entry');
-    fs.writeFileSync(freshTemp, 'being written');
-    const hourAgo = new Date(Date.now() - 3_600_000);
-    fs.utimesSync(oldTemp, hourAgo, hourAgo);
-    fs.mkdirSync(join(dir, 'quarantine'));
-    fs.writeFileSync(join(dir, 'quarantine', 'old'), 'x');
-    const monthAgo = new Date(Date.now() - 30 * 86_400_000);
-    fs.utimesSync(join(dir, 'quarantine', 'old'), monthAgo, monthAgo);
-
-    const cache = new DiskCache({ dir, maxBytes: Math.floor(size * 4.5) });
-    const report = await cache.gc();
-    expect(report).toMatchObject({
-      evicted: 2,
-      tempFilesRemoved: 1,
-      quarantineRemoved: 1,
-      entries: 4,
-    });
-    expect(fs.existsSync(oldTemp)).toBe(false);
-    expect(fs.existsSync(freshTemp)).toBe(true);
-    expect((await cache.gc({ tempMaxAgeMs: 0 })).tempFilesRemoved).toBe(1);
-  });
-
-  it('clear() removes everything', async () => {
-    const cache = new DiskCache({ dir });
-    for (let i = 0; i < 4; i++) await cache.put(key(i), entry(i));
-    const { bytes } = await cache.stats();
-    expect(await cache.clear()).toEqual({ entries: 4, bytes });
-    expect(await cache.stats()).toMatchObject({ entries: 0, bytes: 0 });
-    expect(await cache.get(key(1))).toBeUndefined();
-    await cache.put(key(1), entry(1));
-    expect(await cache.get(key(1))).toEqual(entry(1));
-  });
-
   it('writes with fsync: true and false', async () => {
     for (const fsync of [true, false]) {
       const cache = new DiskCache({ dir: join(dir, String(fsync)), fsync });
@@ -380,5 +233,88 @@ describe('DiskCache', () => {
     expect(() => new DiskCache({ dir, maxBytes: 'lots' })).toThrow(/Invalid memory/);
     expect(() => new DiskCache({ dir, fsync: 'often' as never })).toThrow(/fsync/);
     await expect(new DiskCache({ dir }).get('')).rejects.toMatchObject({ code: 'PHYS_USAGE' });
+  });
+  it('implements the SingleFlightCache and MaintainableCache contracts of @phys/core', () => {
+    for (const cache of [new DiskCache({ dir }), new SharedDiskCache({ dir })]) {
+      expect(isSingleFlightCache(cache)).toBe(true);
+      expect(isMaintainableCache(cache)).toBe(true);
+    }
+    expect(isSingleFlightCache(new MemoryCache())).toBe(false);
+    expect(isMaintainableCache(new MemoryCache())).toBe(false);
+  });
+
+  describe('getOrCompute() with a lock', () => {
+    /** A lock that records what the cache asks of it; `wait` decides what acquire() resolves to. */
+    function recordingLock(wait?: () => Promise<CacheEntry | undefined>) {
+      const calls: string[] = [];
+      const lock: SingleFlightLock = {
+        async acquire(k, _published, signal): Promise<LockOutcome> {
+          calls.push(`acquire ${k === key(1) ? 'k1' : k}`);
+          if (signal?.aborted) throw new CancelledError('aborted');
+          const other = await wait?.();
+          if (other !== undefined) return { locked: false, entry: other };
+          return {
+            locked: true,
+            release: async () => {
+              calls.push('release');
+            },
+          };
+        },
+        async gc() {
+          calls.push('gc');
+          return 2;
+        },
+      };
+      return { lock, calls };
+    }
+
+    it('takes the lock on a miss, computes and stores while holding it, then releases it', async () => {
+      const { lock, calls } = recordingLock();
+      const cache = new DiskCache({ dir, lock });
+      const result = await cache.getOrCompute(key(1), () => {
+        calls.push('compute');
+        return entry(1);
+      });
+      expect(result).toEqual({ entry: entry(1), computed: true });
+      expect(calls).toEqual(['acquire k1', 'compute', 'release']);
+      expect(await cache.get(key(1))).toEqual(entry(1));
+      // A hit never asks the lock.
+      expect((await cache.getOrCompute(key(1), () => entry(9))).computed).toBe(false);
+      expect(calls).toHaveLength(3);
+    });
+
+    it('returns the entry another holder published instead of computing', async () => {
+      const { lock, calls } = recordingLock(async () => entry(7));
+      const cache = new DiskCache({ dir, lock });
+      const result = await cache.getOrCompute(key(1), () => {
+        calls.push('compute');
+        return entry(1);
+      });
+      expect(result).toEqual({ entry: entry(7), computed: false });
+      expect(calls).toEqual(['acquire k1']);
+    });
+
+    it('releases the lock when the computation fails, and passes the signal on', async () => {
+      const { lock, calls } = recordingLock();
+      const cache = new DiskCache({ dir, lock });
+      await expect(
+        cache.getOrCompute(key(1), () => {
+          throw new Error('stage failed');
+        }),
+      ).rejects.toThrow('stage failed');
+      expect(calls).toEqual(['acquire k1', 'release']);
+      const aborted = AbortSignal.abort();
+      await expect(
+        cache.getOrCompute(key(1), () => entry(1), { signal: aborted }),
+      ).rejects.toBeInstanceOf(CancelledError);
+    });
+
+    it('lets gc() clean up after the lock too', async () => {
+      const { lock, calls } = recordingLock();
+      const report = await new DiskCache({ dir, lock }).gc();
+      expect(report.tempFilesRemoved).toBe(2);
+      expect(calls).toEqual(['gc']);
+      expect(() => new DiskCache({ dir, lock: {} as never })).toThrow(/lock/);
+    });
   });
 });

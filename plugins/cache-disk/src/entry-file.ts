@@ -16,7 +16,7 @@
 // under a shared key, with its own node id in the provenance) can be recognised by comparing bytes.
 
 import { createHash, hash as oneShotHash } from 'node:crypto';
-import type { DagKeyInputs } from './dag-keys.js';
+import { type CacheEntry, type DagKeyInputs, KEY_INPUTS_FIELD } from '@phys/core';
 
 const MAGIC0 = 0x89;
 const MAGIC1 = 0x50;
@@ -43,6 +43,39 @@ export interface EntryMetadata {
   readonly nodeId?: string;
   /** What the key was derived from, when the writer recorded it. */
   readonly keyInputs?: DagKeyInputs;
+}
+
+/** `value` when it is a non-empty string. */
+export function nonEmpty(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** Whether `value` looks like the key inputs a writer recorded (a foreign writer may not). */
+export function isKeyInputs(value: unknown): value is DagKeyInputs {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.formatVersion === 'string' &&
+    typeof v.stageName === 'string' &&
+    typeof v.stageVersion === 'string' &&
+    typeof v.configHash === 'string'
+  );
+}
+
+/** The metadata to record for `entry`, taken from its provenance. */
+export function metadataFor(entry: CacheEntry): EntryMetadata {
+  const p = (entry.provenance ?? {}) as Record<string, unknown>;
+  const stage = nonEmpty(p.stage);
+  const stageVersion = nonEmpty(p.version) ?? nonEmpty(p.stageVersion);
+  const nodeId = nonEmpty(p.node) ?? nonEmpty(p.nodeId);
+  const keyInputs = p[KEY_INPUTS_FIELD];
+  return {
+    createdAt: Date.now(),
+    ...(stage === undefined ? {} : { stage }),
+    ...(stageVersion === undefined ? {} : { stageVersion }),
+    ...(nodeId === undefined ? {} : { nodeId }),
+    ...(isKeyInputs(keyInputs) ? { keyInputs } : {}),
+  };
 }
 
 /** Sizes and offsets read from a header. */

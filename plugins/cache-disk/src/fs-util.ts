@@ -2,6 +2,7 @@
 // fs/promises FileHandles: for the many tiny files of a cache, FileHandle bookkeeping costs more
 // than the system calls themselves.
 
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { PhysError } from '@phys/core';
@@ -11,6 +12,16 @@ export const closeAsync = promisify(fs.close);
 export const fsyncAsync = promisify(fs.fsync);
 export const fstatAsync = promisify(fs.fstat);
 export const fchmodAsync = promisify(fs.fchmod);
+
+// Distinguishes temporary files of concurrent writers, also across hosts sharing a directory.
+const WRITER_TOKEN = randomBytes(6).toString('hex');
+const STAT_CONCURRENCY = 32;
+let uniqueCounter = 0;
+
+/** A name no other writer uses: this process's token and a counter. */
+export function uniqueSuffix(): string {
+  return `${WRITER_TOKEN}${++uniqueCounter}`;
+}
 
 export function readAsync(
   fd: number,
@@ -157,4 +168,48 @@ function chmodQuiet(path: string, mode: number): void {
   } catch {
     // Another user created it first: its mode is theirs to set.
   }
+}
+
+export function closeQuietly(fd: number, sync: boolean): void {
+  if (sync) {
+    try {
+      fs.closeSync(fd);
+    } catch {}
+  } else {
+    fs.close(fd, () => {});
+  }
+}
+
+/** fsyncs the file or directory at `path`, best effort. */
+export async function fsyncPath(path: string): Promise<void> {
+  let fd: number;
+  try {
+    fd = await openAsync(path, 'r');
+  } catch {
+    return; // Evicted or deleted since: nothing left to make durable.
+  }
+  try {
+    await fsyncAsync(fd);
+  } catch {
+    // Best effort: a failed background fsync only weakens durability, never correctness.
+  } finally {
+    await closeAsync(fd).catch(() => {});
+  }
+}
+
+/** Runs `fn` over `items`, at most {@link STAT_CONCURRENCY} at a time. */
+export async function inBatches<T>(
+  items: readonly T[],
+  fn: (item: T) => Promise<unknown>,
+): Promise<void> {
+  for (let i = 0; i < items.length; i += STAT_CONCURRENCY) {
+    await Promise.all(
+      items.slice(i, i + STAT_CONCURRENCY).map((item) => fn(item).catch(rethrowIo)),
+    );
+  }
+}
+
+function rethrowIo(error: unknown): void {
+  if (PhysError.is(error)) throw error;
+  // Background touches and fsyncs of files removed meanwhile are not errors.
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CacheToken, ConfigError, defineConfig, type PhysConfig } from '@phys/core';
-import { createTestRuntime } from '@phys/core/testing';
+import { createTestRuntime } from '@phys/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiskCache } from './disk-cache.js';
 import cacheDisk from './plugin.js';
