@@ -65,7 +65,8 @@ function packageDirs() {
 
 function sources(dir, out = []) {
   for (const entry of readdirSync(dir)) {
-    if (entry === 'node_modules' || entry === 'dist' || entry.startsWith('_') || entry === 'etc') continue;
+    if (entry === 'node_modules' || entry === 'dist' || entry.startsWith('_') || entry === 'etc')
+      continue;
     const path = join(dir, entry);
     const stat = statSync(path);
     if (stat.isDirectory()) {
@@ -78,8 +79,12 @@ function sources(dir, out = []) {
 }
 
 const isTestFile = (rel) =>
-  /(^|\/)(test|tests|__fixtures__|fixtures)\//.test(rel) || /\.test(-d)?\.ts$/.test(rel) || /(^|\/)vitest\.config\./.test(rel);
-const ours = (spec) => /^@phys\/[a-z0-9-]+/.exec(spec)?.[0] ?? (spec.startsWith('phys-plugin-') ? spec.split('/')[0] : undefined);
+  /(^|\/)(test|tests|__fixtures__|fixtures)\//.test(rel) ||
+  /\.test(-d)?\.ts$/.test(rel) ||
+  /(^|\/)vitest\.config\./.test(rel);
+const ours = (spec) =>
+  /^@phys\/[a-z0-9-]+/.exec(spec)?.[0] ??
+  (spec.startsWith('phys-plugin-') ? spec.split('/')[0] : undefined);
 
 const problems = [];
 for (const abs of packageDirs()) {
@@ -109,16 +114,22 @@ for (const abs of packageDirs()) {
       const allowed = test ? rules.dev : rules.run;
       const line = text.slice(0, m.index).split('\n').length;
       if (!allowed.includes(name)) {
-        problems.push(`${dir}/${rel}:${line}: ${pkg.name} may not import ${name}${test ? ' (even in tests)' : ''}`);
+        problems.push(
+          `${dir}/${rel}:${line}: ${pkg.name} may not import ${name}${test ? ' (even in tests)' : ''}`,
+        );
       } else if (!test && !(name in declared)) {
-        problems.push(`${dir}/${rel}:${line}: imports ${name}, which package.json does not list in dependencies or peerDependencies`);
+        problems.push(
+          `${dir}/${rel}:${line}: imports ${name}, which package.json does not list in dependencies or peerDependencies`,
+        );
       }
     }
   }
 }
 
 if (problems.length > 0) {
-  process.stderr.write(`Forbidden dependency directions (${problems.length}); see scripts/check-deps.mjs:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
+  process.stderr.write(
+    `Forbidden dependency directions (${problems.length}); see scripts/check-deps.mjs:\n${problems.map((p) => `  ${p}`).join('\n')}\n`,
+  );
   process.exit(1);
 }
 process.stdout.write('dependency directions: ok\n');

@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { INLINE_ARRAY_LIMIT, inlineOrPreview, RunAccumulator } from './accumulator.js';
 import type { ArtifactData, ArtifactRecorder, ArtifactRef } from './artifacts.js';
 import { StageContractError } from './errors.js';
-import { INLINE_ARRAY_LIMIT, inlineOrPreview, RunAccumulator } from './accumulator.js';
 
 /** Keeps recorded artifacts in memory: what the accumulator handed to its recorder. */
 class MemoryRecorder implements ArtifactRecorder {
   readonly data = new Map<string, ArtifactData>();
   async record(key: string, data: ArtifactData): Promise<ArtifactRef> {
     this.data.set(key, data);
-    const bytes = typeof data === 'string' ? data.length : ArrayBuffer.isView(data) ? data.byteLength : 0;
+    const bytes =
+      typeof data === 'string' ? data.length : ArrayBuffer.isView(data) ? data.byteLength : 0;
     return { path: `memory:${key}`, bytes, sha256: '', mediaType: 'application/octet-stream' };
   }
 }

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  JobFailureError,
-  JOB_FAILURE_CODES,
   CancelledError,
   ConfigError,
   DagValidationError,
   deserializeError,
   formatIssues,
+  JOB_FAILURE_CODES,
+  JobFailureError,
   PhysError,
   PluginError,
   ResourceError,
@@ -205,13 +205,20 @@ describe('errors across boundaries', () => {
     expect(oom.code).toBe('PHYS_JOB_OOM');
     expect(oom.retryable).toBe(false);
     expect(oom.message).toContain("Node 'train' (slurm job 42_3, OUT_OF_MEMORY) ran out of memory");
-    expect(oom.details).toMatchObject({ reason: 'OOM', scheduler: 'slurm', nativeState: 'OUT_OF_MEMORY' });
+    expect(oom.details).toMatchObject({
+      reason: 'OOM',
+      scheduler: 'slurm',
+      nativeState: 'OUT_OF_MEMORY',
+    });
     const back = deserializeError(JSON.parse(JSON.stringify(serializeError(oom))));
     expect(back).toBeInstanceOf(JobFailureError);
     expect(back).toBeInstanceOf(SchedulerError);
     expect((back as JobFailureError).reason).toBe('OOM');
     expect((back as JobFailureError).failure.jobId).toBe('42_3');
-    expect(new JobFailureError('NODE_FAIL', { scheduler: 'pbs', nativeState: 'Exit_status=-3' }).retryable).toBe(true);
+    expect(
+      new JobFailureError('NODE_FAIL', { scheduler: 'pbs', nativeState: 'Exit_status=-3' })
+        .retryable,
+    ).toBe(true);
   });
 
   it('answers instanceof for an instance of another installed copy of the class', () => {
@@ -219,7 +226,9 @@ describe('errors across boundaries', () => {
     // object whose prototype carries the same Symbol.for markers.
     class OtherCopyError extends Error {}
     for (const name of ['PhysError', 'SchedulerError', 'JobFailureError']) {
-      Object.defineProperty(OtherCopyError.prototype, Symbol.for(`@phys/error:${name}`), { value: true });
+      Object.defineProperty(OtherCopyError.prototype, Symbol.for(`@phys/error:${name}`), {
+        value: true,
+      });
     }
     const foreign = new OtherCopyError('from another copy');
     expect(foreign).toBeInstanceOf(PhysError);

@@ -76,7 +76,8 @@ export class PhysError extends Error {
 }
 Object.defineProperty(PhysError.prototype, PHYS_ERROR, { value: true });
 
-type ErrorClass = abstract new (...args: never[]) => PhysError;
+/** A PhysError class, as {@link brandError} takes it. @public */
+export type ErrorClass = abstract new (...args: never[]) => PhysError;
 const ERROR_CLASSES = new Map<string, ErrorClass>();
 
 /**
@@ -93,8 +94,13 @@ export function brandError<T extends ErrorClass>(Class: T, name: string): T {
   Object.defineProperty(Class, Symbol.hasInstance, {
     value(this: ErrorClass, value: unknown): boolean {
       // `this` is a subclass that did not brand itself: fall back to the prototype chain.
-      if (this !== Class) return Object.prototype.isPrototypeOf.call(this.prototype, value as object);
-      return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+      if (this !== Class)
+        return Object.prototype.isPrototypeOf.call(this.prototype, value as object);
+      return (
+        typeof value === 'object' &&
+        value !== null &&
+        (value as Record<symbol, unknown>)[marker] === true
+      );
     },
   });
   ERROR_CLASSES.set(name, Class);
@@ -283,7 +289,8 @@ const REASONS: Readonly<Record<JobFailureReason, ReasonInfo>> = {
   },
   NODE_FAIL: {
     retryable: true,
-    text: (what) => `${what} failed because its compute node failed, not the task; it can be retried.`,
+    text: (what) =>
+      `${what} failed because its compute node failed, not the task; it can be retried.`,
   },
   PREEMPTED: {
     retryable: true,
@@ -325,7 +332,11 @@ const REASONS: Readonly<Record<JobFailureReason, ReasonInfo>> = {
 export class JobFailureError extends SchedulerError {
   readonly reason: JobFailureReason;
   readonly failure: JobFailure;
-  constructor(reason: JobFailureReason, failure: JobFailure, options: Omit<PhysErrorOptions, 'details' | 'retryable'> = {}) {
+  constructor(
+    reason: JobFailureReason,
+    failure: JobFailure,
+    options: Omit<PhysErrorOptions, 'details' | 'retryable'> = {},
+  ) {
     const info = REASONS[reason];
     const what = `${failure.nodeId === undefined ? 'A task' : `Node '${failure.nodeId}'`} (${failure.scheduler}${failure.jobId === undefined ? '' : ` job ${failure.jobId}`}, ${failure.nativeState})`;
     super(
@@ -358,7 +369,8 @@ function ownFields(error: PhysError): Readonly<Record<string, unknown>> | undefi
   let fields: Record<string, unknown> | undefined;
   for (const key of Object.keys(error)) {
     if (BASE_FIELDS.has(key)) continue;
-    (fields ??= {})[key] = (error as unknown as Record<string, unknown>)[key];
+    fields ??= {};
+    fields[key] = (error as unknown as Record<string, unknown>)[key];
   }
   return fields === undefined ? undefined : jsonSafe(fields);
 }
@@ -411,7 +423,12 @@ export function deserializeError(data: SerializedPhysError): PhysError {
   // the serialized form already holds every field they set.
   const error = Object.create(Class.prototype) as PhysError;
   const set = (key: string, value: unknown): void => {
-    Object.defineProperty(error, key, { value, writable: true, configurable: true, enumerable: key !== 'stack' && key !== 'message' && key !== 'cause' });
+    Object.defineProperty(error, key, {
+      value,
+      writable: true,
+      configurable: true,
+      enumerable: key !== 'stack' && key !== 'message' && key !== 'cause',
+    });
   };
   set('message', data.message);
   set('name', data.name);

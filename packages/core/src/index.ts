@@ -2,6 +2,8 @@
 // specs, statuses, resources, errors, hooks, metrics events, plugins and capability tokens.
 // Cheap to import from phys.config.ts: its own modules and zod. The host is `@phys/runtime`.
 
+export type { ArrayPreview, RunProvenance, StageProvenance } from './accumulator.js';
+export { inlineOrPreview, RunAccumulator } from './accumulator.js';
 export type {
   ArtifactData,
   ArtifactRecorder,
@@ -46,8 +48,6 @@ export type {
   SingleFlightCache,
 } from './contracts/cache.js';
 export { isMaintainableCache, isSingleFlightCache } from './contracts/cache.js';
-export type { DagIndex, DagProblem, DagProblemKind, IndexDagOptions } from './dag/validate-dag.js';
-export { dagValidationError, indexDag, validateDag } from './dag/validate-dag.js';
 export type {
   Orchestrator,
   OrchestratorRetryPolicy,
@@ -62,32 +62,11 @@ export type {
   SchedulerTask,
   TaskOutcome,
 } from './contracts/scheduler.js';
-export type {
-  Container,
-  ExecuteRequest,
-  ExecuteResult,
-  ModelPackageInfo,
-  ModelPackager,
-  PipelineExecutor,
-  ProgressEvent,
-  Provider,
-  RegistrationOptions,
-  Token,
-} from './tokens.js';
-export {
-  CacheToken,
-  createToken,
-  ExecutorToken,
-  HooksToken,
-  LoggerToken,
-  MetricsCollectorToken,
-  OrchestratorToken,
-  PackagerToken,
-  SchedulerToken,
-  StageRegistryToken,
-} from './tokens.js';
+export type { DagIndex, DagProblem, DagProblemKind, IndexDagOptions } from './dag/validate-dag.js';
+export { dagValidationError, indexDag, validateDag } from './dag/validate-dag.js';
 export type {
   ConfigIssue,
+  ErrorClass,
   JobFailure,
   JobFailureCode,
   JobFailureReason,
@@ -144,8 +123,6 @@ export {
   setMetricsCollector,
 } from './metrics.js';
 export type { Isolation, NodeRetryPolicy, NodeSpec } from './node-spec.js';
-export type { ArrayPreview, RunProvenance, StageProvenance } from './accumulator.js';
-export { inlineOrPreview, RunAccumulator } from './accumulator.js';
 export type {
   CheckedConfig,
   CheckPluginEntry,
@@ -160,6 +137,17 @@ export type {
 export { CONFIG_FILE_NAMES, defineConfig } from './plugin/define-config.js';
 export type {
   Capability,
+  CliArgument,
+  CliCommand,
+  CliCommandContext,
+  CliCommandHandler,
+  CliCommandModule,
+  CliDagRun,
+  CliDagRunResult,
+  CliFormat,
+  CliOption,
+  CliRuntime,
+  CliWritable,
   PhysPlugin,
   PhysPluginFactory,
   PluginContext,
@@ -172,8 +160,6 @@ export {
   SINGLE_VALUED_CAPABILITIES,
 } from './plugin/define-plugin.js';
 export { parsePluginOptions } from './plugin/parse-plugin-options.js';
-export type { RetryPolicy } from './retry.js';
-export { retryDelaySeconds, retryPolicy, retryPolicyIssues, shouldRetry } from './retry.js';
 export type { PolicyLike } from './policy.js';
 export { asPolicy, deepFreeze, PolicyBag } from './policy.js';
 export type { NodeResources, ResourceSpec } from './resources.js';
@@ -186,6 +172,8 @@ export {
   ResourceRequirements,
   resources,
 } from './resources.js';
+export type { RetryPolicy } from './retry.js';
+export { retryDelaySeconds, retryPolicy, retryPolicyIssues, shouldRetry } from './retry.js';
 export type {
   ArtifactValue,
   GrantedResources,
@@ -209,7 +197,6 @@ export type { StateCodec } from './state/codec-registry.js';
 export { registerStateCodec, unregisterStateCodec } from './state/codec-registry.js';
 export { DagState } from './state/dag-state.js';
 export { hashDagInputs, hashState, hashStateBytes } from './state/hash.js';
-export { TASK_EXIT_CODES } from './task-exit-codes.js';
 export {
   ExecutionStatus,
   isFailed,
@@ -218,3 +205,28 @@ export {
   NodeStatus,
   parseStatus,
 } from './status.js';
+export { TASK_EXIT_CODES } from './task-exit-codes.js';
+export type {
+  Container,
+  ExecuteRequest,
+  ExecuteResult,
+  ModelPackageInfo,
+  ModelPackager,
+  PipelineExecutor,
+  ProgressEvent,
+  Provider,
+  RegistrationOptions,
+  Token,
+} from './tokens.js';
+export {
+  CacheToken,
+  createToken,
+  ExecutorToken,
+  HooksToken,
+  LoggerToken,
+  MetricsCollectorToken,
+  OrchestratorToken,
+  PackagerToken,
+  SchedulerToken,
+  StageRegistryToken,
+} from './tokens.js';

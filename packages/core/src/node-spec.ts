@@ -1,5 +1,5 @@
-import type { RetryPolicy } from './retry.js';
 import type { ResourceRequirements, ResourceSpec } from './resources.js';
+import type { RetryPolicy } from './retry.js';
 import type { PipelineStage } from './stage.js';
 
 /** Retry policy of one node: the one {@link RetryPolicy} of core. @public */

@@ -57,13 +57,22 @@ describe('retryDelaySeconds', () => {
   });
 
   it('follows the configured initial delay, multiplier and cap', () => {
-    const policy = retryPolicy({ initialDelaySeconds: 0.5, backoffMultiplier: 3, maxDelaySeconds: 10 });
+    const policy = retryPolicy({
+      initialDelaySeconds: 0.5,
+      backoffMultiplier: 3,
+      maxDelaySeconds: 10,
+    });
     expect([1, 2, 3, 4].map((a) => retryDelaySeconds(policy, a))).toEqual([0.5, 1.5, 4.5, 10]);
   });
 
   it('retries at once when a plain policy gives no delay, and spreads with full jitter', () => {
     expect(retryDelaySeconds({ maxAttempts: 9 }, 4)).toBe(0);
-    const policy = { maxAttempts: 9, initialDelaySeconds: 1, backoffMultiplier: 3, maxDelaySeconds: 5 };
+    const policy = {
+      maxAttempts: 9,
+      initialDelaySeconds: 1,
+      backoffMultiplier: 3,
+      maxDelaySeconds: 5,
+    };
     expect([1, 2, 3].map((a) => retryDelaySeconds(policy, a))).toEqual([1, 3, 5]);
     expect(retryDelaySeconds({ ...policy, jitter: true }, 2, () => 0.5)).toBe(1.5);
   });
@@ -102,7 +111,9 @@ describe('shouldRetry', () => {
   it('retries only listed codes or job-failure reasons, and never cancellation even when listed', () => {
     const policy = retryPolicy({ retryableErrors: ['PHYS_TIMEOUT', 'OOM', 'PHYS_CANCELLED'] });
     expect(shouldRetry(policy, 1, error('PHYS_TIMEOUT', true))).toBe(true);
-    expect(shouldRetry(policy, 1, new JobFailureError('OOM', { scheduler: 's', nativeState: 'x' }))).toBe(true);
+    expect(
+      shouldRetry(policy, 1, new JobFailureError('OOM', { scheduler: 's', nativeState: 'x' })),
+    ).toBe(true);
     expect(shouldRetry(policy, 1, new StageExecutionError('fit', 'boom'))).toBe(false);
     expect(shouldRetry(policy, 1, error('PHYS_CANCELLED'))).toBe(false);
   });

@@ -70,19 +70,31 @@ export function retryPolicyIssues(value: unknown, path = ''): ConfigIssue[] {
   for (const key of ['initialDelaySeconds', 'maxDelaySeconds'] as const) {
     const v = policy[key];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
-      issues.push({ path: at(key), message: `must be a finite number of seconds ≥ 0, got ${String(v)}` });
+      issues.push({
+        path: at(key),
+        message: `must be a finite number of seconds ≥ 0, got ${String(v)}`,
+      });
     }
   }
   const m = policy.backoffMultiplier;
   if (m !== undefined && (typeof m !== 'number' || !Number.isFinite(m) || m < 1)) {
-    issues.push({ path: at('backoffMultiplier'), message: `must be a finite number ≥ 1, got ${String(m)}` });
+    issues.push({
+      path: at('backoffMultiplier'),
+      message: `must be a finite number ≥ 1, got ${String(m)}`,
+    });
   }
   if (policy.jitter !== undefined && typeof policy.jitter !== 'boolean') {
-    issues.push({ path: at('jitter'), message: `must be true or false, got ${String(policy.jitter)}` });
+    issues.push({
+      path: at('jitter'),
+      message: `must be true or false, got ${String(policy.jitter)}`,
+    });
   }
   const list = policy.retryableErrors;
   if (list !== undefined && (!Array.isArray(list) || list.some((c) => typeof c !== 'string'))) {
-    issues.push({ path: at('retryableErrors'), message: 'must be a list of error codes or reasons' });
+    issues.push({
+      path: at('retryableErrors'),
+      message: 'must be a list of error codes or reasons',
+    });
   }
   return issues;
 }

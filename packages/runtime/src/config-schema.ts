@@ -1,11 +1,22 @@
+import type {
+  DagPipelineDeclaration,
+  NodeSpec,
+  PhysConfig,
+  PipelineDeclaration,
+  SequentialPipelineDeclaration,
+} from '@phys/core';
+import {
+  ConfigError,
+  type ConfigIssue,
+  formatIssues,
+  isPhysPlugin,
+  isStage,
+  isStageDefinition,
+  retryPolicyIssues,
+  zodIssues,
+} from '@phys/core';
 import { z } from 'zod';
-import { ConfigError, type ConfigIssue, formatIssues } from '@phys/core';
-import type { NodeSpec } from '@phys/core';
 import { SequentialPipeline } from './pipeline/sequential-pipeline.js';
-import type { DagPipelineDeclaration, PhysConfig, PipelineDeclaration, SequentialPipelineDeclaration } from '@phys/core';
-import { isPhysPlugin, retryPolicyIssues } from '@phys/core';
-import { isStage, isStageDefinition } from '@phys/core';
-import { zodIssues } from '@phys/core';
 
 function describe(value: unknown): string {
   if (value === null) return 'null';

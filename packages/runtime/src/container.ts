@@ -14,4 +14,3 @@ export { inject, injectAll, injectable, Lifecycle } from 'tsyringe';
 export function createChildContainer(): DependencyContainer {
   return rootContainer.createChildContainer();
 }
-

@@ -1,6 +1,6 @@
-import type { z } from 'zod';
 import type { ConfigIssue, PhysError } from '@phys/core';
 import { zodIssues } from '@phys/core';
+import type { z } from 'zod';
 
 function isIssue(value: unknown): value is ConfigIssue {
   return (

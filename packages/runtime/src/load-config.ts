@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { dirname, parse, resolve } from 'node:path';
-import { type CosmiconfigResult, cosmiconfig, type Loader } from 'cosmiconfig';
-import { CONFIG_FILE_NAMES, ConfigError, PhysError } from '@phys/core';
 import type { ConfigEnv, PhysConfig } from '@phys/core';
+import { CONFIG_FILE_NAMES, ConfigError, PhysError } from '@phys/core';
+import { type CosmiconfigResult, cosmiconfig, type Loader } from 'cosmiconfig';
 import { validateConfig } from './config-schema.js';
 import { configIssuesOf } from './issues.js';
 import { importModule, unwrapDefault } from './module-loader.js';
@@ -98,7 +98,7 @@ async function isFile(path: string): Promise<boolean | 'directory'> {
 
 /**
  * Finds, loads and validates `phys.config.*`. Without `configFile` it searches
- * {@link CONFIG_FILE_NAMES} in `cwd` and then every parent directory, so a config at a
+ * `CONFIG_FILE_NAMES` in `cwd` and then every parent directory, so a config at a
  * workspace root is found from any package below it. A `default` export is unwrapped, and a
  * function export is called with `{ command, mode }` (and awaited).
  *

@@ -1,7 +1,16 @@
 import { isAbsolute, join, resolve } from 'node:path';
-import { ConfigError, formatIssues, PhysError, PluginError } from '@phys/core';
 import type { PluginEntry } from '@phys/core';
-import { type Capability, isPhysPlugin, type PhysPlugin, PLUGIN_API_VERSION, SINGLE_VALUED_CAPABILITIES } from '@phys/core';
+import {
+  type Capability,
+  ConfigError,
+  formatIssues,
+  isPhysPlugin,
+  PhysError,
+  type PhysPlugin,
+  PLUGIN_API_VERSION,
+  PluginError,
+  SINGLE_VALUED_CAPABILITIES,
+} from '@phys/core';
 import { configIssuesOf, issuesOfZodError } from './issues.js';
 import { importModule, resolveFrom, unwrapDefault } from './module-loader.js';
 

@@ -1,21 +1,41 @@
 import { resolve as resolvePath } from 'node:path';
-import { HooksToken, LoggerToken, StageRegistryToken, type Token } from '@phys/core';
-import { createChildContainer, type DependencyContainer, type InjectionToken } from './container.js';
-import { PhysError, PluginError, UsageError } from '@phys/core';
-import type { PipelineHook } from '@phys/core';
-import { createConsoleLogger, type Logger } from '@phys/core';
+import type {
+  ConfigEnv,
+  PhysConfig,
+  PhysPlugin,
+  PipelineDeclaration,
+  PipelineHook,
+  PipelineStage,
+  PluginContext,
+  SequentialPipelineDeclaration,
+  StageDefinition,
+} from '@phys/core';
+import {
+  asPolicy,
+  createConsoleLogger,
+  HooksToken,
+  type Logger,
+  LoggerToken,
+  PhysError,
+  PluginError,
+  type PolicyLike,
+  StageRegistry,
+  StageRegistryToken,
+  type Token,
+  UsageError,
+} from '@phys/core';
+import { validateConfig } from './config-schema.js';
+import {
+  createChildContainer,
+  type DependencyContainer,
+  type InjectionToken,
+} from './container.js';
+import { taskEnvelopeEntry } from './envelope/entry.js';
 import {
   type PipelineResult,
   type PipelineRunOptions,
   SequentialPipeline,
 } from './pipeline/sequential-pipeline.js';
-import type { ConfigEnv, PhysConfig, PipelineDeclaration, SequentialPipelineDeclaration } from '@phys/core';
-import type { PhysPlugin, PluginContext } from '@phys/core';
-import { asPolicy, type PolicyLike } from '@phys/core';
-import type { PipelineStage, StageDefinition } from '@phys/core';
-import { StageRegistry } from '@phys/core';
-import { validateConfig } from './config-schema.js';
-import { taskEnvelopeEntry } from './envelope/entry.js';
 import { type LoadedPlugin, loadPlugins } from './plugin-loader.js';
 
 /** What {@link createRuntime} builds from: a {@link LoadedConfig}, or an in-memory config. @public */

@@ -1,8 +1,7 @@
 import { mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, isStageDefinition, PhysError } from '@phys/core';
-import { CONFIG_FILE_NAMES } from '@phys/core';
+import { CONFIG_FILE_NAMES, ConfigError, isStageDefinition, PhysError } from '@phys/core';
 import { loadConfig } from '@phys/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixturesDir } from './helpers/plugin-project.js';

@@ -1,5 +1,12 @@
 import { join } from 'node:path';
-import { ConfigError, PhysError, type PluginEntry, PluginError, SchedulerToken, silentLogger } from '@phys/core';
+import {
+  ConfigError,
+  PhysError,
+  type PluginEntry,
+  PluginError,
+  SchedulerToken,
+  silentLogger,
+} from '@phys/core';
 import { createRuntime, loadConfig, type PhysRuntime } from '@phys/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPluginProject, fixturesDir, type PluginProject } from './helpers/plugin-project.js';

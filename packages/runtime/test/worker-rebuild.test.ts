@@ -1,13 +1,21 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { decodeState, encodeState, type PipelineStage, type SequentialPipelineDeclaration, type SerializedPhysError, type StageRef, silentLogger } from '@phys/core';
-import { SequentialPipeline } from '@phys/runtime';
+import {
+  decodeState,
+  encodeState,
+  type PipelineStage,
+  type SequentialPipelineDeclaration,
+  type SerializedPhysError,
+  type StageRef,
+  silentLogger,
+} from '@phys/core';
 import {
   createRuntime,
   disposeRuntimes,
   loadConfig,
   loadRuntime,
   rebuildStage,
+  SequentialPipeline,
 } from '@phys/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixturesDir } from './helpers/plugin-project.js';

@@ -34,7 +34,7 @@ describe('scripts/check-deps.mjs', () => {
   it('passes a workspace that keeps the directions', () => {
     const dir = workspace({
       'packages/core/package.json': pkg('@phys/core'),
-      'packages/core/src/index.ts': "export const x = 1;\n",
+      'packages/core/src/index.ts': 'export const x = 1;\n',
       'plugins/cache-disk/package.json': pkg('@phys/cache-disk', { '@phys/core': 'workspace:^' }),
       'plugins/cache-disk/src/index.ts': "import { x } from '@phys/core';\nexport { x };\n",
     });
@@ -53,13 +53,19 @@ describe('scripts/check-deps.mjs', () => {
 
   it('fails on a plugin depending on another plugin, in package.json or in a test', () => {
     const dir = workspace({
-      'plugins/sweep/package.json': pkg('@phys/sweep', { '@phys/core': '^0' }, { '@phys/executor-dag': '^0' }),
+      'plugins/sweep/package.json': pkg(
+        '@phys/sweep',
+        { '@phys/core': '^0' },
+        { '@phys/executor-dag': '^0' },
+      ),
       'plugins/sweep/test/run.test.ts': "import { DagExecutor } from '@phys/executor-dag';\n",
     });
     const { code, out } = check(dir);
     expect(code).toBe(1);
     expect(out).toContain('@phys/sweep may not have @phys/executor-dag as a devDependency');
-    expect(out).toContain('plugins/sweep/test/run.test.ts:1: @phys/sweep may not import @phys/executor-dag (even in tests)');
+    expect(out).toContain(
+      'plugins/sweep/test/run.test.ts:1: @phys/sweep may not import @phys/executor-dag (even in tests)',
+    );
   });
 
   it('fails on an import the package does not declare', () => {
@@ -74,7 +80,10 @@ describe('scripts/check-deps.mjs', () => {
 
   it('keeps a third-party scheduler to core and the kits', () => {
     const dir = workspace({
-      'examples/x/phys-plugin-y/package.json': pkg('phys-plugin-y', { '@phys/scheduler-kit': '^0', '@phys/runtime': '^0' }),
+      'examples/x/phys-plugin-y/package.json': pkg('phys-plugin-y', {
+        '@phys/scheduler-kit': '^0',
+        '@phys/runtime': '^0',
+      }),
       'examples/x/phys-plugin-y/src/index.ts': "import { JobTable } from '@phys/scheduler-kit';\n",
     });
     const { code, out } = check(dir);

@@ -8,12 +8,7 @@ describe('indexDag', () => {
   it('collects every structural problem of a graph in one pass, with the nodes named', () => {
     const problems: DagProblem[] = [];
     indexDag(
-      [
-        { id: 'a' },
-        { id: 'a' },
-        { id: 'b', deps: ['zz', 'b', 'a', 'a'] },
-        { deps: [] },
-      ],
+      [{ id: 'a' }, { id: 'a' }, { id: 'b', deps: ['zz', 'b', 'a', 'a'] }, { deps: [] }],
       problems,
     );
     expect(kinds(problems)).toEqual([
@@ -56,7 +51,10 @@ describe('indexDag', () => {
 describe('validateDag', () => {
   it('throws one DagValidationError that lists every problem', () => {
     try {
-      validateDag([{ id: 'a', deps: ['x'] }, { id: 'b', deps: ['y'] }]);
+      validateDag([
+        { id: 'a', deps: ['x'] },
+        { id: 'b', deps: ['y'] },
+      ]);
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(DagValidationError);

@@ -185,7 +185,7 @@ export function validateDag(nodes: readonly unknown[], options: IndexDagOptions 
 
 /**
  * One error for a list of problems: the problem itself when there is one, else a count and the
- * first {@link MAX_LISTED} problems; all of them (up to 1,000) in `details.problems`.
+ * first 20 problems; all of them (up to 1,000) in `details.problems`.
  * @public
  */
 export function dagValidationError(problems: readonly DagProblem[]): DagValidationError {
@@ -207,7 +207,8 @@ function kahn(n: number, depStart: Int32Array, depList: Int32Array): Int32Array 
     const j = depList[e] as number;
     outStart[j + 1] = (outStart[j + 1] as number) + 1;
   }
-  for (let i = 0; i < n; i++) outStart[i + 1] = (outStart[i + 1] as number) + (outStart[i] as number);
+  for (let i = 0; i < n; i++)
+    outStart[i + 1] = (outStart[i + 1] as number) + (outStart[i] as number);
   const fill = outStart.slice();
   const outList = new Int32Array(depList.length);
   for (let i = 0; i < n; i++) {
@@ -262,7 +263,10 @@ function cycleAmong(
       }
     }
   }
-  const names = path.slice(seenAt.get(v)).reverse().map((i) => ids[i] as string);
+  const names = path
+    .slice(seenAt.get(v))
+    .reverse()
+    .map((i) => ids[i] as string);
   names.push(names[0] as string);
   return names;
 }

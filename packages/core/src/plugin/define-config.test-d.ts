@@ -1,4 +1,10 @@
-import { type CheckPluginEntry, defineConfig, definePlugin, defineStage, type PhysConfig } from '@phys/core';
+import {
+  type CheckPluginEntry,
+  defineConfig,
+  definePlugin,
+  defineStage,
+  type PhysConfig,
+} from '@phys/core';
 import { describe, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 

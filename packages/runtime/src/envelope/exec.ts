@@ -1,7 +1,8 @@
 // `node <runtime>/dist/envelope/exec.js <task.json>`: the process entry of process isolation and of
 // cluster jobs when the `phys` CLI is not installed. Same contract as `phys exec <envelope>`.
-import { disposeRuntimes } from '../rebuild-stage.js';
+
 import { TASK_EXIT_CODES } from '@phys/core';
+import { disposeRuntimes } from '../rebuild-stage.js';
 import { runTaskEnvelope } from './run-envelope.js';
 
 const file = process.argv[2];

@@ -1,8 +1,20 @@
-import type { ArtifactRecorder, ArtifactRef, ArtifactWriter } from '@phys/core';
-import { PhysError, StageContractError, StageExecutionError } from '@phys/core';
-import { type Logger, silentLogger } from '@phys/core';
-import type { PolicyBag } from '@phys/core';
-import type { ArtifactValue, GrantedResources, PipelineStage, StageContext } from '@phys/core';
+import type {
+  ArtifactRecorder,
+  ArtifactRef,
+  ArtifactValue,
+  ArtifactWriter,
+  GrantedResources,
+  PipelineStage,
+  PolicyBag,
+  StageContext,
+} from '@phys/core';
+import {
+  type Logger,
+  PhysError,
+  StageContractError,
+  StageExecutionError,
+  silentLogger,
+} from '@phys/core';
 
 /** One execution of a stage away from the executor (worker thread, child process, cluster job). @public */
 export interface ExecuteTaskInput {
@@ -37,7 +49,7 @@ export interface PortableResult {
 /**
  * Runs one stage on one input the way every out-of-executor entry point does: builds the
  * context, awaits `process`, checks the result's shape, and makes artifacts portable. Any
- * non-phys error thrown by the stage becomes a {@link StageExecutionError} with it as the cause.
+ * non-phys error thrown by the stage becomes a `StageExecutionError` with it as the cause.
  * @public
  */
 export async function executeTask(task: ExecuteTaskInput): Promise<PortableResult> {

@@ -3,19 +3,17 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { PolicyBag } from '@phys/core';
-import { defineStage } from '@phys/core';
-import { taskEnvelopeEntry } from './entry.js';
+import { defineStage, PolicyBag, TASK_EXIT_CODES } from '@phys/core';
 import {
   readResultEnvelope,
   readTaskEnvelope,
   type TaskEnvelopeInit,
   writeTaskEnvelope,
 } from '@phys/scheduler-kit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { taskEnvelopeEntry } from './entry.js';
 import { executeTask } from './execute-task.js';
-import { TASK_EXIT_CODES } from '@phys/core';
 import { runTaskEnvelope } from './run-envelope.js';
 
 const configFile = fileURLToPath(

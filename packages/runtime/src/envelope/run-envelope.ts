@@ -1,9 +1,12 @@
-import { FileArtifactRecorder } from '../file-artifact-recorder.js';
-import { CancelledError, PhysError, serializeError, TASK_EXIT_CODES } from '@phys/core';
-import { createConsoleLogger } from '@phys/core';
-import { rebuildStage } from '../rebuild-stage.js';
-import { PolicyBag } from '@phys/core';
-import { encodeState } from '@phys/core';
+import {
+  CancelledError,
+  createConsoleLogger,
+  encodeState,
+  PhysError,
+  PolicyBag,
+  serializeError,
+  TASK_EXIT_CODES,
+} from '@phys/core';
 import {
   atomicWrite,
   envelopePath,
@@ -13,13 +16,15 @@ import {
   readTaskInput,
   type TaskEnvelope,
 } from '@phys/scheduler-kit';
+import { FileArtifactRecorder } from '../file-artifact-recorder.js';
+import { rebuildStage } from '../rebuild-stage.js';
 import { executeTask } from './execute-task.js';
 
 /**
  * Executes one task envelope in this process: rebuilds the stage through the registry of the
  * envelope's config file, runs it on the decoded input, and writes the result envelope, the
  * encoded state and an exit-code file beside it. SIGTERM or SIGINT abort the stage through its
- * AbortSignal. Resolves to the process exit code (see {@link TASK_EXIT_CODES}); never rejects
+ * AbortSignal. Resolves to the process exit code (see `TASK_EXIT_CODES`); never rejects
  * for a failing stage — the failure is in the result envelope.
  * @public
  */

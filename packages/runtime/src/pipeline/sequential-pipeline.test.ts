@@ -2,15 +2,20 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ArtifactRef, Logger, PipelineHook } from '@phys/core';
+import {
+  CancelledError,
+  ConfigError,
+  defineStage,
+  PhysError,
+  PolicyBag,
+  type StageContext,
+  StageContractError,
+  StageExecutionError,
+} from '@phys/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { ArtifactRef } from '@phys/core';
 import { FileArtifactRecorder } from '../file-artifact-recorder.js';
-import { CancelledError, ConfigError, PhysError, StageContractError, StageExecutionError } from '@phys/core';
-import type { PipelineHook } from '@phys/core';
-import type { Logger } from '@phys/core';
-import { PolicyBag } from '@phys/core';
-import { defineStage, type StageContext } from '@phys/core';
 import { SequentialPipeline } from './sequential-pipeline.js';
 
 interface Payload {

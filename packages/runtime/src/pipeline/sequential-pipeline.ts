@@ -1,15 +1,34 @@
 import { randomUUID } from 'node:crypto';
+import type {
+  ArtifactRecorder,
+  ArtifactWriter,
+  GrantedResources,
+  PipelineStage,
+  StageResult,
+} from '@phys/core';
+import {
+  asPolicy,
+  CancelledError,
+  ConfigError,
+  type ConfigIssue,
+  defineStage,
+  ExecutionStatus,
+  formatIssues,
+  type HookFailure,
+  HookRunner,
+  hashState,
+  type Logger,
+  PhysError,
+  type PipelineHook,
+  PolicyBag,
+  type PolicyLike,
+  RunAccumulator,
+  type RunProvenance,
+  StageContractError,
+  StageExecutionError,
+  silentLogger,
+} from '@phys/core';
 import { z } from 'zod';
-import type { ArtifactRecorder, ArtifactWriter } from '@phys/core';
-import { CancelledError, ConfigError, type ConfigIssue, formatIssues, PhysError, StageContractError, StageExecutionError } from '@phys/core';
-import { type HookFailure, HookRunner, type PipelineHook } from '@phys/core';
-import { type Logger, silentLogger } from '@phys/core';
-import { asPolicy, PolicyBag, type PolicyLike } from '@phys/core';
-import type { GrantedResources, PipelineStage, StageResult } from '@phys/core';
-import { defineStage } from '@phys/core';
-import { hashState } from '@phys/core';
-import { ExecutionStatus } from '@phys/core';
-import { RunAccumulator, type RunProvenance } from '@phys/core';
 
 /** @public */
 export interface SequentialPipelineOptions {

@@ -4,8 +4,7 @@
 // run it on the state it was sent (encoded with the state codec), and post the result back.
 import { parentPort } from 'node:worker_threads';
 import { decodeState, encodeState, serializeError } from '@phys/core';
-import { SequentialPipeline } from '@phys/runtime';
-import { disposeRuntimes, loadRuntime, rebuildStage } from '@phys/runtime';
+import { disposeRuntimes, loadRuntime, rebuildStage, SequentialPipeline } from '@phys/runtime';
 
 if (parentPort === null) throw new Error('rebuild-worker.mjs must run in a worker thread');
 const port = parentPort;
