@@ -17,6 +17,15 @@ export function wide(n: number): NodeSpec[] {
   return nodes;
 }
 
+/** n independent nodes `t_i` = Add{i}, each run on a worker thread (`isolation: 'thread'`). */
+export function threaded(n: number): NodeSpec[] {
+  const nodes: NodeSpec[] = [];
+  for (let i = 0; i < n; i++) {
+    nodes.push({ id: `t_${i}`, stage: Add({ amount: i }), isolation: 'thread' });
+  }
+  return nodes;
+}
+
 /** `layers` × `width`; node l{k}_{i} depends on l{k-1}_{i} and l{k-1}_{(i+1)%width}; Add{1}. */
 export function grid(layers: number, width: number): NodeSpec[] {
   const stage = Add({ amount: 1 });

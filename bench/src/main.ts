@@ -12,18 +12,26 @@
 // is built, lets the compilations that building it queued finish (`quiesce()`). The measured run
 // still pays for its own allocations, and the graph it runs is young, as in a user's program.
 // See README.md.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { DiskCache } from '@phys/cache-disk';
-import { hashState, type NodeSpec } from '@phys/core';
+import { hashState, type NodeSpec, resources } from '@phys/core';
 import { DagExecutor, type DagRunResult, LocalScheduler } from '@phys/executor-dag';
+import {
+  jobGrant,
+  readResultEnvelope,
+  taskEnvelopeInit,
+  writeTaskEnvelope,
+} from '@phys/scheduler-kit';
 import { check, progress, round, systemLine } from './common.js';
-import { burn, chain, grid, wide } from './graphs.js';
+import { burn, chain, grid, threaded, wide } from './graphs.js';
+import { Add } from './stages.js';
 
 const WORKLOADS = [
   'chain',
@@ -33,6 +41,8 @@ const WORKLOADS = [
   'cpu_parallel',
   'big_grid',
   'hash',
+  'thread_dispatch',
+  'startup',
 ] as const;
 type Workload = (typeof WORKLOADS)[number];
 
@@ -102,9 +112,13 @@ async function measure(
   name: string,
   workers: number,
   build: (factor: number) => NodeSpec[],
+  withConfig = false,
 ): Promise<Timed> {
   const executor = new DagExecutor({
-    scheduler: new LocalScheduler({ maxWorkers: workers }),
+    scheduler: new LocalScheduler({
+      maxWorkers: workers,
+      ...(withConfig ? { configFile } : {}),
+    }),
     metrics: [],
   });
   progress(`${name}: warm-up`);
@@ -318,6 +332,167 @@ async function run_hash(): Promise<unknown> {
   return { bytes, seconds: round(seconds, 4), gb_per_s: round(bytes / seconds / 1e9, 3) };
 }
 
+/**
+ * µs per message of `n` small messages echoed by two bare worker threads, one in flight on each:
+ * the shape of thread_dispatch with nothing of phys in it (the machine's floor at that moment).
+ */
+async function bareThreadRoundTrip(n: number): Promise<number> {
+  const source = `const { parentPort } = require('node:worker_threads');
+parentPort.on('message', (message) => parentPort.postMessage(message));`;
+  const threads = [new Worker(source, { eval: true }), new Worker(source, { eval: true })];
+  const pump = (w: Worker, count: number): Promise<void> =>
+    new Promise((resolve) => {
+      let k = 0;
+      const onMessage = (): void => {
+        if (++k < count) {
+          w.postMessage({ payload: k });
+          return;
+        }
+        w.off('message', onMessage);
+        resolve();
+      };
+      w.on('message', onMessage);
+      w.postMessage({ payload: 0 });
+    });
+  const both = async (count: number): Promise<number> => {
+    const t0 = performance.now();
+    const half = count >> 1;
+    await Promise.all([pump(threads[0] as Worker, count - half), pump(threads[1] as Worker, half)]);
+    return ((performance.now() - t0) * 1000) / count;
+  };
+  try {
+    await both(Math.max(2, Math.round(n * 0.1)));
+    return await both(n);
+  } finally {
+    await Promise.all(threads.map((w) => w.terminate()));
+  }
+}
+
+async function run_thread_dispatch(): Promise<unknown> {
+  const target = 40;
+  const t = await measure(
+    'thread_dispatch',
+    2,
+    (f) => threaded(Math.max(2, Math.round(2000 * scale * f))),
+    true,
+  );
+  const last = t.result.outputs[`t_${t.nodes - 1}`] as { payload: number };
+  check(last.payload === t.nodes - 1, `thread_dispatch: t_${t.nodes - 1} payload ${last.payload}`);
+  const out = perNode(t);
+  // The same number of round trips on two bare worker threads, no phys: what the machine allows
+  // right now. It goes to stderr, not into the JSON, as cpu_parallel's ceiling does.
+  progress(
+    `thread_dispatch: ${out.us_per_node} µs per node (target ≤ ${target}); bare worker_threads round trip, 2 threads, same count: ${round(await bareThreadRoundTrip(t.nodes), 2)} µs per message`,
+  );
+  return out;
+}
+
+/** The `phys` launcher of @phys/cli (its package.json `bin`), resolved from this package. */
+function physBin(): { bin: string; version: string } {
+  const require = createRequire(import.meta.url);
+  const manifest = require.resolve('@phys/cli/package.json');
+  const pkg = require(manifest) as { version: string; bin: { phys: string } };
+  return { bin: join(dirname(manifest), pkg.bin.phys), version: pkg.version };
+}
+
+/** Wall time of one whole fresh process, from spawn to exit, in ms. */
+function processMs(args: readonly string[], cwd: string): { ms: number; stdout: string } {
+  const t0 = performance.now();
+  const child = spawnSync(process.execPath, args, { cwd, encoding: 'utf8', stdio: 'pipe' });
+  const ms = performance.now() - t0;
+  if (child.error !== undefined) throw child.error;
+  if (child.status !== 0) {
+    throw new Error(
+      `startup: \`node ${args.join(' ')}\` exited ${child.status ?? child.signal}: ${child.stderr}`,
+    );
+  }
+  return { ms, stdout: child.stdout };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+async function run_startup(): Promise<unknown> {
+  // Every Slurm/PBS array task starts `phys exec`, every shell command starts `phys`: whole fresh
+  // processes, timed from spawn to exit here. The three commands take turns in each round, so a
+  // slow moment of the machine falls on all of them alike; one round first warms the page cache.
+  const runs = 11; // not scaled: the size of a process start does not change
+  const versionTarget = 100;
+  const execTarget = 250;
+  const { bin, version } = physBin();
+  const dir = mkdtempSync(join(tmpdir(), 'phys-bench-startup-'));
+  try {
+    // A trivial node (Add{1} on payload 41) of the bench config, written as a cluster scheduler
+    // writes an array task's envelope.
+    const req = resources({ cpu: 1 });
+    const task = await writeTaskEnvelope(
+      join(dir, 'add'),
+      taskEnvelopeInit(
+        {
+          runId: 'bench-startup',
+          nodeId: 'add',
+          stage: Add({ amount: 1 }).ref,
+          resources: req,
+          attempt: 1,
+          input: { payload: 41 },
+          policy: {},
+        },
+        configFile,
+        jobGrant(req),
+      ),
+      { payload: 41 },
+    );
+    const commands = {
+      node: ['-e', '0'],
+      version: [bin, '--version'],
+      exec: [bin, 'exec', task],
+    } as const;
+    const times: Record<keyof typeof commands, number[]> = { node: [], version: [], exec: [] };
+    progress(`startup: warm-up`);
+    const printed = processMs(commands.version, dir).stdout.trim();
+    check(printed === version, `startup: phys --version printed '${printed}', expected ${version}`);
+    processMs(commands.node, dir);
+    processMs(commands.exec, dir);
+    const result = await readResultEnvelope(task);
+    check(
+      result?.envelope.status === 'COMPLETED',
+      `startup: phys exec ended ${result?.envelope.status}`,
+    );
+    const payload = (result?.state as { payload?: number } | undefined)?.payload;
+    check(payload === 42, `startup: phys exec produced payload ${payload}, expected 42`);
+    progress(`startup: ${runs} rounds of node -e 0, phys --version, phys exec <task.json>`);
+    for (let k = 0; k < runs; k++) {
+      for (const name of ['node', 'version', 'exec'] as const) {
+        times[name].push(processMs(commands[name], dir).ms);
+      }
+    }
+    const node = median(times.node);
+    const ver = median(times.version);
+    const exec = median(times.exec);
+    for (const name of ['node', 'version', 'exec'] as const) {
+      progress(`startup: ${name} ms: ${times[name].map((t) => round(t, 1)).join(', ')}`);
+    }
+    progress(
+      `startup: phys --version ${round(ver - node, 1)} ms over node -e 0 (target ≤ ${versionTarget}); phys exec ${round(exec - node, 1)} ms over it (target ≤ ${execTarget})`,
+    );
+    return {
+      runs,
+      node_ms: round(node, 1),
+      version_ms: round(ver, 1),
+      exec_ms: round(exec, 1),
+      version_over_node_ms: round(ver - node, 1),
+      exec_over_node_ms: round(exec - node, 1),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const RUNNERS: Record<Workload, () => Promise<unknown>> = {
   chain: run_chain,
   wide: run_wide,
@@ -326,6 +501,8 @@ const RUNNERS: Record<Workload, () => Promise<unknown>> = {
   cpu_parallel: run_cpu_parallel,
   big_grid: run_big_grid,
   hash: run_hash,
+  thread_dispatch: run_thread_dispatch,
+  startup: run_startup,
 };
 
 /** Runs one workload in a fresh process and returns the JSON value it printed last. */
@@ -378,6 +555,8 @@ const HEADLINE: Record<Workload, string> = {
   cpu_parallel: 'speedup',
   big_grid: 'us_per_node',
   hash: 'gb_per_s',
+  thread_dispatch: 'us_per_node',
+  startup: 'exec_over_node_ms',
 };
 
 function headline(name: Workload, value: unknown): number {

@@ -8,6 +8,8 @@ export default defineConfig({
     // Every Monte Carlo point is cached by (stage, version, config): a second `pnpm demo`, and
     // any scan that reuses a temperature, restores the point instead of simulating it again.
     ['cache-disk', { maxBytes: '1Gi' }],
+    // Adds `phys sweep`, which `pnpm demo` runs.
+    'sweep',
   ],
   // The tests point this at a fresh directory, so that they always compute (and then check the
   // warm run); everyone else gets the usual .phys/ beside this file.

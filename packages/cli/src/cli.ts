@@ -1,203 +1,18 @@
-import { readFileSync } from 'node:fs';
-import { CancelledError, UsageError } from '@phys/core';
+// The `phys` host. This module loads only commander and a few small modules of its own: a
+// command's code (and @phys/core, @phys/runtime, the config and its plugins) is imported when
+// that command runs, so `phys --help` costs little more than starting Node.
 import { Command, CommanderError, Option } from 'commander';
-import { type CacheClearOptions, type CacheSubcommand, cacheCommand } from './commands/cache.js';
-import { configCommand } from './commands/config.js';
-import { execCommand } from './commands/exec.js';
-import { graphCommand } from './commands/graph.js';
-import { packageVerifyCommand } from './commands/package.js';
-import { planCommand } from './commands/plan.js';
-import { runCommand } from './commands/run.js';
-import { type SweepCommandOptions, sweepCommand } from './commands/sweep.js';
+import type { CacheClearOptions, CacheSubcommand } from './commands/cache.js';
 import { type CliContext, createContext, type RunCliOptions } from './context.js';
 import { ExitCode } from './exit-codes.js';
-import { reportError } from './report-error.js';
+import { KNOWN_PLUGIN_COMMANDS } from './known-plugin-commands.js';
+import { version } from './version.js';
 
 /** Options every command that reads the config accepts. */
 export interface ConfigOptions {
   readonly config?: string;
   readonly cwd?: string;
   readonly json?: boolean;
-}
-
-function version(): string {
-  // src/ and dist/ both sit one level below the package root.
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
-
-function configOptions(command: Command): Command {
-  return command
-    .option('-c, --config <file>', 'config file to use instead of searching for phys.config.*')
-    .option('-C, --cwd <dir>', 'directory to search for the config from (default: the current one)')
-    .option('--json', 'print one JSON object (results and errors) on stdout, for scripts');
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
-  const program = new Command('phys')
-    .description('Run reproducible physics and ML simulation pipelines declared in phys.config.ts.')
-    .version(version(), '-v, --version', 'print the version of @phys/cli')
-    .helpOption('-h, --help', 'show help')
-    .helpCommand('help [command]', 'show help for a command')
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => void ctx.stdout.write(s),
-      writeErr: (s) => void ctx.stderr.write(s),
-      // Commander's own errors are reported by runCli, as `error PHYS_USAGE: ...`.
-      outputError: () => {},
-    })
-    .showSuggestionAfterError(true)
-    .addHelpText(
-      'after',
-      `
-Exit codes: 0 success, 1 run failed, 64 usage error, 78 invalid config, 130 interrupted.
-Docs: docs/cli.md`,
-    );
-
-  configOptions(
-    program
-      .command('run')
-      .description('run a pipeline declared in the config (sequential or DAG)')
-      .argument('<pipeline>', 'name of the pipeline (see `phys config`)')
-      .option(
-        '-s, --set <key=value>',
-        'override a policy value for this run (repeatable; the value is parsed as JSON when it can be)',
-        collect,
-        [],
-      )
-      .option('--record <dir>', 'record artifacts (lazy ones included) as files under <dir>')
-      .addOption(
-        new Option('--progress <mode>', 'progress display')
-          .choices(['auto', 'live', 'plain', 'none'])
-          .default('auto'),
-      ),
-  ).action(async (pipeline: string, options: RunOptions) => {
-    setExit(await runCommand(ctx, pipeline, options));
-  });
-
-  configOptions(
-    program
-      .command('config')
-      .description('show the resolved config: config file, plugins, stages and pipelines'),
-  ).action(async (options: ConfigOptions) => {
-    setExit(await configCommand(ctx, options));
-  });
-
-  configOptions(
-    program
-      .command('graph')
-      .description(
-        'print the graph of a pipeline (Mermaid by default, Graphviz dot with --format dot)',
-      )
-      .argument('<pipeline>', 'name of the pipeline')
-      .addOption(
-        new Option('-f, --format <format>', 'output format')
-          .choices(['mermaid', 'dot'])
-          .default('mermaid'),
-      ),
-  ).action(async (pipeline: string, options: GraphOptions) => {
-    setExit(await graphCommand(ctx, pipeline, options));
-  });
-
-  configOptions(
-    program
-      .command('sweep')
-      .description('run a DAG pipeline once per parameter point and print the results table')
-      .argument('<pipeline>', 'name of the DAG pipeline')
-      .option(
-        '-s, --set <node.param=values>',
-        'values of a stage config key: v1,v2,... or a range lo..hi[:steps][:log][:int] (repeatable)',
-        collect,
-        [],
-      )
-      .addOption(
-        new Option('-m, --mode <mode>', 'how points are made')
-          .choices(['grid', 'zip', 'random', 'lhs'])
-          .default('grid'),
-      )
-      .option('-n, --samples <n>', 'number of points to draw (random and lhs)')
-      .option('--seed <seed>', 'seed of the random and lhs draws')
-      .option('-o, --out <file>', 'write the results table to <file> (CSV, or JSON for *.json)')
-      .addOption(
-        new Option('--progress <mode>', 'progress display')
-          .choices(['auto', 'live', 'plain', 'none'])
-          .default('auto'),
-      ),
-  ).action(async (pipeline: string, options: SweepCommandOptions) => {
-    setExit(await sweepCommand(ctx, pipeline, options));
-  });
-
-  program
-    .command('package')
-    .description('work with model packages written by @phys/ml-packager')
-    .command('verify')
-    .description('check a model package directory or .tar.gz: exit 0 when intact, 1 otherwise')
-    .argument('<path>', 'package directory or .tar.gz archive')
-    .option('--json', 'print one JSON object (the report) on stdout, for scripts')
-    .action(async (path: string, options: { json?: boolean }) => {
-      setExit(await packageVerifyCommand(ctx, path, options));
-    });
-
-  configOptions(
-    program
-      .command('plan')
-      .description(
-        'show which nodes of a DAG pipeline the cache holds and which would run, and why (runs nothing)',
-      )
-      .argument('<pipeline>', 'name of the DAG pipeline')
-      .option(
-        '-s, --set <key=value>',
-        'plan with this policy override, as `phys run --set` would run (repeatable)',
-        collect,
-        [],
-      )
-      .option(
-        '--verify',
-        'read and verify every cached entry, as a run would; a damaged one plans as "will run"',
-        false,
-      ),
-  ).action(async (pipeline: string, options: PlanOptions) => {
-    setExit(await planCommand(ctx, pipeline, options));
-  });
-
-  const cache = program
-    .command('cache')
-    .description('inspect and maintain the result cache the config declares');
-  const cacheSubcommands: [CacheSubcommand, string][] = [
-    ['stats', 'entries and size of the cache'],
-    ['ls', 'list the entries, most recently used first'],
-    [
-      'gc',
-      'evict down to the size limit, remove temporary files of dead writers and old quarantine',
-    ],
-    ['verify', 'read and check every entry; damaged ones are moved aside (exit 1 if any)'],
-    ['clear', 'delete every entry (needs --yes)'],
-  ];
-  for (const [sub, description] of cacheSubcommands) {
-    const command = configOptions(cache.command(sub).description(description));
-    if (sub === 'clear') command.option('-y, --yes', 'confirm that every entry is to be deleted');
-    command.action(async (options: CacheClearOptions) => {
-      setExit(await cacheCommand(ctx, sub, options));
-    });
-  }
-
-  program
-    .command('exec')
-    .description(
-      'execute one task envelope (the entry point of process isolation and cluster jobs)',
-    )
-    .argument('<envelope>', 'path of the task envelope file')
-    .action(async (envelope: string) => {
-      setExit(await execCommand(ctx, envelope));
-    });
-
-  return program;
 }
 
 /** Options of `phys run`. */
@@ -218,6 +33,189 @@ export interface GraphOptions extends ConfigOptions {
   readonly format: 'mermaid' | 'dot';
 }
 
+/** Sets the exit code of the command that ran. */
+export type SetExit = (code: number) => void;
+
+/** The heading plugin commands are listed under in `phys --help`. */
+export const PLUGIN_COMMANDS_HEADING = 'Plugin commands:';
+
+/** Built-in commands: they win over a plugin command of the same name. */
+export const BUILTIN_COMMANDS: ReadonlySet<string> = new Set([
+  'run',
+  'config',
+  'graph',
+  'plan',
+  'cache',
+  'exec',
+  'help',
+]);
+
+/** Adds `--config`, `--cwd` and `--json`, which every command that reads the config accepts. */
+export function configOptions(command: Command): Command {
+  return command
+    .option('-c, --config <file>', 'config file to use instead of searching for phys.config.*')
+    .option('-C, --cwd <dir>', 'directory to search for the config from (default: the current one)')
+    .option('--json', 'print one JSON object (results and errors) on stdout, for scripts');
+}
+
+/** Commander's accumulator for repeatable options. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function progressOption(): Option {
+  return new Option('--progress <mode>', 'progress display')
+    .choices(['auto', 'live', 'plain', 'none'])
+    .default('auto');
+}
+
+function buildProgram(ctx: CliContext, setExit: SetExit): Command {
+  const program = new Command('phys')
+    .description('Run reproducible physics and ML simulation pipelines declared in phys.config.ts.')
+    .version(version(), '-v, --version', 'print the version of @phys/cli')
+    .helpOption('-h, --help', 'show help')
+    .helpCommand('help [command]', 'show help for a command')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => void ctx.stdout.write(s),
+      writeErr: (s) => void ctx.stderr.write(s),
+      // Commander's own errors are reported by runCli, as `error PHYS_USAGE: ...`.
+      outputError: () => {},
+    })
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      `
+A plugin command exists when its plugin is in phys.config.ts, and other plugins there may add
+more: \`phys <command> --help\` shows one.
+Exit codes: 0 success, 1 run failed, 64 usage error, 78 invalid config, 130 interrupted.
+Docs: docs/cli.md`,
+    );
+
+  configOptions(
+    program
+      .command('run')
+      .description('run a pipeline declared in the config (sequential or DAG)')
+      .argument('<pipeline>', 'name of the pipeline (see `phys config`)')
+      .option(
+        '-s, --set <key=value>',
+        'override a policy value for this run (repeatable; the value is parsed as JSON when it can be)',
+        collect,
+        [],
+      )
+      .option('--record <dir>', 'record artifacts (lazy ones included) as files under <dir>')
+      .addOption(progressOption()),
+  ).action(async (pipeline: string, options: RunOptions) => {
+    const { runCommand } = await import('./commands/run.js');
+    setExit(await runCommand(ctx, pipeline, options));
+  });
+
+  configOptions(
+    program
+      .command('config')
+      .description('show the resolved config: config file, plugins, stages and pipelines'),
+  ).action(async (options: ConfigOptions) => {
+    const { configCommand } = await import('./commands/config.js');
+    setExit(await configCommand(ctx, options));
+  });
+
+  configOptions(
+    program
+      .command('graph')
+      .description(
+        'print the graph of a pipeline (Mermaid by default, Graphviz dot with --format dot)',
+      )
+      .argument('<pipeline>', 'name of the pipeline')
+      .addOption(
+        new Option('-f, --format <format>', 'output format')
+          .choices(['mermaid', 'dot'])
+          .default('mermaid'),
+      ),
+  ).action(async (pipeline: string, options: GraphOptions) => {
+    const { graphCommand } = await import('./commands/graph.js');
+    setExit(await graphCommand(ctx, pipeline, options));
+  });
+
+  configOptions(
+    program
+      .command('plan')
+      .description(
+        'show which nodes of a DAG pipeline the cache holds and which would run, and why (runs nothing)',
+      )
+      .argument('<pipeline>', 'name of the DAG pipeline')
+      .option(
+        '-s, --set <key=value>',
+        'plan with this policy override, as `phys run --set` would run (repeatable)',
+        collect,
+        [],
+      )
+      .option(
+        '--verify',
+        'read and verify every cached entry, as a run would; a damaged one plans as "will run"',
+        false,
+      ),
+  ).action(async (pipeline: string, options: PlanOptions) => {
+    const { planCommand } = await import('./commands/plan.js');
+    setExit(await planCommand(ctx, pipeline, options));
+  });
+
+  const cache = program
+    .command('cache')
+    .description('inspect and maintain the result cache the config declares');
+  const cacheSubcommands: [CacheSubcommand, string][] = [
+    ['stats', 'entries and size of the cache'],
+    ['ls', 'list the entries, most recently used first'],
+    [
+      'gc',
+      'evict down to the size limit, remove temporary files of dead writers and old quarantine',
+    ],
+    ['verify', 'read and check every entry; damaged ones are moved aside (exit 1 if any)'],
+    ['clear', 'delete every entry (needs --yes)'],
+  ];
+  for (const [sub, description] of cacheSubcommands) {
+    const command = configOptions(cache.command(sub).description(description));
+    if (sub === 'clear') command.option('-y, --yes', 'confirm that every entry is to be deleted');
+    command.action(async (options: CacheClearOptions) => {
+      const { cacheCommand } = await import('./commands/cache.js');
+      setExit(await cacheCommand(ctx, sub, options));
+    });
+  }
+
+  program
+    .command('exec')
+    .description(
+      'execute one task envelope (the entry point of process isolation and cluster jobs)',
+    )
+    .argument('<envelope>', 'path of the task envelope file')
+    .action(async (envelope: string) => {
+      // Only the runtime and the stage's config: no plugin command, no progress renderer.
+      const { execCommand } = await import('./commands/exec.js');
+      setExit(await execCommand(ctx, envelope));
+    });
+
+  return program;
+}
+
+/**
+ * Lists the commands of first-party plugins that `program` does not have yet (their plugin is not
+ * configured, or no config was loaded): for `--help` and for suggestions after a typo. They are
+ * never run: a known command whose plugin is missing is answered before parsing.
+ */
+function addKnownPluginCommands(program: Command): void {
+  for (const known of KNOWN_PLUGIN_COMMANDS) {
+    if (program.commands.some((c) => c.name() === known.command)) continue;
+    program
+      .command(known.command)
+      .description(`${known.description} [plugin '${known.plugin}', ${known.packageName}]`)
+      .helpGroup(PLUGIN_COMMANDS_HEADING);
+  }
+}
+
+/** The command word of `argv` (root options such as `--help` take no value). */
+function commandWord(argv: readonly string[]): string | undefined {
+  return argv.find((arg) => !arg.startsWith('-'));
+}
+
 function isCommanderError(error: unknown): error is CommanderError {
   return error instanceof CommanderError;
 }
@@ -234,21 +232,41 @@ export async function runCli(
 ): Promise<number> {
   const ctx = createContext(options);
   let exitCode: number = ExitCode.OK;
-  const program = buildProgram(ctx, (code) => {
+  const setExit: SetExit = (code) => {
     exitCode = code;
-  });
+  };
+  const program = buildProgram(ctx, setExit);
   // Parsing may fail before any option is known; a script asking for JSON still gets JSON.
   const json = argv.includes('--json');
+  let args = [...argv];
+  // `phys help sweep` is `phys sweep --help`: the command comes from a plugin.
+  if (args[0] === 'help' && args[1] !== undefined && !BUILTIN_COMMANDS.has(args[1])) {
+    args = [...args.slice(1), '--help'];
+  }
+  const word = commandWord(args);
+  let note: string | undefined;
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    if (word !== undefined && !BUILTIN_COMMANDS.has(word)) {
+      // Not built in: the command comes from a plugin of the config (or does not exist).
+      const { addPluginCommands } = await import('./plugin-commands.js');
+      note = await addPluginCommands(program, ctx, args, word, setExit);
+    }
+    addKnownPluginCommands(program);
+    await program.parseAsync(args, { from: 'user' });
     return exitCode;
   } catch (error) {
-    if (isCommanderError(error)) return commanderExit(ctx, error, json);
+    if (isCommanderError(error)) return commanderExit(ctx, error, json, note);
+    const { reportError } = await import('./report-error.js');
     return reportError(ctx, error, json);
   }
 }
 
-function commanderExit(ctx: CliContext, error: CommanderError, json: boolean): number {
+async function commanderExit(
+  ctx: CliContext,
+  error: CommanderError,
+  json: boolean,
+  note: string | undefined,
+): Promise<number> {
   // Help and version were printed as asked for (`--help`, `help <command>`, `--version`).
   // Help shown because no command was given has the same code but a non-zero exit code.
   if (
@@ -262,7 +280,13 @@ function commanderExit(ctx: CliContext, error: CommanderError, json: boolean): n
     error.code === 'commander.help'
       ? 'no command given; pick one of the commands listed above.'
       : `${error.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}. Run 'phys --help' for usage.`;
-  const usage = new UsageError(message, { details: { commander: error.code } });
+  const [{ UsageError }, { reportError }] = await Promise.all([
+    import('@phys/core'),
+    import('./report-error.js'),
+  ]);
+  const usage = new UsageError(note === undefined ? message : `${message} ${note}`, {
+    details: { commander: error.code },
+  });
   return reportError(ctx, usage, json);
 }
 
@@ -273,21 +297,26 @@ function commanderExit(ctx: CliContext, error: CommanderError, json: boolean): n
  */
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
   const controller = new AbortController();
+  // A PhysError reason, so that stages rejecting with `signal.reason` fail as cancelled. The
+  // class is loaded when the signal comes, not at start-up.
+  const abort = (message: string): void => {
+    if (controller.signal.aborted) return;
+    void import('@phys/core').then(({ CancelledError }) => {
+      if (!controller.signal.aborted) controller.abort(new CancelledError(message));
+    });
+  };
   const onSignal = (signal: NodeJS.Signals) => {
     // A second signal means "stop now": restore the default so it kills the process.
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    // A PhysError reason: stages that reject with `signal.reason` then fail as cancelled.
-    controller.abort(new CancelledError(`Interrupted by ${signal}.`));
+    abort(`Interrupted by ${signal}.`);
   };
   // `phys ... | head`: once the reader is gone, writes fail with EPIPE. Without a listener that
   // is an unhandled 'error' event (a crash with a stack trace); like SIGPIPE for other tools it
   // ends the work instead, through the same cancellation as ^C, so cluster jobs are cancelled.
   const onPipeError = (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') throw error;
-    if (!controller.signal.aborted) {
-      controller.abort(new CancelledError('The reader of the output went away (EPIPE).'));
-    }
+    abort('The reader of the output went away (EPIPE).');
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

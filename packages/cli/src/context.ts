@@ -1,17 +1,7 @@
-/**
- * Where the CLI writes. `process.stdout` and `process.stderr` fit; tests pass string collectors.
- * @public
- */
-export interface CliWritable {
-  /** Writes text; the CLI never waits for the returned value. */
-  write(chunk: string): unknown;
-  /** Terminal width, when known (used to fit the live progress display). */
-  readonly columns?: number | undefined;
-  /** Terminal height, when known. */
-  readonly rows?: number | undefined;
-  /** True for an interactive terminal. */
-  readonly isTTY?: boolean;
-}
+import type { CliWritable } from '@phys/core';
+
+// Where the CLI writes: the type plugin commands see too (a type-only import: nothing loads).
+export type { CliWritable };
 
 /**
  * Options of {@link runCli}. Every field defaults to the current process's.

@@ -1,6 +1,14 @@
-import { ConfigError, PhysError, PluginError, StageExecutionError, TimeoutError, UsageError } from '@phys/core';
+import {
+  ConfigError,
+  PhysError,
+  PluginError,
+  StageExecutionError,
+  TimeoutError,
+  UsageError,
+} from '@phys/core';
 import { describe, expect, it } from 'vitest';
-import { ExitCode, exitCodeFor } from './exit-codes.js';
+import { exitCodeFor } from './exit-code-for.js';
+import { ExitCode } from './exit-codes.js';
 
 describe('exitCodeFor', () => {
   it('maps config and plugin errors to 78', () => {

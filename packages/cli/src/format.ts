@@ -1,4 +1,4 @@
-import { DagState, inlineOrPreview } from '@phys/core';
+import { DagState, inlineOrPreview, type NodeStatus } from '@phys/core';
 
 /** A number as a person reads it: integers whole, others to 6 significant digits. */
 export function formatNumber(value: number): string {
@@ -31,6 +31,28 @@ export function formatElapsed(seconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(1)}s`;
   const m = Math.floor(seconds / 60);
   return `${m}m${String(Math.floor(seconds % 60)).padStart(2, '0')}s`;
+}
+
+// The order statuses are shown in: the ones a person looks for first.
+const SHOWN: readonly NodeStatus[] = [
+  'COMPLETED',
+  'CACHED',
+  'RUNNING',
+  'QUEUED',
+  'FAILED',
+  'TIMEOUT',
+  'CANCELLED',
+  'SKIPPED',
+];
+
+/** `12 completed · 2 running · 1 failed`: every status with a non-zero count. */
+export function formatCounts(counts: Readonly<Partial<Record<NodeStatus, number>>>): string {
+  const parts: string[] = [];
+  for (const status of SHOWN) {
+    const n = counts[status] ?? 0;
+    if (n > 0) parts.push(`${n} ${status.toLowerCase()}`);
+  }
+  return parts.length === 0 ? 'nothing started' : parts.join(' · ');
 }
 
 export type Align = 'left' | 'right';

@@ -20,7 +20,7 @@ export async function loadFor(
  * Stage and plugin logs go to the CLI's stderr, never stdout: `--json` output must stay one
  * parseable object. With `--json` only warnings and errors are logged.
  */
-function loggerFor(ctx: CliContext, level: LogLevel, json: boolean): Logger {
+export function loggerFor(ctx: CliContext, level: LogLevel, json: boolean): Logger {
   const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
   const effective: LogLevel = json && rank[level] < rank.warn ? 'warn' : level;
   const write =
@@ -43,15 +43,18 @@ function loggerFor(ctx: CliContext, level: LogLevel, json: boolean): Logger {
   return ctx.stderr === process.stderr ? createConsoleLogger(effective) : make({});
 }
 
-/** Loads the config, builds its runtime, runs `body`, and always disposes the runtime. */
+/**
+ * Loads the config (unless `loaded` already holds it), builds its runtime, runs `body`, and
+ * always disposes the runtime.
+ */
 export async function withRuntime<T>(
   ctx: CliContext,
   options: ConfigOptions,
   command: string,
   body: (runtime: PhysRuntime, loaded: LoadedConfig) => Promise<T>,
-  { init = true }: { readonly init?: boolean } = {},
+  { init = true, loaded: given }: { readonly init?: boolean; readonly loaded?: LoadedConfig } = {},
 ): Promise<T> {
-  const loaded = await loadFor(ctx, options, command);
+  const loaded = given ?? (await loadFor(ctx, options, command));
   const logger = loggerFor(ctx, loaded.config.logLevel ?? 'info', options.json === true);
   const runtime = await createRuntime(loaded, { logger, command, init });
   let result: T;

@@ -1,35 +1,15 @@
 import { isTerminal, type NodeStatus, type ProgressEvent } from '@phys/core';
 import { createLogUpdate } from 'log-update';
 import type { CliWritable } from './context.js';
-import { formatElapsed } from './format.js';
+import { formatCounts, formatElapsed } from './format.js';
+
+export { formatCounts };
 
 /** Receives node status changes while a run is going and shows them. */
 export interface ProgressReporter {
   onProgress(event: ProgressEvent): void;
   /** Ends the display (the live frame is cleared so the summary follows on a clean screen). */
   stop(): void;
-}
-
-// The order statuses are shown in: the ones a person looks for first.
-const SHOWN: readonly NodeStatus[] = [
-  'COMPLETED',
-  'CACHED',
-  'RUNNING',
-  'QUEUED',
-  'FAILED',
-  'TIMEOUT',
-  'CANCELLED',
-  'SKIPPED',
-];
-
-/** `12 completed · 2 running · 1 failed`: every status with a non-zero count. */
-export function formatCounts(counts: Readonly<Partial<Record<NodeStatus, number>>>): string {
-  const parts: string[] = [];
-  for (const status of SHOWN) {
-    const n = counts[status] ?? 0;
-    if (n > 0) parts.push(`${n} ${status.toLowerCase()}`);
-  }
-  return parts.length === 0 ? 'nothing started' : parts.join(' · ');
 }
 
 /** Lists running node ids that fit in `width` characters, then how many more there are. */

@@ -1,6 +1,6 @@
 import { PhysError, type SerializedPhysError, serializeError } from '@phys/core';
 import type { CliContext } from './context.js';
-import { exitCodeFor } from './exit-codes.js';
+import { exitCodeFor } from './exit-code-for.js';
 import { stringify } from './format.js';
 
 function codeOf(error: unknown): string {

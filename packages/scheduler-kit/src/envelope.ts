@@ -1,10 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import type { SchedulerTask } from '@phys/core';
-import { PhysError, type SerializedPhysError } from '@phys/core';
-import type { ResourceRequirements } from '@phys/core';
-import type { GrantedResources, StageRef } from '@phys/core';
-import { decodeState, encodeState } from '@phys/core';
+import type { GrantedResources, ResourceRequirements, SchedulerTask, StageRef } from '@phys/core';
+import { decodeState, encodeState, PhysError, type SerializedPhysError } from '@phys/core';
 
 /** Format tag of task envelopes. @public */
 export const TASK_ENVELOPE_FORMAT = 'phys-task/1';

@@ -1,7 +1,21 @@
 // @phys/scheduler-kit — what a scheduler plugin is made of: task and result envelopes on a
-// shared filesystem, job bookkeeping, log tails, result outcomes and `defineSchedulerPlugin`.
+// shared filesystem, job bookkeeping, log tails, result outcomes, `defineSchedulerPlugin`, and
+// `BatchQueueScheduler`, the whole scheduler of a queue-based cluster over a small backend.
 // Depends on @phys/core only, so a third-party scheduler needs nothing else of ours at runtime.
 
+export type {
+  BatchJobRecord,
+  BatchJobState,
+  BatchQueueBackend,
+  BatchSubmission,
+  BatchTask,
+} from './batch-queue-backend.js';
+export type {
+  BatchQueueSchedulerOptions,
+  BatchQueueStats,
+  BatchSubmitOptions,
+} from './batch-queue-scheduler.js';
+export { BatchQueueScheduler } from './batch-queue-scheduler.js';
 export type {
   ReadResult,
   ResultEnvelope,

@@ -1,7 +1,6 @@
-import { describe, expect, it } from 'vitest';
 import type { JobHandle, TaskOutcome } from '@phys/core';
-import { type PhysError, SchedulerError } from '@phys/core';
-import { ExecutionStatus } from '@phys/core';
+import { ExecutionStatus, type PhysError, SchedulerError } from '@phys/core';
+import { describe, expect, it } from 'vitest';
 import { deferred, JobTable, type TrackedJob } from './job-table.js';
 
 interface Job extends TrackedJob {

@@ -1,6 +1,5 @@
 import type { JobHandle, TaskOutcome } from '@phys/core';
-import { type PhysErrorCode, SchedulerError } from '@phys/core';
-import { type ExecutionStatus, isTerminal } from '@phys/core';
+import { type ExecutionStatus, isTerminal, type PhysErrorCode, SchedulerError } from '@phys/core';
 
 /** A promise together with the functions that settle it. @public */
 export interface Deferred<T> {

@@ -1,5 +1,4 @@
-import type { TaskOutcome } from '@phys/core';
-import type { GrantedResources } from '@phys/core';
+import type { GrantedResources, TaskOutcome } from '@phys/core';
 import { ExecutionStatus } from '@phys/core';
 import type { ReadResult } from './envelope.js';
 

@@ -1,11 +1,17 @@
 import { join, resolve } from 'node:path';
+import type { Logger, Scheduler } from '@phys/core';
+import {
+  definePlugin,
+  LoggerToken,
+  type PhysErrorCode,
+  type PhysPlugin,
+  type PluginContext,
+  PluginError,
+  parsePluginOptions,
+  SchedulerError,
+  SchedulerToken,
+} from '@phys/core';
 import type { z } from 'zod';
-import type { Scheduler } from '@phys/core';
-import { LoggerToken, SchedulerToken } from '@phys/core';
-import { type PhysErrorCode, SchedulerError } from '@phys/core';
-import type { Logger } from '@phys/core';
-import { definePlugin, type PhysPlugin, type PluginContext, PluginError } from '@phys/core';
-import { parsePluginOptions } from '@phys/core';
 
 /**
  * The options {@link defineSchedulerPlugin} reads itself when a plugin's schema declares them.

@@ -28,3 +28,4 @@ export type { TestRuntimeOptions } from './create-test-runtime.js';
 export { createTestRuntime } from './create-test-runtime.js';
 export type { MemoryCacheOptions } from './memory-cache.js';
 export { MemoryCache } from './memory-cache.js';
+export { taskCommand } from './task-command.js';

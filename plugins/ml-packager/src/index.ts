@@ -1,6 +1,8 @@
 // @phys/ml-packager — versioned, verifiable model packages from phys runs: model files, a
 // manifest with hashes, lineage and environment, a model card, and a .tar.gz.
 
+// the `phys package verify` command (its code is loaded by the CLI when it runs)
+export { packageVerifyCommand } from './cli/command.js';
 // environment
 export type { ModelEnvironment } from './environment.js';
 export { captureEnvironment } from './environment.js';

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { definePlugin, PackagerToken, type PhysPlugin, parsePluginOptions } from '@phys/core';
 import { z } from 'zod';
+import { packageVerifyCommand } from './cli/command.js';
 import { ModelArtifactPackager } from './packager.js';
 
 /** zod schema of the `ml-packager` plugin options. @public */
@@ -25,7 +26,8 @@ declare module '@phys/core' {
 
 /**
  * The `ml-packager` plugin: provides a {@link ModelArtifactPackager} under `PackagerToken`, so
- * that the DAG executor packages every node marked `modelArtifact: true`. Packages go to
+ * that the DAG executor packages every node marked `modelArtifact: true`, and adds the
+ * `phys package verify` command. Packages go to
  * `<configDir>/<root>/<name>/<version>/`; the environment records the config directory's git
  * commit and installed `@phys/*` packages.
  * @public
@@ -38,6 +40,7 @@ export default function mlPackager(
     name: 'ml-packager',
     provides: ['packager'],
     options: parsed,
+    commands: [packageVerifyCommand],
     register(ctx) {
       let packager: ModelArtifactPackager | undefined;
       ctx.container.register(PackagerToken, {

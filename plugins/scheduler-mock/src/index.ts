@@ -1,6 +1,6 @@
 // @phys/scheduler-mock — a simulated HPC cluster with injectable faults.
 
-export type { MockJobInfo } from './mock-hpc-scheduler.js';
+export type { MockHpcSchedulerInit, MockJobInfo } from './mock-hpc-scheduler.js';
 export { MockHpcScheduler } from './mock-hpc-scheduler.js';
 export type {
   MockFault,

@@ -3,9 +3,38 @@ import { open, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CancelledError, ExecutionStatus, type GrantedResources, type JobHandle, normalizeResources, parseMemory, parsePluginOptions, type ResourceRequirements, type Scheduler, type SchedulerCapabilities, SchedulerError, type SchedulerTask, serializeError, type TaskOutcome, TimeoutError } from '@phys/core';
-import { deferred, JobTable, jobGrant, logTail, readResultEnvelope, resultOutcome, safeFileName, type TrackedJob, taskEnvelopeInit, writeTaskEnvelope } from '@phys/scheduler-kit';
-import { taskEnvelopeEntry } from '@phys/runtime';
+import {
+  CancelledError,
+  ExecutionStatus,
+  type GrantedResources,
+  JobFailureError,
+  type JobFailureReason,
+  type JobHandle,
+  normalizeResources,
+  parseMemory,
+  parsePluginOptions,
+  type ResourceRequirements,
+  type Scheduler,
+  type SchedulerCapabilities,
+  SchedulerError,
+  type SchedulerTask,
+  serializeError,
+  TASK_EXIT_CODES,
+  type TaskOutcome,
+  TimeoutError,
+} from '@phys/core';
+import {
+  deferred,
+  JobTable,
+  jobGrant,
+  logTail,
+  readResultEnvelope,
+  resultOutcome,
+  safeFileName,
+  type TrackedJob,
+  taskEnvelopeInit,
+  writeTaskEnvelope,
+} from '@phys/scheduler-kit';
 import { pickFault, seededRandom } from './faults.js';
 import {
   type MockHpcSchedulerOptions,
@@ -13,6 +42,16 @@ import {
   type ResolvedMockFault,
   type ResolvedMockHpcOptions,
 } from './options.js';
+
+/** What {@link MockHpcScheduler} is constructed from: the plugin options, and the host's task command. @public */
+export type MockHpcSchedulerInit = MockHpcSchedulerOptions & {
+  /**
+   * The host's command that executes a task envelope (the plugin passes
+   * `PluginContext.taskCommand`; tests take `taskCommand()` of `@phys/testing`). Used when
+   * `command` is not set.
+   */
+  readonly taskCommand?: readonly string[] | undefined;
+};
 
 /** What {@link MockHpcScheduler.job} reports about one job. @public */
 export interface MockJobInfo {
@@ -65,10 +104,10 @@ interface Job extends TrackedJob {
 /**
  * A simulated HPC cluster on this machine: each task becomes a job (`mock-1`, `mock-2`, ...)
  * that waits in a queue, is placed on a simulated host with free cpus/gpus/memory, and runs as
- * a local subprocess through the same task-envelope path as cluster jobs
- * (`node <@phys/core>/dist/envelope/exec.js task.json`, the entry of `phys exec`). Faults can be
- * injected per node, per host, per attempt or by seeded probability, so cluster pipelines and
- * their retry policies can be tested on a laptop.
+ * a local subprocess through the same task-envelope path as cluster jobs (the host's task
+ * command, the entry of `phys exec`). Faults can be injected per node, per host, per attempt or
+ * by seeded probability, so cluster pipelines and their retry policies can be tested on a
+ * laptop. Jobs that end without a result fail with core's job-failure codes (`PHYS_JOB_*`).
  * @public
  */
 export class MockHpcScheduler implements Scheduler {
@@ -96,8 +135,9 @@ export class MockHpcScheduler implements Scheduler {
   #seq = 0;
   #closed = false;
 
-  constructor(options: MockHpcSchedulerOptions) {
-    const parsed = parsePluginOptions('scheduler-mock', mockHpcOptionsSchema, options);
+  constructor(options: MockHpcSchedulerInit) {
+    const { taskCommand, ...rest } = options;
+    const parsed = parsePluginOptions('scheduler-mock', mockHpcOptionsSchema, rest);
     if (parsed.configFile === undefined) {
       throw new SchedulerError(
         'PHYS_SCHEDULER_MOCK_NO_CONFIG',
@@ -117,7 +157,14 @@ export class MockHpcScheduler implements Scheduler {
       gpuBusy: Array.from({ length: parsed.gpusPerHost }, () => false),
     }));
     this.#random = seededRandom(parsed.seed);
-    this.#command = parsed.command ?? [process.execPath, taskEnvelopeEntry()];
+    const command = parsed.command ?? taskCommand;
+    if (command === undefined || command.length === 0) {
+      throw new SchedulerError(
+        'PHYS_SCHEDULER_MOCK_NO_COMMAND',
+        'MockHpcScheduler needs the command that runs a task envelope: set `command` (e.g. `["phys", "exec"]`), or pass `taskCommand` (the plugin passes the host\'s).',
+      );
+    }
+    this.#command = command;
     this.capabilities = Object.freeze({
       arrays: false,
       dependencies: false,
@@ -452,34 +499,38 @@ export class MockHpcScheduler implements Scheduler {
         granted,
       };
     }
+    const failure = (
+      reason: JobFailureReason,
+      nativeState: string,
+      note: string,
+      exitCode?: number,
+    ): TaskOutcome => ({
+      status: ExecutionStatus.FAILED,
+      error: serializeError(
+        new JobFailureError(reason, {
+          scheduler: this.name,
+          nativeState,
+          nodeId: task.nodeId,
+          jobId: handle.jobId,
+          ...(exitCode === undefined ? {} : { exitCode }),
+          note,
+        }),
+      ),
+      granted,
+    });
     if (job.killedFor === 'node-fail') {
-      return {
-        status: ExecutionStatus.FAILED,
-        error: serializeError(
-          new SchedulerError(
-            'PHYS_SCHEDULER_MOCK_NODE_FAIL',
-            `Host ${job.host?.name} failed under node '${task.nodeId}' (${where}); the task itself did not fail, so running it again can succeed.`,
-            {
-              retryable: true,
-              details: { jobId: handle.jobId, host: job.host?.name, reason: 'NodeFail' },
-            },
-          ),
-        ),
-        granted,
-      };
+      return failure(
+        'NODE_FAIL',
+        `NODE_FAIL on ${job.host?.name}`,
+        `Host ${job.host?.name} failed under the job (injected fault).`,
+      );
     }
     if (job.killedFor === 'lost') {
-      return {
-        status: ExecutionStatus.FAILED,
-        error: serializeError(
-          new SchedulerError(
-            'PHYS_SCHEDULER_MOCK_LOST',
-            `Job ${handle.jobId} of node '${task.nodeId}' vanished from the queue without a result (waited ${this.options.lostJobGraceSeconds} s for one); the node can be retried.`,
-            { retryable: true, details: { jobId: handle.jobId, host: job.host?.name } },
-          ),
-        ),
-        granted,
-      };
+      return failure(
+        'LOST',
+        'LOST',
+        `It vanished from the queue on ${job.host?.name}; no result appeared within ${this.options.lostJobGraceSeconds} s.`,
+      );
     }
     const result = await readResultEnvelope(job.envelopeFile).catch(() => undefined);
     if (result !== undefined) {
@@ -489,30 +540,14 @@ export class MockHpcScheduler implements Scheduler {
       return resultOutcome(result, granted);
     }
     const tail = await logTail(join(job.dir, 'stderr.log'));
-    const how =
-      exit.signal !== null
-        ? `was killed by signal ${exit.signal}`
-        : `exited with code ${exit.code ?? 'unknown'} without writing a result`;
-    return {
-      status: ExecutionStatus.FAILED,
-      error: serializeError(
-        new SchedulerError(
-          'PHYS_SCHEDULER_MOCK_JOB_FAILED',
-          `Job ${handle.jobId} of node '${task.nodeId}' ${how}.${tail === '' ? '' : ` Last lines of stderr:\n${tail}`}\nLogs and the task envelope are in ${job.dir}.`,
-          {
-            details: {
-              jobId: handle.jobId,
-              host: job.host?.name,
-              exitCode: exit.code,
-              signal: exit.signal,
-              stderrTail: tail,
-              workDir: job.dir,
-            },
-          },
-        ),
-      ),
-      granted,
-    };
+    const note = `It ran on ${job.host?.name}${exit.signal === null ? '' : ` and was killed by signal ${exit.signal}`}.${tail === '' ? '' : ` Last lines of stderr:\n${tail}`}\nLogs and the task envelope are in ${job.dir}.`;
+    // A task process that exited 0 wrote a result; none here means the directory lost it.
+    return failure(
+      exit.code === TASK_EXIT_CODES.COMPLETED ? 'NO_RESULT' : 'EXIT',
+      exit.signal === null ? `exit ${exit.code ?? 'unknown'}` : exit.signal,
+      note,
+      exit.code ?? undefined,
+    );
   }
 
   #granted(job: Job): GrantedResources {

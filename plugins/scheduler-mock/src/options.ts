@@ -5,10 +5,10 @@ const seconds = z.number().min(0);
 /** zod schema of one injected fault. @public */
 export const mockFaultSchema = z.object({
   /**
-   * What goes wrong: `fail` (the job exits non-zero before phys runs), `timeout` (the job is
-   * killed for exceeding its wall time), `node-fail` (the host dies under the job: retryable
-   * FAILED, `PHYS_SCHEDULER_MOCK_NODE_FAIL`), `lost` (the job vanishes from the queue: retryable FAILED,
-   * `PHYS_SCHEDULER_MOCK_LOST`, after `lostJobGraceSeconds`).
+   * What goes wrong: `fail` (the job exits non-zero before phys runs: FAILED, `PHYS_JOB_FAILED`),
+   * `timeout` (the job is killed for exceeding its wall time), `node-fail` (the host dies under
+   * the job: retryable FAILED, `PHYS_JOB_NODE_FAIL`), `lost` (the job vanishes from the queue:
+   * retryable FAILED, `PHYS_JOB_LOST`, after `lostJobGraceSeconds`).
    */
   kind: z.enum(['fail', 'timeout', 'node-fail', 'lost']),
   /** DAG node ids it strikes: an id, a list of ids, or a RegExp (default: any node). */
@@ -49,7 +49,7 @@ export const mockHpcOptionsSchema = z.object({
   seed: z.number().int().default(1),
   /** Faults to inject; the first rule matching a job applies. */
   faults: z.array(mockFaultSchema).default([]),
-  /** The command a job runs, followed by the envelope path (default: `node <@phys/core>/dist/envelope/exec.js`; e.g. `['phys', 'exec']`). */
+  /** The command a job runs, followed by the envelope path (default: the host's task command, `node <@phys/runtime>/dist/envelope/exec.js`; e.g. `['phys', 'exec']`). */
   command: z.array(z.string()).min(1).optional(),
   /** Keep the work directories of completed jobs (default false; failed ones are always kept). */
   keepWorkDirs: z.boolean().default(false),

@@ -28,7 +28,7 @@ export default function schedulerMock(
     options,
     workDirName: 'mock-hpc',
     noConfigFileCode: 'PHYS_SCHEDULER_MOCK_NO_CONFIG',
-    create: (_ctx, parsed, { configFile, workDir }) =>
-      new MockHpcScheduler({ ...parsed, configFile, workDir }),
+    create: (_ctx, parsed, { configFile, workDir, taskCommand }) =>
+      new MockHpcScheduler({ ...parsed, configFile, workDir, taskCommand }),
   });
 }

@@ -1,10 +1,11 @@
-import { describeSchedulerConformance } from '@phys/testing';
+import { describeSchedulerConformance, taskCommand } from '@phys/testing';
 import { MockHpcScheduler } from '../src/index.js';
 
 describeSchedulerConformance('MockHpcScheduler', ({ configFile, workDir }) => ({
   scheduler: new MockHpcScheduler({
     configFile,
     workDir,
+    taskCommand: taskCommand(),
     hosts: 2,
     cpusPerHost: 4,
     gpusPerHost: 2,

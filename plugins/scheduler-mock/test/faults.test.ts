@@ -2,9 +2,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExecutionStatus, type JobHandle, resources, type SchedulerTask } from '@phys/core';
-import { ConformanceEcho, ConformanceSleep, conformanceConfigFile } from '@phys/testing';
+import {
+  ConformanceEcho,
+  ConformanceSleep,
+  conformanceConfigFile,
+  taskCommand,
+} from '@phys/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MockHpcScheduler, type MockHpcSchedulerOptions } from '../src/index.js';
+import { MockHpcScheduler, type MockHpcSchedulerInit } from '../src/index.js';
 
 let dir: string;
 const open: MockHpcScheduler[] = [];
@@ -17,9 +22,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function cluster(options: Partial<MockHpcSchedulerOptions> = {}): MockHpcScheduler {
+function cluster(options: Partial<MockHpcSchedulerInit> = {}): MockHpcScheduler {
   const scheduler = new MockHpcScheduler({
     configFile: conformanceConfigFile(),
+    taskCommand: taskCommand(),
     workDir: join(dir, `work-${open.length}`),
     cpusPerHost: 2,
     queueLatencySeconds: 0.01,
@@ -60,11 +66,19 @@ describe('injected faults', () => {
     const outcome = await s.wait(bad);
     expect(outcome.status).toBe('FAILED');
     expect(outcome.error).toMatchObject({
-      code: 'PHYS_SCHEDULER_MOCK_JOB_FAILED',
+      name: 'JobFailureError',
+      code: 'PHYS_JOB_FAILED',
       retryable: false,
-      details: { exitCode: 3, host: 'cn01' },
+      details: {
+        reason: 'EXIT',
+        scheduler: 'mock-hpc',
+        nativeState: 'exit 3',
+        nodeId: 'broken',
+        exitCode: 3,
+      },
     });
-    expect(outcome.error?.message).toContain('exited with code 3');
+    expect(outcome.error?.message).toContain('failed with exit code 3');
+    expect(outcome.error?.message).toContain('It ran on cn01');
     expect(outcome.error?.message).toContain('mock-hpc: injected failure on cn01');
     expect((await s.wait(good)).status).toBe('COMPLETED');
     expect(s.job(bad)).toMatchObject({ fault: 'fail', status: 'FAILED', host: 'cn01' });
@@ -92,9 +106,9 @@ describe('injected faults', () => {
     const outcome = await s.wait(first);
     expect(outcome.status).toBe('FAILED');
     expect(outcome.error).toMatchObject({
-      code: 'PHYS_SCHEDULER_MOCK_NODE_FAIL',
+      code: 'PHYS_JOB_NODE_FAIL',
       retryable: true,
-      details: { reason: 'NodeFail', host: 'cn01' },
+      details: { reason: 'NODE_FAIL', scheduler: 'mock-hpc', nativeState: 'NODE_FAIL on cn01' },
     });
     const retry = await s.wait(await s.submit(echo('train', 2)));
     expect(retry.status).toBe('COMPLETED');
@@ -108,7 +122,11 @@ describe('injected faults', () => {
     });
     const outcome = await s.wait(handle);
     expect(outcome.status).toBe('FAILED');
-    expect(outcome.error).toMatchObject({ code: 'PHYS_SCHEDULER_MOCK_LOST', retryable: true });
+    expect(outcome.error).toMatchObject({
+      code: 'PHYS_JOB_LOST',
+      retryable: true,
+      details: { scheduler: 'mock-hpc' },
+    });
     expect(s.job(handle).fault).toBe('lost');
   });
 

@@ -2,9 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ConfigError, ExecutorToken, type NodeSpec, SchedulerToken } from '@phys/core';
+import executorDag from '@phys/executor-dag';
 import { createRuntime } from '@phys/runtime';
 import { ConformanceEcho, conformanceConfigFile, conformanceStages } from '@phys/testing';
-import executorDag from '@phys/executor-dag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import schedulerMock, { MockHpcScheduler } from '../src/index.js';
 

@@ -80,8 +80,8 @@ export interface DirectiveInput {
   readonly afterOk?: readonly string[] | undefined;
   /** `-o` (`^array_index^` is replaced by PBS for subjobs). */
   readonly outputPath: string;
-  /** `-e`. */
-  readonly errorPath: string;
+  /** `-e`; absent: stderr joins stdout in `outputPath` (`-j oe`). */
+  readonly errorPath?: string | undefined;
   /** Further directives, written as given. */
   readonly extra?: readonly string[] | undefined;
 }
@@ -99,7 +99,8 @@ export function pbsDirectives(input: DirectiveInput): string[] {
   if (input.afterOk !== undefined && input.afterOk.length > 0) {
     lines.push(`-W depend=afterok:${input.afterOk.join(':')}`);
   }
-  lines.push(`-o ${input.outputPath}`, `-e ${input.errorPath}`);
+  lines.push(`-o ${input.outputPath}`);
+  lines.push(input.errorPath === undefined ? '-j oe' : `-e ${input.errorPath}`);
   for (const extra of input.extra ?? []) lines.push(extra);
   return lines.map((line) => `#PBS ${line}`);
 }

@@ -1,17 +1,16 @@
 import { constants } from 'node:os';
-import { CancelledError, ExecutionStatus, type GrantedResources, type PhysError, SchedulerError, serializeError, type TaskOutcome, TimeoutError } from '@phys/core';
-import { type ReadResult, resultOutcome } from '@phys/scheduler-kit';
+import { ExecutionStatus, type JobFailureReason } from '@phys/core';
+import type { BatchJobRecord, BatchJobState } from '@phys/scheduler-kit';
 import { parsePbsSize, parseWalltime } from './directives.js';
-import type { PbsJobRecord } from './qstat.js';
+import { isFinishedState, type PbsJobRecord, pbsStateToStatus } from './qstat.js';
 
 /** How phys treats a negative PBS exit status (see {@link PBS_EXIT_CODES}). @public */
 export type PbsExitKind = 'node' | 'fatal' | 'limit' | 'oom' | 'timeout';
 
 /**
  * PBS's own negative `Exit_status` values (`src/include/job.h`), what they mean, and how phys
- * treats them: `node` → retryable FAILED (`PHYS_SCHEDULER_PBS_NODE_FAIL`), `fatal` → FAILED
- * (`PHYS_SCHEDULER_PBS_EXEC_FAILED`), `limit` → FAILED (`PHYS_SCHEDULER_PBS_LIMIT`), `oom` →
- * FAILED (`PHYS_SCHEDULER_PBS_OOM`), `timeout` → TIMEOUT.
+ * treats them: `node` → FAILED `PHYS_JOB_NODE_FAIL` (retryable), `oom` → FAILED `PHYS_JOB_OOM`,
+ * `fatal` and `limit` → FAILED `PHYS_JOB_FAILED`, `timeout` → TIMEOUT.
  * @public
  */
 export const PBS_EXIT_CODES: Readonly<
@@ -69,140 +68,76 @@ export const PBS_EXIT_CODES: Readonly<
   },
 });
 
-/** What {@link interpretFinishedJob} decides from. @public */
-export interface FinishedJob {
-  /** The PBS job (or subjob) id. */
-  readonly jobId: string;
-  /** The DAG node it ran. */
-  readonly nodeId: string;
-  /** The finished job's qstat record; undefined when PBS no longer knows the job. */
-  readonly record: PbsJobRecord | undefined;
-  /** The task's result envelope, if the job wrote one. */
-  readonly result: ReadResult | undefined;
-  /** phys asked for the job to be deleted. */
-  readonly cancelRequested: boolean;
-  /** The walltime phys requested, in seconds. */
-  readonly walltimeSeconds: number | undefined;
-  /** The last lines of the job's stderr. */
-  readonly stderrTail: string;
-  /** The task's work directory (named in error messages). */
-  readonly workDir: string;
-  /** What the task was granted (copied into the outcome). */
-  readonly granted: GrantedResources;
+/**
+ * A `qstat` record as `BatchQueueScheduler` reads it: `nativeState` is the job state letter
+ * while the job lives and `Exit_status=<n>` once it finished; `exitCode` is an `Exit_status`
+ * of 0–255, `signal` the one of 256 + n (PBS adds 0x100 to WTERMSIG).
+ * @public
+ */
+export interface PbsJobStatus extends BatchJobRecord {
+  /** The record as qstat printed it. */
+  readonly record: PbsJobRecord;
+}
+
+const KIND_FAILURE: Readonly<Record<Exclude<PbsExitKind, 'timeout'>, JobFailureReason>> = {
+  node: 'NODE_FAIL',
+  oom: 'OOM',
+  fatal: 'EXIT',
+  limit: 'EXIT',
+};
+
+/** The kit's view of a `qstat -f -F json` record (see {@link PbsJobStatus}). @public */
+export function pbsJobStatus(record: PbsJobRecord): PbsJobStatus {
+  const exit = record.Exit_status;
+  const known = exit === undefined ? undefined : PBS_EXIT_CODES[exit];
+  const words = [
+    ...(known === undefined ? [] : [`${known.name}: ${known.meaning}`]),
+    ...(record.comment === undefined ? [] : [record.comment]),
+  ];
+  return {
+    record,
+    nativeState: exit === undefined ? record.job_state : `Exit_status=${exit}`,
+    ...(exit !== undefined && exit >= 0 && exit < 256 ? { exitCode: exit } : {}),
+    ...(exit !== undefined && exit >= 256 ? { signal: signalName(exit - 256) ?? exit - 256 } : {}),
+    ...(words.length === 0 ? {} : { reason: words.join('; ') }),
+  };
 }
 
 /**
- * How a finished PBS job ended, from (in this order) a cancel phys requested, the task's result
- * envelope, the walltime, and `Exit_status`: 0 is success, 1–255 the job script's exit code,
- * 256 + n a kill by signal n (PBS adds 0x100 to WTERMSIG), and negative values PBS's own
- * failures (see {@link PBS_EXIT_CODES}). A job whose walltime ran out is TIMEOUT whether PBS
- * reports -29 or the signal that killed it.
+ * How a PBS job stands. Live states map by letter (see `pbsStateToStatus`). A finished job
+ * (`F`, `X`) is read from `Exit_status`: none means it was deleted before it ran (by qdel, or
+ * for a failed `afterok` dependency): CANCELLED; -29 and -28, or a non-zero exit once
+ * `resources_used.walltime` reached the limit (or the comment says so), TIMEOUT; other negative
+ * values per {@link PBS_EXIT_CODES} (unknown ones as node failures); a SIGKILL (265) over
+ * `Resource_List.mem` OOM; 0 COMPLETED and anything else FAILED, for the result file and the
+ * exit code to explain.
  * @public
  */
-export function interpretFinishedJob(job: FinishedJob): TaskOutcome {
-  const { record, result, granted } = job;
-  const exit = record?.Exit_status;
-  const where = `job ${job.jobId} of node '${job.nodeId}'`;
-  const fail = (status: ExecutionStatus, error: PhysError): TaskOutcome => ({
-    status,
-    error: serializeError(error),
-    granted,
-  });
-  const details = {
-    jobId: job.jobId,
-    exitStatus: exit,
-    comment: record?.comment,
-    execHost: record?.exec_host,
-    stderrTail: job.stderrTail,
-    workDir: job.workDir,
-  };
-
-  if (job.cancelRequested) {
-    return fail(
-      ExecutionStatus.CANCELLED,
-      new CancelledError(`Node '${job.nodeId}' was cancelled (qdel ${job.jobId}).`, { details }),
-    );
+export function mapPbsState(record: PbsJobRecord): BatchJobState {
+  if (!isFinishedState(record.job_state)) {
+    // Unknown letters change nothing: statuses never move back, so QUEUED is the safe reading.
+    return {
+      status: pbsStateToStatus(record.job_state) ?? ExecutionStatus.QUEUED,
+      terminal: false,
+    };
   }
-  if (result?.envelope.status === 'COMPLETED') return resultOutcome(result, granted);
-  const signal = exit !== undefined && exit >= 256 ? signalName(exit - 256) : undefined;
-  if (exit === -29 || (exit !== undefined && exit !== 0 && walltimeExceeded(job))) {
-    return fail(
-      ExecutionStatus.TIMEOUT,
-      new TimeoutError(
-        `The ${where} was killed by PBS for exceeding its walltime${job.walltimeSeconds === undefined ? '' : ` of ${job.walltimeSeconds} s`} (Exit_status ${exit}${signal === undefined ? '' : `, ${signal}`}).`,
-        { details },
-      ),
-    );
-  }
-  if (result !== undefined) return resultOutcome(result, granted);
-  const tail = job.stderrTail === '' ? '' : ` Last lines of stderr:\n${job.stderrTail}`;
-  const logs = `\nLogs and the task envelope are in ${job.workDir}.`;
-  if (record === undefined || exit === undefined) {
-    return fail(
-      ExecutionStatus.FAILED,
-      new SchedulerError(
-        'PHYS_SCHEDULER_PBS_DELETED',
-        `The ${where} ended without running to completion and without an exit status${record?.comment === undefined ? '' : ` (PBS comment: ${record.comment})`}: it was deleted, or an afterok dependency failed.${logs}`,
-        { details },
-      ),
-    );
+  const exit = record.Exit_status;
+  if (exit === undefined) return { status: ExecutionStatus.CANCELLED, terminal: true };
+  if (exit === -29 || exit === -28 || (exit !== 0 && walltimeExceeded(record))) {
+    return { status: ExecutionStatus.TIMEOUT, terminal: true };
   }
   if (exit < 0) {
-    const known = PBS_EXIT_CODES[exit];
-    const what = known === undefined ? 'a PBS-internal failure' : `${known.name}: ${known.meaning}`;
-    const message = `The ${where} ended with Exit_status ${exit} (${what}).${tail}${logs}`;
-    const kind = known?.kind ?? 'node';
-    const pbsDetails = { ...details, pbsCode: known?.name };
-    if (kind === 'oom') {
-      return fail(
-        ExecutionStatus.FAILED,
-        new SchedulerError('PHYS_SCHEDULER_PBS_OOM', message, { details: pbsDetails }),
-      );
-    }
-    if (kind === 'timeout') {
-      return fail(ExecutionStatus.TIMEOUT, new TimeoutError(message, { details: pbsDetails }));
-    }
-    const code =
-      kind === 'node'
-        ? 'PHYS_SCHEDULER_PBS_NODE_FAIL'
-        : kind === 'limit'
-          ? 'PHYS_SCHEDULER_PBS_LIMIT'
-          : 'PHYS_SCHEDULER_PBS_EXEC_FAILED';
-    return fail(
-      ExecutionStatus.FAILED,
-      new SchedulerError(code, message, {
-        retryable: kind === 'node',
-        details: { ...pbsDetails, reason: kind === 'node' ? 'NodeFail' : undefined },
-      }),
-    );
+    const kind = PBS_EXIT_CODES[exit]?.kind ?? 'node';
+    if (kind === 'timeout') return { status: ExecutionStatus.TIMEOUT, terminal: true };
+    return { status: ExecutionStatus.FAILED, terminal: true, failure: KIND_FAILURE[kind] };
   }
-  if (signal !== undefined) {
-    const oom = signal === 'SIGKILL' && memoryExceeded(record);
-    return fail(
-      ExecutionStatus.FAILED,
-      new SchedulerError(
-        oom ? 'PHYS_SCHEDULER_PBS_OOM' : 'PHYS_SCHEDULER_PBS_JOB_FAILED',
-        `The ${where} was killed by ${signal} (Exit_status ${exit})${oom ? ' after using more memory than it requested' : ''}.${tail}${logs}`,
-        { details: { ...details, signal } },
-      ),
-    );
+  if (exit >= 256 && signalName(exit - 256) === 'SIGKILL' && memoryExceeded(record)) {
+    return { status: ExecutionStatus.FAILED, terminal: true, failure: 'OOM' };
   }
-  const hint =
-    exit > 128 && exit < 160 && signalName(exit - 128) !== undefined
-      ? ` (128 + ${signalName(exit - 128)}: a process of the job was killed by a signal)`
-      : exit === 127
-        ? ' (command not found: check `node`, `command` and `setup`)'
-        : '';
-  return fail(
-    ExecutionStatus.FAILED,
-    new SchedulerError(
-      'PHYS_SCHEDULER_PBS_JOB_FAILED',
-      exit === 0
-        ? `The ${where} exited 0 but wrote no result (waited for the shared filesystem).${tail}${logs}`
-        : `The ${where} exited with code ${exit}${hint} without writing a result.${tail}${logs}`,
-      { details: { ...details, exitCode: exit } },
-    ),
-  );
+  return {
+    status: exit === 0 ? ExecutionStatus.COMPLETED : ExecutionStatus.FAILED,
+    terminal: true,
+  };
 }
 
 function signalName(n: number): string | undefined {
@@ -210,13 +145,10 @@ function signalName(n: number): string | undefined {
   return undefined;
 }
 
-function walltimeExceeded(job: FinishedJob): boolean {
-  const record = job.record;
-  if (record === undefined) return false;
+function walltimeExceeded(record: PbsJobRecord): boolean {
   if (record.comment !== undefined && /walltime\b.*\bexceed/i.test(record.comment)) return true;
-  if (/=>> PBS: job killed: walltime/i.test(job.stderrTail)) return true;
   const used = durationOf(record.resources_used?.walltime);
-  const limit = durationOf(record.Resource_List?.walltime) ?? job.walltimeSeconds;
+  const limit = durationOf(record.Resource_List?.walltime);
   return used !== undefined && limit !== undefined && used >= limit;
 }
 

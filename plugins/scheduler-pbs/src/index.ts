@@ -1,4 +1,5 @@
-// @phys/scheduler-pbs — run phys tasks as PBS Pro / OpenPBS jobs.
+// @phys/scheduler-pbs — run phys tasks as PBS Pro / OpenPBS jobs: PBS's commands and states
+// under the kit's BatchQueueScheduler.
 
 export type { DirectiveInput } from './directives.js';
 export {
@@ -10,11 +11,12 @@ export {
   pbsDirectives,
   selectStatement,
 } from './directives.js';
-export type { FinishedJob, PbsExitKind } from './exit-status.js';
-export { interpretFinishedJob, PBS_EXIT_CODES } from './exit-status.js';
+export type { PbsExitKind, PbsJobStatus } from './exit-status.js';
+export { mapPbsState, PBS_EXIT_CODES, pbsJobStatus } from './exit-status.js';
 export type { PbsSchedulerOptions, ResolvedPbsOptions } from './options.js';
 export { pbsOptionsSchema } from './options.js';
-export type { PbsCommandCounts, PbsSubmitOptions } from './pbs-scheduler.js';
+export type { PbsCommandCounts } from './pbs-backend.js';
+export type { PbsSchedulerInit, PbsSubmitOptions } from './pbs-scheduler.js';
 export { PbsScheduler } from './pbs-scheduler.js';
 export { default, default as schedulerPbs } from './plugin.js';
 export type { PbsJobRecord, QstatResult } from './qstat.js';

@@ -1,3 +1,4 @@
+import { TASK_EXIT_CODES } from '@phys/core';
 import { shellQuote } from './directives.js';
 
 /** The parts of a job script. */
@@ -8,8 +9,8 @@ export interface JobScriptInput {
   readonly env: Readonly<Record<string, string>>;
   /** The command that runs a task envelope, before its path. */
   readonly command: readonly string[];
-  /** One task: its envelope; a job array: the manifest listing one envelope per line, by index. */
-  readonly task: { readonly envelope: string } | { readonly manifest: string };
+  /** The batch directory: task `i` (`PBS_ARRAY_INDEX`, 0 for a single job) runs `<batchDir>/<i>/task.json`. */
+  readonly batchDir: string;
 }
 
 /**
@@ -22,16 +23,11 @@ export function buildJobScript(input: JobScriptInput): string {
   for (const line of input.setup) lines.push(line);
   for (const [name, value] of Object.entries(input.env))
     lines.push(`export ${name}=${shellQuote(value)}`);
-  if ('envelope' in input.task) {
-    lines.push(`TASK=${shellQuote(input.task.envelope)}`);
-  } else {
-    lines.push(
-      `TASK="$(sed -n "$(( \${PBS_ARRAY_INDEX:-0} + 1 ))p" ${shellQuote(input.task.manifest)})"`,
-      'if [ -z "$TASK" ]; then echo "phys: no task for array index $PBS_ARRAY_INDEX" >&2; exit 2; fi',
-    );
-  }
+  const unusable = TASK_EXIT_CODES.UNUSABLE;
   lines.push(
-    'cd "$(dirname "$TASK")" || exit 2',
+    `TASK=${shellQuote(input.batchDir)}/"\${PBS_ARRAY_INDEX:-0}"/task.json`,
+    `if [ ! -f "$TASK" ]; then echo "phys: no task envelope $TASK for array index \${PBS_ARRAY_INDEX:-0}" >&2; exit ${unusable}; fi`,
+    `cd "$(dirname "$TASK")" || exit ${unusable}`,
     `exec ${input.command.map(shellQuote).join(' ')} "$TASK"`,
     '',
   );

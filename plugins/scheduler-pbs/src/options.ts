@@ -28,9 +28,9 @@ export const pbsOptionsSchema = z.object({
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
   /** Extra directives, one per entry, written as `#PBS <entry>` (e.g. `-l place=scatter`). */
   qsubArgs: z.array(z.string()).default([]),
-  /** Node.js on the compute nodes (default: this process's `process.execPath`). */
+  /** Node.js on the compute nodes, in place of the one of the host's task command (default: this process's). */
   node: z.string().min(1).optional(),
-  /** The command that runs a task envelope, before its path (default: `<node> <@phys/core>/dist/envelope/exec.js`; or `['phys', 'exec']`). */
+  /** The command that runs a task envelope, before its path (default: the host's task command, `<node> <@phys/runtime>/dist/envelope/exec.js`; or `['phys', 'exec']`). */
   command: z.array(z.string()).min(1).optional(),
   /** Tasks with equal resources submitted together become one job array of at most this many (default 1000). */
   maxArraySize: z.number().int().min(1).default(1000),

@@ -25,7 +25,7 @@ export default function schedulerPbs(
     options,
     workDirName: 'pbs',
     noConfigFileCode: 'PHYS_SCHEDULER_PBS_NO_CONFIG',
-    create: (_ctx, parsed, { configFile, workDir, logger }) =>
-      new PbsScheduler({ ...parsed, configFile, workDir }, logger),
+    create: (_ctx, parsed, { configFile, workDir, logger, taskCommand }) =>
+      new PbsScheduler({ ...parsed, configFile, workDir, taskCommand }, logger),
   });
 }

@@ -9,7 +9,7 @@ export interface PbsJobRecord {
   readonly id: string;
   /** One letter: Q H W T M R E B S U F X (see {@link pbsStateToStatus}). */
   readonly job_state: string;
-  /** How a finished job ended (see {@link interpretFinishedJob}). */
+  /** How a finished job ended (see {@link mapPbsState}). */
   readonly Exit_status?: number;
   /** The server's note, e.g. `Job run at ... and finished`. */
   readonly comment?: string;

@@ -1,4 +1,4 @@
-import { describeSchedulerConformance } from '@phys/testing';
+import { describeSchedulerConformance, taskCommand } from '@phys/testing';
 import { PbsScheduler } from '../src/index.js';
 import { type FakePbs, installFakePbs } from './fake-pbs.js';
 
@@ -11,6 +11,7 @@ describeSchedulerConformance('PbsScheduler (fake PBS Pro)', async ({ configFile,
     scheduler: new PbsScheduler({
       configFile,
       workDir,
+      taskCommand: taskCommand(),
       maxResources: { cpu: 8, gpu: 2, memory: '16Gi' },
       pollInterval: { initialSeconds: 0.05, maxSeconds: 0.2 },
       lostJobGraceSeconds: 2,

@@ -1,10 +1,22 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExecutionStatus, type JobHandle, resources, type SchedulerTask, type StageRef } from '@phys/core';
-import { ConformanceEcho, ConformanceFail, ConformanceSleep, conformanceConfigFile } from '@phys/testing';
+import {
+  ExecutionStatus,
+  type JobHandle,
+  resources,
+  type SchedulerTask,
+  type StageRef,
+} from '@phys/core';
+import {
+  ConformanceEcho,
+  ConformanceFail,
+  ConformanceSleep,
+  conformanceConfigFile,
+  taskCommand,
+} from '@phys/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PbsScheduler, type PbsSchedulerOptions } from '../src/index.js';
+import { PbsScheduler, type PbsSchedulerInit } from '../src/index.js';
 import { type FakePbs, installFakePbs } from './fake-pbs.js';
 
 let fake: FakePbs;
@@ -25,9 +37,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function pbs(options: Partial<PbsSchedulerOptions> = {}): PbsScheduler {
+function pbs(options: Partial<PbsSchedulerInit> = {}): PbsScheduler {
   const scheduler = new PbsScheduler({
     configFile: conformanceConfigFile(),
+    taskCommand: taskCommand(),
     workDir: join(dir, 'work'),
     pollInterval: { initialSeconds: 0.05, maxSeconds: 0.2 },
     lostJobGraceSeconds: 0.5,
@@ -57,12 +70,22 @@ async function until(s: PbsScheduler, handle: JobHandle, status: ExecutionStatus
 
 describe('PbsScheduler against the fake PBS Pro commands', () => {
   it('submits tasks with equal resources as one job array and polls them with one qstat per interval', async () => {
-    const s = pbs({ queue: 'gpu', account: 'proj1', setup: ['export PHYS_SETUP_RAN=yes'] });
+    // keepWorkDirs: the job scripts stay for the checks below.
+    const s = pbs({
+      queue: 'gpu',
+      account: 'proj1',
+      setup: ['export PHYS_SETUP_RAN=yes'],
+      keepWorkDirs: true,
+    });
     const before = (await fake.calls()).length;
     const req = resources({ cpu: 2, memory: '512Mi', gpu: 1, wallTime: 600 });
+    // Ready tasks of one run and stage with equal resources, as a sweep hands them over.
+    const runId = `run-${++runSeq}`;
     const handles = await Promise.all(
       Array.from({ length: 5 }, (_, i) =>
-        s.submit(task(`sweep-${i}`, ConformanceEcho({ scale: i + 1 }).ref, { resources: req })),
+        s.submit(
+          task(`sweep-${i}`, ConformanceEcho({ scale: i + 1 }).ref, { resources: req, runId }),
+        ),
       ),
     );
     const single = await s.submit(task('lonely', ConformanceEcho({ scale: 10 }).ref));
@@ -107,9 +130,10 @@ describe('PbsScheduler against the fake PBS Pro commands', () => {
     const outcome = await s.wait(await s.submit(task('broken', ConformanceEcho({}).ref)));
     expect(outcome.status).toBe('FAILED');
     expect(outcome.error).toMatchObject({
-      code: 'PHYS_SCHEDULER_PBS_JOB_FAILED',
+      name: 'JobFailureError',
+      code: 'PHYS_JOB_FAILED',
       retryable: false,
-      details: { exitCode: 7, exitStatus: 7 },
+      details: { reason: 'EXIT', scheduler: 'pbs', nativeState: 'Exit_status=7', exitCode: 7 },
     });
     expect(outcome.error?.message).toContain('module: not found');
   });
@@ -120,21 +144,23 @@ describe('PbsScheduler against the fake PBS Pro commands', () => {
     expect(killed).toMatchObject({
       status: 'FAILED',
       error: {
-        code: 'PHYS_SCHEDULER_PBS_JOB_FAILED',
-        details: { exitStatus: 265, signal: 'SIGKILL' },
+        code: 'PHYS_JOB_FAILED',
+        details: { scheduler: 'pbs', nativeState: 'Exit_status=265' },
       },
     });
+    expect(killed.error?.message).toContain('killed by signal SIGKILL');
     await fake.configure({ faults: [{ name: '^phys-unlucky', exitStatus: -1 }] });
     const t = pbs();
     const failed = await t.wait(await t.submit(task('unlucky', ConformanceEcho({}).ref)));
     expect(failed).toMatchObject({
       status: 'FAILED',
       error: {
-        code: 'PHYS_SCHEDULER_PBS_NODE_FAIL',
+        code: 'PHYS_JOB_NODE_FAIL',
         retryable: true,
-        details: { pbsCode: 'JOB_EXEC_FAIL1' },
+        details: { reason: 'NODE_FAIL', scheduler: 'pbs', nativeState: 'Exit_status=-1' },
       },
     });
+    expect(failed.error?.message).toContain('JOB_EXEC_FAIL1');
   });
 
   it('retries qsub after transient failures and gives up at once on permanent ones', async () => {
@@ -146,8 +172,9 @@ describe('PbsScheduler against the fake PBS Pro commands', () => {
 
     const t = pbs({ queue: 'nowhere' });
     await expect(t.submit(task('misrouted', ConformanceEcho({}).ref))).rejects.toMatchObject({
-      code: 'PHYS_SCHEDULER_PBS_SUBMIT_FAILED',
+      code: 'PHYS_JOB_SUBMIT_FAILED',
       retryable: false,
+      failure: { scheduler: 'pbs', nodeId: 'misrouted' },
       message: expect.stringContaining('Unknown queue'),
     });
     expect(t.commandCounts.qsub).toBe(1);
@@ -161,12 +188,16 @@ describe('PbsScheduler against the fake PBS Pro commands', () => {
     const outcome = await s.wait(handle);
     expect(outcome).toMatchObject({
       status: 'FAILED',
-      error: { code: 'PHYS_SCHEDULER_PBS_LOST', retryable: true },
+      error: {
+        code: 'PHYS_JOB_LOST',
+        retryable: true,
+        details: { scheduler: 'pbs', nodeId: 'ghost' },
+      },
     });
   });
 
-  it('runs after dependencies with -W depend=afterok, and drops a job whose dependency failed', async () => {
-    const s = pbs();
+  it('runs after dependencies with -W depend=afterok, and cancels a job whose dependency failed', async () => {
+    const s = pbs({ keepWorkDirs: true });
     const gate = join(dir, 'dep.gate');
     const first = await s.submit(task('first', ConformanceSleep({ seconds: 60, gate }).ref));
     const second = await s.submit(task('second', ConformanceEcho({}).ref), { afterOk: [first] });
@@ -184,8 +215,8 @@ describe('PbsScheduler against the fake PBS Pro commands', () => {
     expect((await s.wait(bad)).status).toBe('FAILED');
     const dropped = await s.wait(after);
     expect(dropped).toMatchObject({
-      status: 'FAILED',
-      error: { code: 'PHYS_SCHEDULER_PBS_DELETED' },
+      status: 'CANCELLED',
+      error: { code: 'PHYS_CANCELLED', details: { scheduler: 'pbs', nativeState: 'F' } },
     });
     expect(dropped.error?.message).toContain('as result of dependency on job');
   });
@@ -193,9 +224,10 @@ describe('PbsScheduler against the fake PBS Pro commands', () => {
   it('cancels one subjob of an array with qdel; the others complete', async () => {
     const s = pbs();
     const gate = join(dir, 'array.gate');
+    const runId = `run-${++runSeq}`;
     const handles = await Promise.all(
       [0, 1, 2].map((i) =>
-        s.submit(task(`part-${i}`, ConformanceSleep({ seconds: 60, gate }).ref)),
+        s.submit(task(`part-${i}`, ConformanceSleep({ seconds: 60, gate }).ref, { runId })),
       ),
     );
     await Promise.all(handles.map((h) => until(s, h, ExecutionStatus.RUNNING)));

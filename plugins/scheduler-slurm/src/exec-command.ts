@@ -1,20 +1,20 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { taskEnvelopeEntry } from '@phys/runtime';
 
 /**
  * argv that executes a task envelope inside a job (the envelope's path is appended): this
  * Node.js with the `phys` CLI installed beside the config (`<node> <phys> exec`), else with the
- * CLI this package can see, else core's own entry script, which has the same contract. Paths are
- * absolute and resolved now, at submit time, because the job's shell may not share our PATH.
+ * CLI this package can see; undefined when there is none (the host's `taskCommand` is used
+ * then). Paths are absolute and resolved now, at submit time, because the job's shell may not
+ * share our PATH.
  */
-export function resolveExecCommand(configFile: string): readonly string[] {
+export function resolveExecCommand(configFile: string): readonly string[] | undefined {
   for (const from of [configFile, import.meta.url]) {
     const bin = cliBin(from);
     if (bin !== undefined) return [process.execPath, bin, 'exec'];
   }
-  return [process.execPath, taskEnvelopeEntry()];
+  return undefined;
 }
 
 function cliBin(from: string): string | undefined {

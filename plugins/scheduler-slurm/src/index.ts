@@ -1,5 +1,5 @@
-// @phys/scheduler-slurm — runs phys nodes as Slurm jobs: task envelopes on a shared filesystem,
-// job arrays for ready tasks of one stage, one squeue call per poll, scancel.
+// @phys/scheduler-slurm — runs phys nodes as Slurm jobs: Slurm's commands and states under the
+// kit's BatchQueueScheduler (task envelopes, job arrays, one squeue call per poll, scancel).
 
 // directives
 export type { DirectiveDefaults } from './directives.js';

@@ -54,10 +54,10 @@ describe('parseSqueue', () => {
     ].join('\n');
     const jobs = parseSqueue(out);
     expect(jobs.size).toBe(11);
-    expect(jobs.get('2')).toEqual({ id: '2', state: 'FAILED', reason: 'NonZeroExitCode' });
-    expect(jobs.get('4_1')).toEqual({ id: '4_1', state: 'PENDING', reason: 'Resources' });
-    expect(jobs.get('4_0')?.state).toBe('RUNNING');
-    expect(jobs.get('10')).toMatchObject({ state: 'TIMEOUT', reason: 'TimeLimit' });
+    expect(jobs.get('2')).toEqual({ id: '2', nativeState: 'FAILED', reason: 'NonZeroExitCode' });
+    expect(jobs.get('4_1')).toEqual({ id: '4_1', nativeState: 'PENDING', reason: 'Resources' });
+    expect(jobs.get('4_0')?.nativeState).toBe('RUNNING');
+    expect(jobs.get('10')).toMatchObject({ nativeState: 'TIMEOUT', reason: 'TimeLimit' });
     expect(jobs.get('13')?.reason).toBe('PartitionConfig');
   });
   it('expands array ranges squeue prints without -r, honouring steps and the %K throttle', () => {
@@ -67,7 +67,7 @@ describe('parseSqueue', () => {
   });
   it('ignores blank and malformed lines and reads short state codes', () => {
     const jobs = parseSqueue('\n  \ngarbage\n8|CD|None\n9|CG|None\n');
-    expect([...jobs.values()].map((j) => [j.id, j.state])).toEqual([
+    expect([...jobs.values()].map((j) => [j.id, j.nativeState])).toEqual([
       ['8', 'COMPLETED'],
       ['9', 'COMPLETING'],
     ]);
@@ -81,19 +81,23 @@ describe('parseScontrolJobs', () => {
     );
     expect(jobs.get('2')).toEqual({
       id: '2',
-      state: 'FAILED',
+      nativeState: 'FAILED',
       reason: 'NonZeroExitCode',
       exitCode: 3,
       signal: 0,
     });
-    expect(jobs.get('11')).toMatchObject({ state: 'FAILED', exitCode: 0, signal: 9 });
-    expect(jobs.get('10')).toMatchObject({ state: 'TIMEOUT', reason: 'TimeLimit', signal: 15 });
+    expect(jobs.get('11')).toMatchObject({ nativeState: 'FAILED', exitCode: 0, signal: 9 });
+    expect(jobs.get('10')).toMatchObject({
+      nativeState: 'TIMEOUT',
+      reason: 'TimeLimit',
+      signal: 15,
+    });
   });
   it('keys array tasks by <array job>_<task>, not by their own job ids', () => {
     const jobs = parseScontrolJobs(SCONTROL_ARRAY);
     expect([...jobs.keys()].sort()).toEqual(['4_0', '4_1', '4_2', '4_3', '4_4']);
-    expect(jobs.get('4_2')).toMatchObject({ state: 'FAILED', exitCode: 1 });
-    expect(jobs.get('4_1')).toMatchObject({ state: 'CANCELLED', signal: 15 });
+    expect(jobs.get('4_2')).toMatchObject({ nativeState: 'FAILED', exitCode: 1 });
+    expect(jobs.get('4_1')).toMatchObject({ nativeState: 'CANCELLED', signal: 15 });
   });
   it('reads the fields it needs when other values contain spaces', () => {
     const jobs = parseScontrolJobs(
@@ -101,7 +105,7 @@ describe('parseScontrolJobs', () => {
     );
     expect(jobs.get('21')).toEqual({
       id: '21',
-      state: 'COMPLETED',
+      nativeState: 'COMPLETED',
       reason: 'None',
       exitCode: 0,
       signal: 0,
@@ -120,10 +124,10 @@ describe('parseSacct', () => {
         '',
       ].join('\n'),
     );
-    expect(jobs.get('31')).toEqual({ id: '31', state: 'COMPLETED', exitCode: 0, signal: 0 });
-    expect(jobs.get('32_1')).toMatchObject({ state: 'CANCELLED', signal: 15 });
-    expect(jobs.get('32_3')?.state).toBe('PENDING');
-    expect(jobs.get('33')?.state).toBe('OUT_OF_MEMORY');
+    expect(jobs.get('31')).toEqual({ id: '31', nativeState: 'COMPLETED', exitCode: 0, signal: 0 });
+    expect(jobs.get('32_1')).toMatchObject({ nativeState: 'CANCELLED', signal: 15 });
+    expect(jobs.get('32_3')?.nativeState).toBe('PENDING');
+    expect(jobs.get('33')?.nativeState).toBe('OUT_OF_MEMORY');
   });
 });
 

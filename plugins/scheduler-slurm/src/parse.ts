@@ -1,11 +1,12 @@
+import type { BatchJobRecord } from '@phys/scheduler-kit';
 import { normalizeSlurmState } from './states.js';
 
 /** One job (or array task) as the status commands report it. @public */
-export interface SlurmJobRecord {
+export interface SlurmJobRecord extends BatchJobRecord {
   /** `123`, or `123_4` for task 4 of array job 123. */
   readonly id: string;
   /** Long state name (`RUNNING`, `TIMEOUT`, ...). */
-  readonly state: string;
+  readonly nativeState: string;
   /** Slurm's reason (`None`, `Resources`, `NonZeroExitCode`, `TimeLimit`, ...). */
   readonly reason?: string;
   /** Exit code of the batch script (0–255), when the command reports it. */
@@ -45,7 +46,7 @@ export function parseSqueue(stdout: string): Map<string, SlurmJobRecord> {
     const reason = rest.join('|').trim();
     const record = (jobId: string): SlurmJobRecord => ({
       id: jobId,
-      state: normalizeSlurmState(state),
+      nativeState: normalizeSlurmState(state),
       ...(reason === '' ? {} : { reason }),
     });
     for (const jobId of expandArrayId(id.trim())) out.set(jobId, record(jobId));
@@ -94,7 +95,7 @@ export function parseScontrolJobs(stdout: string): Map<string, SlurmJobRecord> {
     const reason = field(text, 'Reason');
     out.set(id, {
       id,
-      state: normalizeSlurmState(state),
+      nativeState: normalizeSlurmState(state),
       ...(reason === undefined ? {} : { reason }),
       ...(exit ?? {}),
     });
@@ -117,7 +118,7 @@ export function parseSacct(stdout: string): Map<string, SlurmJobRecord> {
     if (id === undefined || id === '' || state === undefined || state === '') continue;
     const exit = parseExitCode(exitCode);
     for (const jobId of expandArrayId(id)) {
-      out.set(jobId, { id: jobId, state: normalizeSlurmState(state), ...(exit ?? {}) });
+      out.set(jobId, { id: jobId, nativeState: normalizeSlurmState(state), ...(exit ?? {}) });
     }
   }
   return out;

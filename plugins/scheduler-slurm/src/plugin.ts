@@ -23,7 +23,7 @@ export default function schedulerSlurm(options?: SlurmOptions): PhysPlugin<Resol
     options,
     workDirName: 'slurm',
     noConfigFileCode: 'PHYS_PLUGIN_FAILED',
-    create: (_ctx, parsed, { configFile, workDir, logger }) =>
-      new SlurmScheduler({ ...parsed, configFile, workDir, logger }),
+    create: (_ctx, parsed, { configFile, workDir, logger, taskCommand }) =>
+      new SlurmScheduler({ ...parsed, configFile, workDir, logger, taskCommand }),
   });
 }

@@ -4,30 +4,32 @@ import { mapSlurmState, normalizeSlurmState, SLURM_STATES } from './states.js';
 
 describe('mapSlurmState', () => {
   it.each([
-    ['PENDING', ExecutionStatus.QUEUED, false, undefined, false],
-    ['CONFIGURING', ExecutionStatus.QUEUED, false, undefined, false],
-    ['REQUEUED', ExecutionStatus.QUEUED, false, undefined, false],
-    ['RUNNING', ExecutionStatus.RUNNING, false, undefined, false],
-    ['COMPLETING', ExecutionStatus.RUNNING, false, undefined, false],
-    ['SUSPENDED', ExecutionStatus.RUNNING, false, undefined, false],
-    ['COMPLETED', ExecutionStatus.COMPLETED, true, undefined, false],
-    ['FAILED', ExecutionStatus.FAILED, true, 'PHYS_SCHEDULER_SLURM_JOB_FAILED', false],
-    ['OUT_OF_MEMORY', ExecutionStatus.FAILED, true, 'PHYS_SCHEDULER_SLURM_OOM', false],
-    ['TIMEOUT', ExecutionStatus.TIMEOUT, true, 'PHYS_TIMEOUT', true],
-    ['DEADLINE', ExecutionStatus.TIMEOUT, true, 'PHYS_TIMEOUT', false],
-    ['CANCELLED', ExecutionStatus.CANCELLED, true, 'PHYS_CANCELLED', false],
-    ['NODE_FAIL', ExecutionStatus.FAILED, true, 'PHYS_SCHEDULER_SLURM_NODE_FAIL', true],
-    ['BOOT_FAIL', ExecutionStatus.FAILED, true, 'PHYS_SCHEDULER_SLURM_NODE_FAIL', true],
-    ['PREEMPTED', ExecutionStatus.FAILED, true, 'PHYS_SCHEDULER_SLURM_PREEMPTED', true],
-  ])('%s → %s', (state, status, terminal, code, retryable) => {
+    ['PENDING', ExecutionStatus.QUEUED, false, undefined],
+    ['CONFIGURING', ExecutionStatus.QUEUED, false, undefined],
+    ['REQUEUED', ExecutionStatus.QUEUED, false, undefined],
+    ['RUNNING', ExecutionStatus.RUNNING, false, undefined],
+    ['COMPLETING', ExecutionStatus.RUNNING, false, undefined],
+    ['SUSPENDED', ExecutionStatus.RUNNING, false, undefined],
+    ['COMPLETED', ExecutionStatus.COMPLETED, true, undefined],
+    // The task's result, else its exit code, says why a FAILED job failed.
+    ['FAILED', ExecutionStatus.FAILED, true, undefined],
+    ['OUT_OF_MEMORY', ExecutionStatus.FAILED, true, 'OOM'],
+    ['TIMEOUT', ExecutionStatus.TIMEOUT, true, undefined],
+    ['DEADLINE', ExecutionStatus.TIMEOUT, true, undefined],
+    ['CANCELLED', ExecutionStatus.CANCELLED, true, undefined],
+    ['NODE_FAIL', ExecutionStatus.FAILED, true, 'NODE_FAIL'],
+    ['BOOT_FAIL', ExecutionStatus.FAILED, true, 'NODE_FAIL'],
+    ['PREEMPTED', ExecutionStatus.FAILED, true, 'PREEMPTED'],
+    ['REVOKED', ExecutionStatus.FAILED, true, 'PREEMPTED'],
+  ])('%s → %s', (state, status, terminal, failure) => {
     const info = mapSlurmState(state);
-    expect(info).toMatchObject({ status, terminal, retryable, known: true });
-    expect(info.code).toBe(code);
+    expect(info).toMatchObject({ status, terminal, known: true });
+    expect(info.failure).toBe(failure);
   });
 
   it('reads short codes and sacct forms', () => {
     expect(mapSlurmState('PD').status).toBe(ExecutionStatus.QUEUED);
-    expect(mapSlurmState('OOM').code).toBe('PHYS_SCHEDULER_SLURM_OOM');
+    expect(mapSlurmState('OOM').failure).toBe('OOM');
     expect(mapSlurmState('CANCELLED by 1000').status).toBe(ExecutionStatus.CANCELLED);
     expect(mapSlurmState('CANCELLED+').status).toBe(ExecutionStatus.CANCELLED);
     expect(normalizeSlurmState(' to ')).toBe('TIMEOUT');
@@ -41,11 +43,12 @@ describe('mapSlurmState', () => {
     });
   });
 
-  it('maps every terminal state to an error code, except COMPLETED', () => {
+  it('gives every terminal FAILED state but FAILED and SPECIAL_EXIT a job-failure reason', () => {
     for (const [state, info] of Object.entries(SLURM_STATES)) {
-      if (!info.terminal || state === 'COMPLETED') continue;
-      expect(info.code, state).toMatch(/^PHYS_/);
-      expect(info.status, state).not.toBe(ExecutionStatus.COMPLETED);
+      if (!info.terminal || info.status !== ExecutionStatus.FAILED) continue;
+      if (state === 'FAILED' || state === 'SPECIAL_EXIT')
+        expect(info.failure, state).toBeUndefined();
+      else expect(info.failure, state).toMatch(/^(OOM|NODE_FAIL|PREEMPTED)$/);
     }
   });
 });

@@ -1,63 +1,32 @@
-import { ExecutionStatus } from '@phys/core';
+import { ExecutionStatus, type JobFailureReason } from '@phys/core';
+import type { BatchJobState } from '@phys/scheduler-kit';
 
-/** Error codes of this plugin (node errors and thrown errors). @public */
+/**
+ * Error codes of this plugin, for what is not a job failure. How jobs fail is told in core's
+ * shared vocabulary (`JobFailureError`, `PHYS_JOB_*`), with `scheduler: 'slurm'` and the Slurm
+ * state as `nativeState`.
+ * @public
+ */
 export const SLURM_ERROR_CODES = Object.freeze({
-  /** sbatch rejected the job (invalid partition, impossible request, ...) or kept failing transiently. */
-  SUBMIT_FAILED: 'PHYS_SCHEDULER_SLURM_SUBMIT_FAILED',
-  /** The job ended FAILED (or SPECIAL_EXIT) without a result of its own; the exit code is in the message. */
-  JOB_FAILED: 'PHYS_SCHEDULER_SLURM_JOB_FAILED',
-  /** OUT_OF_MEMORY: the job went over its `--mem`. Ask for more memory. */
-  OOM: 'PHYS_SCHEDULER_SLURM_OOM',
-  /** NODE_FAIL, BOOT_FAIL, LAUNCH_FAILED: the machine failed, not the task. Retryable. */
-  NODE_FAIL: 'PHYS_SCHEDULER_SLURM_NODE_FAIL',
-  /** PREEMPTED (or REVOKED): a higher-priority job took the node. Retryable. */
-  PREEMPTED: 'PHYS_SCHEDULER_SLURM_PREEMPTED',
-  /** TIMEOUT and DEADLINE use the core code, so that executors report the node as TIMEOUT. */
-  TIMEOUT: 'PHYS_TIMEOUT',
-  /** CANCELLED uses the core code. */
-  CANCELLED: 'PHYS_CANCELLED',
-  /** The job vanished from Slurm without leaving a result (purged, or the controller lost it). Retryable. */
-  LOST: 'PHYS_SCHEDULER_SLURM_LOST',
-  /** Slurm says the job completed, but its result file never appeared in the work directory. Retryable. */
-  NO_RESULT: 'PHYS_SCHEDULER_SLURM_NO_RESULT',
-  /** The job stays PENDING for a reason that no wait fixes (e.g. more cpus than any node has). */
-  UNSATISFIABLE: 'PHYS_SCHEDULER_SLURM_UNSATISFIABLE',
-  /** A Slurm command is missing, or squeue kept failing for longer than the scheduler waits. */
+  /** A Slurm command is missing, or sbatch, squeue or scancel kept failing (controller unreachable or busy). */
   UNAVAILABLE: 'PHYS_SCHEDULER_SLURM_UNAVAILABLE',
 });
 
-/** How one Slurm job state reads as an `ExecutionStatus` of `@phys/core`. @public */
-export interface SlurmStateInfo {
-  /** The phys status of a job in this state. */
-  readonly status: ExecutionStatus;
-  /** True once the job can no longer change. */
-  readonly terminal: boolean;
-  /** Error code of a job that ended this way without a result of its own. */
-  readonly code?: string;
-  /** Whether running the same task again can succeed. */
-  readonly retryable: boolean;
-}
+/** How one Slurm job state reads: its `ExecutionStatus`, whether it is final, and the job failure it means. @public */
+export type SlurmStateInfo = BatchJobState;
 
-const queued: SlurmStateInfo = {
-  status: ExecutionStatus.QUEUED,
-  terminal: false,
-  retryable: false,
-};
-const running: SlurmStateInfo = {
-  status: ExecutionStatus.RUNNING,
-  terminal: false,
-  retryable: false,
-};
-const ended = (status: ExecutionStatus, code?: string, retryable = false): SlurmStateInfo => ({
+const queued: SlurmStateInfo = { status: ExecutionStatus.QUEUED, terminal: false };
+const running: SlurmStateInfo = { status: ExecutionStatus.RUNNING, terminal: false };
+const ended = (status: ExecutionStatus, failure?: JobFailureReason): SlurmStateInfo => ({
   status,
   terminal: true,
-  ...(code === undefined ? {} : { code }),
-  retryable,
+  ...(failure === undefined ? {} : { failure }),
 });
 
 /**
  * Every job state squeue, scontrol and sacct print (`doc/html/job_state_codes.shtml`), long
- * names and the short codes of `%t`, mapped onto ExecutionStatus.
+ * names and the short codes of `%t`, mapped onto ExecutionStatus and core's job-failure reasons.
+ * FAILED and SPECIAL_EXIT carry none: the task's result, else its exit code, says why.
  * @public
  */
 export const SLURM_STATES: Readonly<Record<string, SlurmStateInfo>> = Object.freeze({
@@ -78,18 +47,18 @@ export const SLURM_STATES: Readonly<Record<string, SlurmStateInfo>> = Object.fre
   UPDATE_DB: running,
   EXPEDITING: running,
   COMPLETED: ended(ExecutionStatus.COMPLETED),
-  FAILED: ended(ExecutionStatus.FAILED, SLURM_ERROR_CODES.JOB_FAILED),
-  SPECIAL_EXIT: ended(ExecutionStatus.FAILED, SLURM_ERROR_CODES.JOB_FAILED),
-  OUT_OF_MEMORY: ended(ExecutionStatus.FAILED, SLURM_ERROR_CODES.OOM),
-  NODE_FAIL: ended(ExecutionStatus.FAILED, SLURM_ERROR_CODES.NODE_FAIL, true),
-  BOOT_FAIL: ended(ExecutionStatus.FAILED, SLURM_ERROR_CODES.NODE_FAIL, true),
-  LAUNCH_FAILED: ended(ExecutionStatus.FAILED, SLURM_ERROR_CODES.NODE_FAIL, true),
-  RECONFIG_FAIL: ended(ExecutionStatus.FAILED, SLURM_ERROR_CODES.NODE_FAIL, true),
-  PREEMPTED: ended(ExecutionStatus.FAILED, SLURM_ERROR_CODES.PREEMPTED, true),
-  REVOKED: ended(ExecutionStatus.FAILED, SLURM_ERROR_CODES.PREEMPTED, true),
-  TIMEOUT: ended(ExecutionStatus.TIMEOUT, SLURM_ERROR_CODES.TIMEOUT, true),
-  DEADLINE: ended(ExecutionStatus.TIMEOUT, SLURM_ERROR_CODES.TIMEOUT),
-  CANCELLED: ended(ExecutionStatus.CANCELLED, SLURM_ERROR_CODES.CANCELLED),
+  FAILED: ended(ExecutionStatus.FAILED),
+  SPECIAL_EXIT: ended(ExecutionStatus.FAILED),
+  OUT_OF_MEMORY: ended(ExecutionStatus.FAILED, 'OOM'),
+  NODE_FAIL: ended(ExecutionStatus.FAILED, 'NODE_FAIL'),
+  BOOT_FAIL: ended(ExecutionStatus.FAILED, 'NODE_FAIL'),
+  LAUNCH_FAILED: ended(ExecutionStatus.FAILED, 'NODE_FAIL'),
+  RECONFIG_FAIL: ended(ExecutionStatus.FAILED, 'NODE_FAIL'),
+  PREEMPTED: ended(ExecutionStatus.FAILED, 'PREEMPTED'),
+  REVOKED: ended(ExecutionStatus.FAILED, 'PREEMPTED'),
+  TIMEOUT: ended(ExecutionStatus.TIMEOUT),
+  DEADLINE: ended(ExecutionStatus.TIMEOUT),
+  CANCELLED: ended(ExecutionStatus.CANCELLED),
 });
 
 const SHORT_CODES: Readonly<Record<string, string>> = {
@@ -134,7 +103,7 @@ export function normalizeSlurmState(raw: string): string {
 
 /**
  * Maps a Slurm job state (long name, short code or sacct form) onto ExecutionStatus, with the
- * error code of a bad ending. Unknown states (a newer Slurm) read as RUNNING, not terminal, so
+ * job failure of a bad ending. Unknown states (a newer Slurm) read as RUNNING, not terminal, so
  * that the job is watched until it reaches a state this table knows.
  * @public
  */

@@ -1,5 +1,5 @@
 // The scheduler conformance suite of @phys/testing, on a real Slurm.
-import { describeSchedulerConformance } from '@phys/testing';
+import { describeSchedulerConformance, taskCommand } from '@phys/testing';
 import { SlurmScheduler } from '../src/index.js';
 import { describeSlurm } from './helpers.js';
 
@@ -10,6 +10,7 @@ describeSlurm('SlurmScheduler conformance', () => {
       scheduler: new SlurmScheduler({
         configFile,
         workDir,
+        taskCommand: taskCommand(),
         pollInterval: 0.3,
         maxPollInterval: 2,
         resultTimeout: 10,

@@ -4,8 +4,16 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExecutionStatus, type JobHandle, type NodeSpec, resources, type SchedulerTask, type StageRef } from '@phys/core';
+import {
+  ExecutionStatus,
+  type JobHandle,
+  type NodeSpec,
+  resources,
+  type SchedulerTask,
+  type StageRef,
+} from '@phys/core';
 import { DagExecutor } from '@phys/executor-dag';
+import { taskCommand } from '@phys/testing';
 import { afterAll, describe, expect, it, type TestContext } from 'vitest';
 import { SlurmScheduler, type SlurmSchedulerOptions } from '../src/index.js';
 import { Best, type Carried, Exit, Range, Scale, Sleep, Sum, Throw } from './fixtures/stages.js';
@@ -26,6 +34,8 @@ describeSlurm(
     const make = (t: TestContext, options: Partial<SlurmSchedulerOptions> = {}): SlurmScheduler => {
       const s = new SlurmScheduler({
         configFile: fixtureConfig,
+        // What the runtime hands the plugin; jobs run `node <task entry> <envelope>`.
+        taskCommand: taskCommand(),
         workDir: join(work.path, `w${schedulers.length}`),
         ...FAST,
         ...options,
@@ -131,21 +141,25 @@ describeSlurm(
         expect(result.status).toBe(ExecutionStatus.FAILED);
         const crash = result.nodes.crash;
         expect(crash?.status).toBe(ExecutionStatus.FAILED);
-        expect(crash?.error?.code).toBe('PHYS_SCHEDULER_SLURM_JOB_FAILED');
-        expect(crash?.error?.message).toMatch(/ended FAILED with exit code 7/);
+        expect(crash?.error?.code).toBe('PHYS_JOB_FAILED');
+        expect(crash?.error?.message).toMatch(/failed with exit code 7 before writing a result/);
         expect(crash?.error?.message).toContain('solver diverged at step 12');
         expect(crash?.error?.details).toMatchObject({
+          reason: 'EXIT',
+          scheduler: 'slurm',
+          nativeState: 'FAILED',
+          nodeId: 'crash',
           exitCode: 7,
-          signal: 0,
-          slurmState: 'FAILED',
         });
         // A stage that throws: phys exec reports the stage's own error.
         expect(result.nodes.throws?.status).toBe(ExecutionStatus.FAILED);
         expect(result.nodes.throws?.error?.code).toBe('PHYS_STAGE_FAILED');
         expect(result.nodes.throws?.error?.message).toContain('matrix is singular');
         expect(result.nodes['after-crash']?.status).toBe('SKIPPED');
-        // The failed task's envelope and log stay for inspection.
-        const logFile = crash?.error?.details?.logFile as string;
+        // The failed task's envelope and log stay for inspection; the message names the log.
+        const logFile = /output \((\S+slurm\.out)\)/.exec(
+          crash?.error?.message ?? '',
+        )?.[1] as string;
         expect(await readFile(logFile, 'utf8')).toContain('solver diverged');
       });
 
@@ -190,9 +204,10 @@ describeSlurm(
         const outcome = await scheduler.wait(handle);
         expect(outcome.status).toBe(ExecutionStatus.TIMEOUT);
         expect(outcome.error?.code).toBe('PHYS_TIMEOUT');
-        expect(outcome.error?.message).toContain('hit its time limit (--time=00:01:00)');
+        expect(outcome.error?.message).toContain('hit its time limit (wall time 60 s)');
         expect(outcome.error?.details).toMatchObject({
-          slurmState: 'TIMEOUT',
+          scheduler: 'slurm',
+          nativeState: 'TIMEOUT',
           reason: 'TimeLimit',
         });
         expect(outcome.error?.retryable).toBe(true);
@@ -276,9 +291,10 @@ describeSlurm(
           .submit(task('nowhere', Scale({ factor: 1 }).ref))
           .catch((e: unknown) => e);
         expect(error).toMatchObject({
-          name: 'SchedulerError',
-          code: 'PHYS_SCHEDULER_SLURM_SUBMIT_FAILED',
+          name: 'JobFailureError',
+          code: 'PHYS_JOB_SUBMIT_FAILED',
           retryable: false,
+          failure: { scheduler: 'slurm', nodeId: 'nowhere' },
         });
         expect(String((error as Error).message)).toContain('Invalid partition name specified');
         expect(scheduler.stats.sbatch).toBe(1);
@@ -292,8 +308,12 @@ describeSlurm(
           ),
         );
         expect(outcome.status).toBe(ExecutionStatus.FAILED);
-        expect(outcome.error?.code).toBe('PHYS_SCHEDULER_SLURM_UNSATISFIABLE');
-        expect(outcome.error?.message).toContain('--cpus-per-task=512');
+        expect(outcome.error?.code).toBe('PHYS_JOB_UNSATISFIABLE');
+        expect(outcome.error?.details).toMatchObject({
+          scheduler: 'slurm',
+          nativeState: 'PENDING',
+        });
+        expect(outcome.error?.message).toContain('it asked for cpu 512');
       });
     });
   },

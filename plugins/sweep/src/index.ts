@@ -1,6 +1,8 @@
 // @phys/sweep — parameter sweeps over phys DAGs: points from grids, zips, random draws and Latin
 // hypercubes; downstream subgraphs duplicated per point with readable ids; results tables.
 
+// the `phys sweep` command (its code is loaded by the CLI when it runs)
+export { sweepCommand } from './cli/command.js';
 // collecting results
 export { collectResults } from './collect-results.js';
 // expanding

@@ -1,5 +1,6 @@
 import { definePlugin, type PhysPlugin, parsePluginOptions } from '@phys/core';
 import { z } from 'zod';
+import { sweepCommand } from './cli/command.js';
 import { collectResults } from './collect-results.js';
 
 /** zod schema of the `sweep` plugin options. @public */
@@ -15,9 +16,9 @@ declare module '@phys/core' {
 }
 
 /**
- * The `sweep` plugin: declares the `sweep` capability and registers the `collectResults` stage,
- * so that worker threads and cluster jobs that load the config can rebuild a sweep's collect
- * node. `phys sweep` works without it for inline runs; it registers nothing else.
+ * The `sweep` plugin: adds the `phys sweep` command, declares the `sweep` capability and
+ * registers the `collectResults` stage, so that worker threads and cluster jobs that load the
+ * config can rebuild a sweep's collect node. It registers nothing else.
  * @public
  */
 export default function sweep(options?: SweepPluginOptions): PhysPlugin<SweepPluginOptions> {
@@ -26,6 +27,7 @@ export default function sweep(options?: SweepPluginOptions): PhysPlugin<SweepPlu
     name: 'sweep',
     provides: ['sweep'],
     options: parsed,
+    commands: [sweepCommand],
     register(ctx) {
       ctx.stages.register(collectResults, "plugin 'sweep'");
     },

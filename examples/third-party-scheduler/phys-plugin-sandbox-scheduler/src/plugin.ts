@@ -44,7 +44,7 @@ export default function sandboxScheduler(
     workDirName: 'sandbox',
     noConfigFileCode: 'PHYS_SCHEDULER_SANDBOX_NO_CONFIG',
     // Runs in the head process only, when the executor first asks for the scheduler.
-    create: (_ctx, parsed, { configFile, workDir }) =>
-      new SandboxScheduler({ ...parsed, configFile, workDir }),
+    create: (_ctx, parsed, { configFile, workDir, taskCommand }) =>
+      new SandboxScheduler({ ...parsed, configFile, workDir, taskCommand }),
   });
 }

@@ -2,14 +2,42 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CancelledError, ExecutionStatus, type JobHandle, normalizeResources, type Scheduler, type SchedulerCapabilities, SchedulerError, type SchedulerTask, serializeError, type TaskOutcome, TimeoutError } from '@phys/core';
-import { deferred, JobTable, jobGrant, readResultEnvelope, resultOutcome, type TrackedJob, taskEnvelopeInit, writeTaskEnvelope } from '@phys/scheduler-kit';
-import { taskEnvelopeEntry } from '@phys/runtime';
+import {
+  CancelledError,
+  ExecutionStatus,
+  JobFailureError,
+  type JobHandle,
+  normalizeResources,
+  type Scheduler,
+  type SchedulerCapabilities,
+  SchedulerError,
+  type SchedulerTask,
+  serializeError,
+  TASK_EXIT_CODES,
+  type TaskOutcome,
+  TimeoutError,
+} from '@phys/core';
+import {
+  deferred,
+  JobTable,
+  jobGrant,
+  logTail,
+  readResultEnvelope,
+  resultOutcome,
+  type TrackedJob,
+  taskEnvelopeInit,
+  writeTaskEnvelope,
+} from '@phys/scheduler-kit';
 
 /** Options of {@link SandboxScheduler}. @public */
 export interface SandboxSchedulerOptions {
   /** The phys.config.* the child processes rebuild stages from. */
   readonly configFile: string;
+  /**
+   * The command that executes a task envelope (the envelope's path is appended): the plugin
+   * passes the host's (`PluginContext.taskCommand`); tests take `taskCommand()` of `@phys/testing`.
+   */
+  readonly taskCommand: readonly string[];
   /** Tasks running at once (default 2). */
   readonly maxConcurrent?: number;
   /** CPU cores a single task may ask for (default: this machine's available parallelism). */
@@ -37,7 +65,7 @@ interface Task extends TrackedJob {
 /**
  * Runs every task in its own child process, in a fresh temporary directory with a scrubbed
  * environment, at most `maxConcurrent` at a time. Tasks travel as phys task envelopes: the
- * child runs `node <@phys/core>/dist/envelope/exec.js task.json`, exactly like a cluster job.
+ * child runs the host's task command on `task.json`, exactly like a cluster job.
  * @public
  */
 export class SandboxScheduler implements Scheduler {
@@ -60,8 +88,15 @@ export class SandboxScheduler implements Scheduler {
         `maxConcurrent must be a whole number ≥ 1, got ${maxConcurrent}.`,
       );
     }
+    if (options.taskCommand.length === 0) {
+      throw new SchedulerError(
+        'PHYS_SCHEDULER_SANDBOX_OPTIONS',
+        'taskCommand must name the program that executes a task envelope, e.g. [process.execPath, <task entry>].',
+      );
+    }
     this.#options = {
       configFile: options.configFile,
+      taskCommand: options.taskCommand,
       maxConcurrent,
       maxCpu: options.maxCpu ?? availableParallelism(),
       passEnv: options.passEnv ?? ['PATH', 'HOME', 'LANG', 'TZ'],
@@ -162,7 +197,8 @@ export class SandboxScheduler implements Scheduler {
     }
     const log = await open(join(dir, 'output.log'), 'w');
     try {
-      entry.child = spawn(process.execPath, [taskEnvelopeEntry(), envelope], {
+      const [program, ...args] = this.#options.taskCommand as [string, ...string[]];
+      entry.child = spawn(program, [...args, envelope], {
         cwd: dir,
         env,
         stdio: ['ignore', log.fd, log.fd],
@@ -199,16 +235,20 @@ export class SandboxScheduler implements Scheduler {
     }
     const result = await readResultEnvelope(envelope);
     if (result === undefined) {
-      return {
-        status: ExecutionStatus.FAILED,
-        error: serializeError(
-          new SchedulerError(
-            'PHYS_SCHEDULER_SANDBOX_JOB_FAILED',
-            `The sandbox process of node '${task.nodeId}' exited with code ${exit} without a result; see ${join(dir, 'output.log')}.`,
-          ),
-        ),
-        granted,
-      };
+      // Core's job-failure vocabulary: the same codes as Slurm, PBS and every other scheduler.
+      const tail = await logTail(join(dir, 'output.log'));
+      const failure = new JobFailureError(
+        exit === TASK_EXIT_CODES.COMPLETED ? 'NO_RESULT' : 'EXIT',
+        {
+          scheduler: this.name,
+          nativeState: `exit ${exit ?? 'unknown'}`,
+          nodeId: task.nodeId,
+          jobId: entry.handle.jobId,
+          ...(exit === null ? {} : { exitCode: exit }),
+          note: `${tail === '' ? '' : `${tail}\n`}Its output is in ${join(dir, 'output.log')}.`,
+        },
+      );
+      return { status: ExecutionStatus.FAILED, error: serializeError(failure), granted };
     }
     // Failed sandboxes stay for inspection; completed ones go.
     if (result.envelope.status === 'COMPLETED') await rm(dir, { recursive: true, force: true });

@@ -2,7 +2,12 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExecutionStatus, resources, type SchedulerTask } from '@phys/core';
-import { ConformanceResources, ConformanceSleep, conformanceConfigFile } from '@phys/testing';
+import {
+  ConformanceResources,
+  ConformanceSleep,
+  conformanceConfigFile,
+  taskCommand,
+} from '@phys/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxScheduler } from '../src/index.js';
 
@@ -28,9 +33,14 @@ describe('SandboxScheduler', () => {
   it('keeps the environment out of the sandbox, except what passEnv lets through', async () => {
     process.env.CUDA_VISIBLE_DEVICES = '7';
     try {
-      const closed = new SandboxScheduler({ configFile: conformanceConfigFile(), workDir });
+      const closed = new SandboxScheduler({
+        configFile: conformanceConfigFile(),
+        taskCommand: taskCommand(),
+        workDir,
+      });
       const open = new SandboxScheduler({
         configFile: conformanceConfigFile(),
+        taskCommand: taskCommand(),
         workDir,
         passEnv: ['PATH', 'CUDA_VISIBLE_DEVICES'],
       });
@@ -48,6 +58,7 @@ describe('SandboxScheduler', () => {
   it('runs at most maxConcurrent tasks at once', async () => {
     const s = new SandboxScheduler({
       configFile: conformanceConfigFile(),
+      taskCommand: taskCommand(),
       workDir,
       maxConcurrent: 1,
     });

@@ -3,8 +3,8 @@ import type { GraphOptions } from '../cli.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { stringify } from '../format.js';
+import { toDot, toMermaid } from '../graph-format.js';
 import { withRuntime } from '../open-runtime.js';
-import { graphRenderer } from '../render-graph.js';
 
 /**
  * The nodes of a pipeline: a DAG's own, or a sequential pipeline as a chain (each stage depends
@@ -38,7 +38,7 @@ export async function graphCommand(
     async (runtime) => pipelineNodes(runtime.pipeline(name)),
     { init: false },
   );
-  const text = (await graphRenderer(options.format))(nodes);
+  const text = options.format === 'dot' ? toDot(nodes) : toMermaid(nodes);
   if (options.json === true)
     ctx.out(stringify({ pipeline: name, format: options.format, graph: text }));
   else ctx.out(text.trimEnd());

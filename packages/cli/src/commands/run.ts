@@ -1,15 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { ConfigError, type DagPipelineDeclaration, type ExecuteResult, ExecutionStatus, ExecutorToken, isFailed, type NodeStatus, PhysError, type PipelineHook, type ProgressEvent, type SerializedPhysError, UsageError } from '@phys/core';
-import { FileArtifactRecorder } from '@phys/runtime';
-import type { PhysRuntime } from '@phys/runtime';
+import {
+  type DagPipelineDeclaration,
+  type ExecuteResult,
+  ExecutionStatus,
+  isFailed,
+  type NodeStatus,
+  PhysError,
+  type PipelineHook,
+  type SerializedPhysError,
+  UsageError,
+} from '@phys/core';
+import { FileArtifactRecorder, type PhysRuntime } from '@phys/runtime';
 import type { RunOptions } from '../cli.js';
 import type { CliContext } from '../context.js';
-import { ExitCode, exitCodeFor } from '../exit-codes.js';
+import { exitCodeFor } from '../exit-code-for.js';
+import { ExitCode } from '../exit-codes.js';
 import { formatDuration, formatNumber, plural, stringify, table, toJsonValue } from '../format.js';
 import { withRuntime } from '../open-runtime.js';
 import { createProgress, formatCounts, type ProgressReporter } from '../progress.js';
 import { errorToJson, formatError } from '../report-error.js';
+import { runDag } from '../run-dag.js';
 
 /** What `phys run --json` prints. */
 export interface RunReport {
@@ -86,10 +97,6 @@ function progressHook(total: number, reporter: ProgressReporter): PipelineHook {
   };
 }
 
-async function resolveState(value: unknown): Promise<unknown> {
-  return typeof value === 'function' ? await (value as () => unknown)() : value;
-}
-
 /** `phys run <pipeline>`: runs a sequential pipeline or, through the executor plugin, a DAG. */
 export async function runCommand(
   ctx: CliContext,
@@ -103,7 +110,7 @@ export async function runCommand(
     const policy = Object.keys(overrides).length === 0 ? undefined : overrides;
     const { report, failure, sinks } =
       declaration.kind === 'dag'
-        ? await runDag(ctx, runtime, name, declaration, { ...options, runId, policy })
+        ? await runDagPipeline(ctx, runtime, name, declaration, { ...options, runId, policy })
         : await runSequential(ctx, runtime, name, declaration.stages.length, {
             ...options,
             runId,
@@ -210,51 +217,27 @@ async function runSequential(
   }
 }
 
-async function runDag(
+async function runDagPipeline(
   ctx: CliContext,
   runtime: PhysRuntime,
   name: string,
   declaration: DagPipelineDeclaration,
   args: RunArgs,
 ): Promise<Outcome> {
-  if (!runtime.isRegistered(ExecutorToken)) {
-    throw new ConfigError(
-      'PHYS_CONFIG_INVALID',
-      `Pipeline '${name}' is a DAG, but no plugin in ${runtime.configFile ?? 'the config'} provides an executor. Add one to plugins, e.g. plugins: ['executor-dag'] (package @phys/executor-dag).`,
-      { issues: [{ path: 'plugins', message: 'no plugin provides the executor capability' }] },
-    );
-  }
-  const executor = runtime.resolve(ExecutorToken);
-  const reporter = progressFor(ctx, args, `phys run ${name}`, declaration.nodes.length);
-  const policy = { ...runtime.config.policy, ...declaration.policy, ...args.policy };
   const started = performance.now();
-  let result: ExecuteResult;
-  try {
-    result = await executor.execute({
+  const { result, counts, exitCode } = await runDag(
+    ctx,
+    runtime,
+    {
       pipeline: name,
       nodes: declaration.nodes,
-      initialState: await resolveState(declaration.initialState),
-      container: runtime.container,
-      runId: args.runId,
-      policy,
-      ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
-      ...(reporter === undefined
-        ? {}
-        : { onProgress: (e: ProgressEvent) => reporter.onProgress(e) }),
-      ...(args.record === undefined
-        ? {}
-        : {
-            recordArtifacts: true,
-            recorder: new FileArtifactRecorder(resolve(ctx.cwd, args.record)),
-          }),
-    });
-  } finally {
-    reporter?.stop();
-  }
-  const counts: Partial<Record<NodeStatus, number>> = {};
-  for (const node of Object.values(result.nodes))
-    counts[node.status] = (counts[node.status] ?? 0) + 1;
-  const interrupted = result.status === ExecutionStatus.CANCELLED && ctx.signal?.aborted === true;
+      initialState: declaration.initialState,
+      policy: { ...declaration.policy, ...args.policy },
+      progress: args.progress,
+      ...(args.record === undefined ? {} : { recordDir: args.record }),
+    },
+    { json: args.json === true, title: `phys run ${name}`, runId: args.runId },
+  );
   const report: RunReport = {
     pipeline: name,
     kind: 'dag',
@@ -266,12 +249,7 @@ async function runDag(
     outputs: toJsonValue(result.outputs),
     nodes: result.nodes,
     counts,
-    exitCode:
-      result.status === ExecutionStatus.COMPLETED
-        ? ExitCode.OK
-        : interrupted
-          ? ExitCode.INTERRUPTED
-          : ExitCode.RUN_FAILED,
+    exitCode,
   };
   return { report, sinks: sinksOf(declaration.nodes) };
 }

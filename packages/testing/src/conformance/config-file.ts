@@ -14,13 +14,13 @@ export function conformanceConfigFile(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   const js = join(here, 'phys.config.js');
   if (existsSync(js)) return js;
-  const srcPart = `${sep}src${sep}testing${sep}conformance`;
+  const srcPart = `${sep}src${sep}conformance`;
   const built = here.endsWith(srcPart)
-    ? join(here.slice(0, -srcPart.length), 'dist', 'testing', 'conformance', 'phys.config.js')
+    ? join(here.slice(0, -srcPart.length), 'dist', 'conformance', 'phys.config.js')
     : js;
   if (built !== js && existsSync(built)) return built;
   throw new PhysError(
     'PHYS_TASK_FAILED',
-    `Cannot find the conformance config (${js}). Build @phys/core first: pnpm --filter @phys/core build.`,
+    `Cannot find the conformance config (${js}). Build @phys/testing first: pnpm --filter @phys/testing build.`,
   );
 }

@@ -1,31 +1,31 @@
-import { randomUUID } from 'node:crypto';
+// `phys sweep <pipeline> --set node.param=v1,v2`: loaded by the CLI only when the command runs.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, type ExecuteResult, ExecutionStatus, ExecutorToken, isFailed, type NodeStatus, type ProgressEvent, type SerializedPhysError, UsageError } from '@phys/core';
 import {
-  type ParamSpace,
-  planSweep,
+  type CliCommandContext,
+  type CliCommandHandler,
+  type ExecuteResult,
+  ExecutionStatus,
+  isFailed,
+  type NodeStatus,
+  type SerializedPhysError,
+  UsageError,
+} from '@phys/core';
+import { planSweep, type SweepPlan } from '../expand-sweep.js';
+import type { SweepValue } from '../render-value.js';
+import {
   type ResultsJson,
   type ResultsTable,
   rowCells,
-  type SweepOptions,
-  type SweepPlan,
-  type SweepSpec,
-  type SweepValue,
-  sweepResults,
   tableColumns,
   toCsv,
   toJson,
-} from '@phys/sweep';
-import type { ConfigOptions } from '../cli.js';
-import type { CliContext } from '../context.js';
-import { ExitCode } from '../exit-codes.js';
-import { type Align, formatDuration, formatNumber, plural, stringify, table } from '../format.js';
-import { withRuntime } from '../open-runtime.js';
-import { createProgress, formatCounts } from '../progress.js';
+} from '../results-table.js';
+import type { ParamSpace, SweepOptions, SweepSpec } from '../spec.js';
+import { sweepResults } from '../sweep-results.js';
 
-/** Options of `phys sweep`. */
-export interface SweepCommandOptions extends ConfigOptions {
+/** Options of `phys sweep`, as the CLI parses them from {@link sweepCommand}'s data. */
+interface SweepCommandOptions {
   readonly set: readonly string[];
   readonly mode: 'grid' | 'zip' | 'random' | 'lhs';
   readonly samples?: string;
@@ -35,7 +35,7 @@ export interface SweepCommandOptions extends ConfigOptions {
 }
 
 /** What `phys sweep --json` prints. */
-export interface SweepReport {
+interface SweepReport {
   readonly pipeline: string;
   readonly runId: string;
   readonly status: ExecutionStatus;
@@ -52,6 +52,7 @@ export interface SweepReport {
 
 // Rows the human table shows before pointing at --out and --json.
 const MAX_ROWS = 50;
+const MAX_FAILED_NODES = 10;
 
 /** `--set key=v1,v2,...` before node ids are known: the key and the values as written. */
 interface RawSet {
@@ -59,8 +60,12 @@ interface RawSet {
   readonly values: readonly string[];
 }
 
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** Splits on commas outside brackets, braces and double quotes, so `[1,2],[3,4]` is two values. */
-export function splitValues(text: string): string[] {
+function splitValues(text: string): string[] {
   const out: string[] = [];
   let depth = 0;
   let quoted = false;
@@ -180,127 +185,93 @@ function sweepOptions(options: SweepCommandOptions): SweepOptions {
   };
 }
 
-/** `phys sweep <pipeline> --set node.param=v1,v2`: runs a DAG pipeline once per point. */
-export async function sweepCommand(
-  ctx: CliContext,
-  name: string,
-  options: SweepCommandOptions,
-): Promise<number> {
+/** Runs a DAG pipeline once per point and prints (or writes) the results table. */
+const sweep: CliCommandHandler = async (ctx) => {
+  const [name] = ctx.args as [string];
+  const options = ctx.options as unknown as SweepCommandOptions;
   const sets = parseSets(options.set);
   const modeOptions = sweepOptions(options);
-  return withRuntime(ctx, options, 'sweep', async (runtime) => {
-    const declaration = runtime.pipeline(name);
-    if (declaration.kind !== 'dag') {
-      throw new UsageError(
-        `phys sweep runs DAG pipelines, and '${name}' is sequential. Declare it with kind: 'dag' and nodes, or use phys run with --set for a single policy value.`,
-      );
-    }
-    const plan = planSweep(
-      declaration.nodes,
-      specsFor(
-        sets,
-        declaration.nodes.map((n) => n.id),
-      ),
-      modeOptions,
+  const declaration = ctx.runtime.pipeline(name);
+  if (declaration.kind !== 'dag') {
+    throw new UsageError(
+      `phys sweep runs DAG pipelines, and '${name}' is sequential. Declare it with kind: 'dag' and nodes, or use phys run with --set for a single policy value.`,
     );
-    if (!runtime.isRegistered(ExecutorToken)) {
-      throw new ConfigError(
-        'PHYS_CONFIG_INVALID',
-        `phys sweep runs DAG pipelines through an executor, but no plugin in ${runtime.configFile ?? 'the config'} provides one. Add it to plugins, e.g. plugins: ['executor-dag'] (package @phys/executor-dag).`,
-        { issues: [{ path: 'plugins', message: 'no plugin provides the executor capability' }] },
-      );
-    }
-    const executor = runtime.resolve(ExecutorToken);
-    const reporter =
-      options.json === true || options.progress === 'none'
-        ? undefined
-        : createProgress({
-            stream: ctx.stderr,
-            live: options.progress === 'live' || (options.progress === 'auto' && ctx.isTTY),
-            title: `phys sweep ${name} (${plural(plan.points.length, 'point')})`,
-            total: plan.nodes.length,
-          });
-    const runId = randomUUID();
-    const initial = declaration.initialState;
-    let result: ExecuteResult;
-    try {
-      result = await executor.execute({
-        pipeline: name,
-        nodes: plan.nodes,
-        initialState: typeof initial === 'function' ? await (initial as () => unknown)() : initial,
-        container: runtime.container,
-        runId,
-        policy: { ...runtime.config.policy, ...declaration.policy },
-        ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
-        ...(reporter === undefined
-          ? {}
-          : { onProgress: (e: ProgressEvent) => reporter.onProgress(e) }),
-      });
-    } finally {
-      reporter?.stop();
-    }
-    const results = sweepResults(plan, result.metrics);
-    let out: string | undefined;
-    if (options.out !== undefined) {
-      out = resolve(ctx.cwd, options.out);
-      await mkdir(dirname(out), { recursive: true });
-      const text = /\.json$/i.test(out) ? `${stringify(toJson(results))}\n` : toCsv(results);
-      await writeFile(out, text);
-    }
-    const counts: Partial<Record<NodeStatus, number>> = {};
-    for (const node of Object.values(result.nodes)) {
-      counts[node.status] = (counts[node.status] ?? 0) + 1;
-    }
-    const interrupted = result.status === ExecutionStatus.CANCELLED && ctx.signal?.aborted === true;
-    const report: SweepReport = {
-      pipeline: name,
-      runId,
-      status: result.status,
-      mode: plan.mode,
-      durationSeconds: result.durationSeconds,
-      points: plan.points.length,
-      results: toJson(results),
-      counts,
-      nodes: result.nodes,
-      ...(out === undefined ? {} : { out }),
-      ...(result.status === ExecutionStatus.COMPLETED
-        ? {}
-        : { error: (result as { error?: SerializedPhysError }).error }),
-      exitCode:
-        result.status === ExecutionStatus.COMPLETED
-          ? ExitCode.OK
-          : interrupted
-            ? ExitCode.INTERRUPTED
-            : ExitCode.RUN_FAILED,
-    };
-    if (options.json === true) ctx.out(stringify(report));
-    else printSweep(ctx, report, plan, results);
-    return report.exitCode;
+  }
+  const plan = planSweep(
+    declaration.nodes,
+    specsFor(
+      sets,
+      declaration.nodes.map((n) => n.id),
+    ),
+    modeOptions,
+  );
+  const run = await ctx.runDag({
+    pipeline: name,
+    nodes: plan.nodes,
+    initialState: declaration.initialState,
+    ...(declaration.policy === undefined ? {} : { policy: declaration.policy }),
+    progress: options.progress,
+    title: `phys sweep ${name} (${plural(plan.points.length, 'point')})`,
   });
-}
+  const { result } = run;
+  const results = sweepResults(plan, result.metrics);
+  let out: string | undefined;
+  if (options.out !== undefined) {
+    out = resolve(ctx.cwd, options.out);
+    await mkdir(dirname(out), { recursive: true });
+    const text = /\.json$/i.test(out)
+      ? `${JSON.stringify(toJson(results), null, 2)}\n`
+      : toCsv(results);
+    await writeFile(out, text);
+  }
+  const report: SweepReport = {
+    pipeline: name,
+    runId: run.runId,
+    status: result.status,
+    mode: plan.mode,
+    durationSeconds: result.durationSeconds,
+    points: plan.points.length,
+    results: toJson(results),
+    counts: run.counts,
+    nodes: result.nodes,
+    ...(out === undefined ? {} : { out }),
+    ...(result.status === ExecutionStatus.COMPLETED
+      ? {}
+      : { error: (result as { error?: SerializedPhysError }).error }),
+    exitCode: run.exitCode,
+  };
+  if (ctx.json) ctx.out(JSON.stringify(report, null, 2));
+  else printSweep(ctx, report, plan, results);
+  return report.exitCode;
+};
+
+export default sweep;
 
 function printSweep(
-  ctx: CliContext,
+  ctx: CliCommandContext,
   report: SweepReport,
   plan: SweepPlan,
   results: ResultsTable,
 ): void {
+  const { format } = ctx;
   const ok = report.status === ExecutionStatus.COMPLETED;
   ctx.out(
-    `${ok ? '✓' : '✗'} sweep ${report.pipeline}: ${report.status} in ${formatDuration(report.durationSeconds)} (${plan.mode}, ${plural(report.points, 'point')}, ${plural(Object.keys(report.nodes).length, 'node')})`,
+    `${ok ? '✓' : '✗'} sweep ${report.pipeline}: ${report.status} in ${format.duration(report.durationSeconds)} (${plan.mode}, ${plural(report.points, 'point')}, ${plural(Object.keys(report.nodes).length, 'node')})`,
   );
   ctx.out(`  run ${report.runId}`);
-  ctx.out(`  nodes: ${formatCounts(report.counts)}`);
+  ctx.out(`  nodes: ${format.counts(report.counts)}`);
   const failed = Object.entries(report.nodes).filter(
     ([, n]) => n.error !== undefined && isFailed(n.status),
   );
   if (failed.length > 0) {
     ctx.err();
     ctx.err(`failed nodes (${failed.length}):`);
-    for (const [id, node] of failed.slice(0, 10)) {
+    for (const [id, node] of failed.slice(0, MAX_FAILED_NODES)) {
       ctx.err(`  ${id} ${node.status}: ${node.error?.code} ${node.error?.message}`);
     }
-    if (failed.length > 10) ctx.err(`  ... and ${failed.length - 10} more (see --json)`);
+    if (failed.length > MAX_FAILED_NODES) {
+      ctx.err(`  ... and ${failed.length - MAX_FAILED_NODES} more (see --json)`);
+    }
   }
   ctx.out();
   const header = tableColumns(results);
@@ -310,11 +281,13 @@ function printSweep(
     return cells.map((cell, i) => {
       if (i <= results.params.length) return cell;
       const value = row.metrics[results.metrics[i - 1 - results.params.length] as string];
-      return value === null || value === undefined ? '-' : formatNumber(value);
+      return value === null || value === undefined ? '-' : format.number(value);
     });
   });
-  const align = header.map((_, i): Align => (i <= results.params.length ? 'left' : 'right'));
-  for (const line of table([header, ...rows], align)) ctx.out(`  ${line}`);
+  const align = header.map((_, i): 'left' | 'right' =>
+    i <= results.params.length ? 'left' : 'right',
+  );
+  for (const line of format.table([header, ...rows], align)) ctx.out(`  ${line}`);
   if (results.rows.length > MAX_ROWS) {
     ctx.out(`  ... and ${results.rows.length - MAX_ROWS} more points (see --out or --json)`);
   }

@@ -1,16 +1,46 @@
+// `phys sweep`, which @phys/sweep adds to the CLI, run through the CLI's own entry point (as the
+// `phys` binary runs it) in a project whose config lists the sweep and executor-dag plugins.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runCli } from '@phys/cli';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli, fixture } from './helpers.js';
 
-const cwd = fixture('sweep');
+const cwd = fileURLToPath(new URL('./fixtures/cli-sweep', import.meta.url));
+
+async function cli(argv: readonly string[], options: { cwd: string }) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, {
+    cwd: options.cwd,
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s), columns: 100 },
+    isTTY: false,
+  });
+  return { code, stdout, stderr };
+}
+
 const scratch = mkdtemp(join(tmpdir(), 'phys-cli-sweep-'));
 afterAll(async () => rm(await scratch, { recursive: true, force: true }));
 
 const loss = (lr: number, bs: number) => 10 * lr + 1 / bs;
 
 describe('phys sweep', () => {
+  it('is listed with its options by `phys sweep --help`', async () => {
+    const { code, stdout } = await cli(['sweep', '--help'], { cwd });
+    expect(code).toBe(0);
+    expect(stdout).toContain('Usage: phys sweep [options] <pipeline>');
+    for (const flag of [
+      '--set <node.param=values>',
+      '--mode <mode>',
+      '--samples <n>',
+      '--out <file>',
+    ]) {
+      expect(stdout).toContain(flag);
+    }
+  });
+
   it('runs the pipeline once per grid point and prints the results table', async () => {
     const { code, stdout, stderr } = await cli(
       ['sweep', 'fit', '--set', 'train.lr=0.01,0.1', '--set', 'train.bs=4,8', '--progress', 'none'],

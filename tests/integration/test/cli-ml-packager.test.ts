@@ -1,12 +1,30 @@
+// `phys package verify`, which @phys/ml-packager adds to the CLI, run through the CLI's own entry
+// point (as the `phys` binary runs it) in a project whose config lists the plugin.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runCli } from '@phys/cli';
 import { ModelArtifactPackager } from '@phys/ml-packager';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli } from './helpers.js';
 
+const project = fileURLToPath(new URL('./fixtures/cli-ml-packager', import.meta.url));
 const scratch = mkdtemp(join(tmpdir(), 'phys-cli-package-'));
 afterAll(async () => rm(await scratch, { recursive: true, force: true }));
+
+/** `phys` in this process; `cwd` is where relative paths resolve, the config is the fixture's. */
+async function cli(argv: readonly string[], options: { cwd?: string } = {}) {
+  let stdout = '';
+  let stderr = '';
+  const cwd = options.cwd ?? project;
+  const code = await runCli(cwd === project ? argv : [...argv, '--cwd', project], {
+    cwd,
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    isTTY: false,
+  });
+  return { code, stdout, stderr };
+}
 
 async function makePackage() {
   const root = join(await mkdtemp(join(await scratch, 'p-')), 'models');
@@ -19,6 +37,12 @@ async function makePackage() {
 }
 
 describe('phys package verify', () => {
+  it('is listed under `phys package --help`', async () => {
+    const { code, stdout } = await cli(['package', '--help']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/verify \[options\] <path>\s+check a model package/);
+  });
+
   it('exits 0 for an intact directory and archive, with a relative path too', async () => {
     const pkg = await makePackage();
     const dir = await cli(['package', 'verify', pkg.path]);
