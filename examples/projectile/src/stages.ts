@@ -1,4 +1,10 @@
-import { CancelledError, DagState, defineStage, StageContractError, StageExecutionError } from '@phys/core';
+import {
+  CancelledError,
+  DagState,
+  defineStage,
+  StageContractError,
+  StageExecutionError,
+} from '@phys/core';
 import { z } from 'zod';
 import {
   apexHeight,

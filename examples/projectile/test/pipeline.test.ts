@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runPhys } from '@phys/cli/testing';
-import { type ArtifactRef } from '@phys/core';
-import { FileArtifactRecorder } from '@phys/runtime';
-import { createRuntime, loadConfig, type PhysRuntime } from '@phys/runtime';
+import type { ArtifactRef } from '@phys/core';
+import { createRuntime, FileArtifactRecorder, loadConfig, type PhysRuntime } from '@phys/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STANDARD_GRAVITY } from '../src/stages.js';
 

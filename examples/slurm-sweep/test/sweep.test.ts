@@ -4,8 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { runPhys } from '@phys/cli/testing';
 import { SchedulerToken } from '@phys/core';
-import { createRuntime, loadConfig, type PhysRuntime } from '@phys/runtime';
 import { DagExecutor } from '@phys/executor-dag';
+import { createRuntime, loadConfig, type PhysRuntime } from '@phys/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANGLES } from '../src/sweep.js';
 

@@ -1,3 +1,6 @@
+// The commands of `phys` in this process, on fixture projects that need no plugin. The CLI with
+// the executor-dag and cache-disk plugins (DAG runs, `phys plan`, `phys cache`) is tested in
+// tests/integration/test/cli-*.test.ts.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -166,75 +169,6 @@ describe('phys run (sequential)', () => {
   });
 });
 
-describe('phys run (DAG, through the executor plugin)', () => {
-  it('prints one line per node event when stderr is not a terminal, then the summary', async () => {
-    const { code, stdout, stderr } = await cli(['run', 'fan'], { cwd: fixture('dag') });
-    expect(code).toBe(0);
-    expect(stdout).toMatch(/^✓ fan: COMPLETED in .+ \(dag, 3 nodes\)$/m);
-    expect(stdout).toMatch(/^ {2}nodes: 3 completed$/m);
-    expect(stdout).toMatch(/sum\.total\s+5$/m);
-    expect(stderr).toMatch(/\[3\/3\] COMPLETED sum$/m);
-    expect(stderr).not.toContain('\u001B[');
-  });
-
-  it('draws a live display on a terminal, erased before the summary', async () => {
-    const { code, stdout, stderr } = await cli(['run', 'fan'], {
-      cwd: fixture('dag'),
-      isTTY: true,
-    });
-    expect(code).toBe(0);
-    expect(stderr).toContain('phys run fan  0/3');
-    expect(stderr).toContain('3 queued');
-    expect(stderr).toContain('\u001B[2K');
-    expect(stderr).not.toMatch(/\] COMPLETED/);
-    expect(stdout).toMatch(/^✓ fan: COMPLETED/m);
-  });
-
-  it('--json reports every node', async () => {
-    const { code, stdout } = await cli(['run', 'fan', '--json'], { cwd: fixture('dag') });
-    expect(code).toBe(0);
-    const report = JSON.parse(stdout);
-    expect(report).toMatchObject({
-      pipeline: 'fan',
-      kind: 'dag',
-      status: 'COMPLETED',
-      exitCode: 0,
-      counts: { COMPLETED: 3 },
-      metrics: { 'a.value': 2, 'b.value': 3, 'sum.total': 5 },
-    });
-    expect(Object.keys(report.nodes).sort()).toEqual(['a', 'b', 'sum']);
-    expect(report.nodes.sum).toMatchObject({ status: 'COMPLETED', attempts: 1 });
-  });
-
-  it('exits 1 when a node fails, naming the node and its error', async () => {
-    const { code, stdout, stderr } = await cli(['run', 'fan-fail'], { cwd: fixture('dag') });
-    expect(code).toBe(1);
-    expect(stdout).toMatch(/^✗ fan-fail: FAILED/m);
-    expect(stderr).toContain('failed nodes (1):');
-    expect(stderr).toMatch(/^ {2}bad FAILED: PHYS_STAGE_FAILED .*the mesh is degenerate/m);
-  });
-
-  it("--record writes the nodes' artifacts of a DAG run, keyed by node id", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'phys-cli-record-dag-'));
-    try {
-      const { code, stdout } = await cli(['run', 'fan', '--record', dir, '--json'], {
-        cwd: fixture('dag'),
-      });
-      expect(code).toBe(0);
-      const ref = JSON.parse(stdout).artifacts['sum.report'] as { path: string };
-      expect(ref.path.startsWith(dir)).toBe(true);
-      expect(await readFile(ref.path, 'utf8')).toBe('total = 5\n');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-
-  it('without --record a DAG run leaves lazy artifacts unevaluated', async () => {
-    const { stdout } = await cli(['run', 'fan', '--json'], { cwd: fixture('dag') });
-    expect(JSON.parse(stdout).artifacts['sum.report']).toEqual({ lazy: true, recorded: false });
-  });
-});
-
 describe('config errors exit 78', () => {
   it('an unknown plugin lists the specifiers tried', async () => {
     const { code, stderr } = await cli(['run', 'x'], { cwd: fixture('bad-plugin') });
@@ -285,17 +219,6 @@ describe('config errors exit 78', () => {
 });
 
 describe('phys config', () => {
-  it('shows the config file, plugins, stages and pipelines', async () => {
-    const { code, stdout } = await cli(['config'], { cwd: fixture('dag') });
-    expect(code).toBe(0);
-    expect(stdout).toMatch(/^config\s+.*dag[/\\]phys\.config\.ts$/m);
-    expect(stdout).toMatch(/^plugins \(1\)$/m);
-    expect(stdout).toMatch(/^\s+executor-dag\s+\S+\s+executor/m);
-    expect(stdout).toMatch(/^\s+demo\/sum@1\s+Sums the numbers its parents produced$/m);
-    expect(stdout).toMatch(/^\s+fan\s+dag\s+3 nodes\s+Two sources summed$/m);
-    expect(stdout).toMatch(/^\s+chain\s+sequential\s+2 stages$/m);
-  });
-
   it('--json gives the same as one object', async () => {
     const { code, stdout } = await cli(['config', '--json']);
     expect(code).toBe(0);

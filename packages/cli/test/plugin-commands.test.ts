@@ -1,5 +1,7 @@
 // Commands that plugins add to `phys` (PhysPlugin.commands): built from their data, loaded only
 // when they run; and the hint for a known command whose plugin the config does not list.
+// A plugin command running a DAG through the executor-dag plugin is in
+// tests/integration/test/cli-executor-dag.test.ts.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,25 +57,6 @@ describe('a known command whose plugin the config does not list', () => {
     );
     expect(stderr).toContain(`${join(fixture('seq'), 'phys.config.ts')}:`);
     expect(stderr).toMatch(/^ {4}plugins: \['sweep'\],$/m);
-  });
-
-  it('keeps the plugins already listed in the line, and answers `--json` with JSON', async () => {
-    const { code, stdout } = await cli(['package', 'verify', 'models/fit', '--json'], {
-      cwd: fixture('dag'),
-    });
-    expect(code).toBe(64);
-    const { error, exitCode } = JSON.parse(stdout);
-    expect(exitCode).toBe(64);
-    expect(error).toMatchObject({
-      code: 'PHYS_USAGE',
-      details: {
-        command: 'package',
-        plugin: 'ml-packager',
-        package: '@phys/ml-packager',
-        configLine: "plugins: ['executor-dag', 'ml-packager'],",
-      },
-    });
-    expect(error.message).toContain('@phys/ml-packager');
   });
 
   it('is the same for `--help` and `phys help <command>`', async () => {
@@ -142,16 +125,6 @@ describe('commands a configured plugin adds', () => {
     expect(stderr).toContain("argument 'loud' is invalid");
     expect((await cli(['greet'], { cwd })).stderr).toContain("missing required argument 'name'");
     expect(loadedCommands()).toEqual([]);
-  });
-
-  it('runs a DAG through the configured executor with runDag: progress, counts, exit code', async () => {
-    const ok = await cli(['tally', 'pair'], { cwd });
-    expect(ok.code).toBe(0);
-    expect(ok.stdout).toBe('pair: 2 completed\na.value = 11\nb.value = 12\n');
-    expect(ok.stderr).toMatch(/\[2\/2\] COMPLETED b$/m);
-    const failed = await cli(['tally', 'broken'], { cwd });
-    expect(failed.code).toBe(1);
-    expect(failed.stdout).toContain('broken: 1 completed · 1 failed');
   });
 
   it('leaves a built-in command to the host', async () => {

@@ -1,4 +1,11 @@
-import type { ErrorEvent, PipelineEndEvent, PipelineHook, PipelineStartEvent, StepEndEvent, StepStartEvent } from '@phys/core';
+import type {
+  ErrorEvent,
+  PipelineEndEvent,
+  PipelineHook,
+  PipelineStartEvent,
+  StepEndEvent,
+  StepStartEvent,
+} from '@phys/core';
 
 /** The hook methods a `PipelineHook` may implement. @public */
 export type HookEventName = keyof Omit<PipelineHook, 'name'>;

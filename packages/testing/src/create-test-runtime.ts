@@ -1,8 +1,12 @@
-import type { Logger } from '@phys/core';
+import type {
+  Logger,
+  PhysConfig,
+  PipelineDeclaration,
+  PluginEntry,
+  StageDefinition,
+} from '@phys/core';
 import { silentLogger } from '@phys/core';
 import { createRuntime, type PhysRuntime } from '@phys/runtime';
-import type { PhysConfig, PipelineDeclaration, PluginEntry } from '@phys/core';
-import type { StageDefinition } from '@phys/core';
 
 /** Options of {@link createTestRuntime}. @public */
 export interface TestRuntimeOptions {

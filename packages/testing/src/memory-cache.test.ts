@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
 import type { CacheEntry } from '@phys/core';
+import { describe, expect, it } from 'vitest';
 import { MemoryCache } from './memory-cache.js';
 
 const entry = (x: number): CacheEntry => ({

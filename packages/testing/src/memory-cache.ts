@@ -1,6 +1,5 @@
 import type { Cache, CacheEntry, CacheStats } from '@phys/core';
-import { PhysError } from '@phys/core';
-import { decodeState, encodeState } from '@phys/core';
+import { decodeState, encodeState, PhysError } from '@phys/core';
 
 /** Options of {@link MemoryCache}. @public */
 export interface MemoryCacheOptions {

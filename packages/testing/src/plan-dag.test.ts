@@ -1,11 +1,14 @@
+import type { CacheEntry, NodeSpec } from '@phys/core';
+import {
+  type DagPlan,
+  defineStage,
+  KEY_INPUTS_FIELD,
+  type LineageRecord,
+  planDag,
+} from '@phys/core';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { CacheEntry } from '@phys/core';
-import type { NodeSpec } from '@phys/core';
-import { defineStage } from '@phys/core';
 import { MemoryCache } from './memory-cache.js';
-import { KEY_INPUTS_FIELD } from '@phys/core';
-import { type DagPlan, type LineageRecord, planDag } from '@phys/core';
 
 /** A MemoryCache that remembers, per node id, the newest entry it stored (as DiskCache does). */
 class LineageMemoryCache extends MemoryCache {

@@ -1,12 +1,24 @@
 import { join } from 'node:path';
-import { type ConfigError, createToken, definePlugin, defineStage, HooksToken, LoggerToken, PhysError, type PhysPlugin, type PluginContext, PluginError, StageRegistryToken, silentLogger } from '@phys/core';
-import { Lifecycle } from '@phys/runtime';
-import { createRuntime, loadConfig } from '@phys/runtime';
+import { fileURLToPath } from 'node:url';
+import {
+  type ConfigError,
+  createToken,
+  definePlugin,
+  defineStage,
+  HooksToken,
+  LoggerToken,
+  PhysError,
+  type PhysPlugin,
+  type PluginContext,
+  PluginError,
+  StageRegistryToken,
+  silentLogger,
+} from '@phys/core';
+import { createRuntime, Lifecycle, loadConfig } from '@phys/runtime';
 import { collectHooks, createTestRuntime } from '@phys/testing';
 import { container as globalContainer } from 'tsyringe';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { fileURLToPath } from 'node:url';
 
 // The runtime's own fixture configs (one copy in the repo).
 const fixturesDir = fileURLToPath(new URL('../../runtime/test/fixtures', import.meta.url));
@@ -368,7 +380,9 @@ describe('createTestRuntime', () => {
         pipelines: {
           graph: {
             kind: 'dag',
-            nodes: [{ id: 'a', stage: Double(), retry: { maxAttempts: 0, retryOn: ['X'] } as never }],
+            nodes: [
+              { id: 'a', stage: Double(), retry: { maxAttempts: 0, retryOn: ['X'] } as never },
+            ],
           },
         },
       }),

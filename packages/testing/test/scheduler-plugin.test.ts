@@ -1,18 +1,34 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type {
+  JobHandle,
+  PhysPlugin,
+  Scheduler,
+  SchedulerCapabilities,
+  SchedulerTask,
+  TaskOutcome,
+} from '@phys/core';
+import {
+  ConfigError,
+  ExecutionStatus,
+  type Logger,
+  type PhysError,
+  resources,
+  SchedulerError,
+  SchedulerToken,
+  silentLogger,
+} from '@phys/core';
+import { createRuntime } from '@phys/runtime';
+import {
+  deferred,
+  defineSchedulerPlugin,
+  JobTable,
+  type SchedulerPluginSetup,
+  type TrackedJob,
+} from '@phys/scheduler-kit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { JobHandle, Scheduler, SchedulerCapabilities, SchedulerTask, TaskOutcome } from '@phys/core';
-import { SchedulerToken } from '@phys/core';
-import { ConfigError, type PhysError, SchedulerError } from '@phys/core';
-import { type Logger, silentLogger } from '@phys/core';
-import type { PhysPlugin } from '@phys/core';
-import { resources } from '@phys/core';
-import { ExecutionStatus } from '@phys/core';
-import { deferred, JobTable, type TrackedJob } from '@phys/scheduler-kit';
-import { createRuntime } from '@phys/runtime';
-import { defineSchedulerPlugin, type SchedulerPluginSetup } from '@phys/scheduler-kit';
 
 const echoOptionsSchema = z.object({
   configFile: z.string().optional(),
@@ -149,6 +165,8 @@ describe('defineSchedulerPlugin', () => {
         configFile,
         workDir: join(dir, '.phys', 'echo'),
         logger,
+        // the host's command that executes a task envelope: node and the runtime's task entry
+        taskCommand: [process.execPath, expect.stringMatching(/exec\.js$/)],
       });
       const handle = await echo.submit({
         runId: 'r',

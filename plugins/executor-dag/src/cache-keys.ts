@@ -1,7 +1,6 @@
 import {
   asPolicy,
   computeDagKeys,
-  DAG_KEY_FORMAT,
   type DagKeyInputs,
   hashState,
   type NodeCacheKey,
@@ -9,13 +8,6 @@ import {
   type PolicyLike,
 } from '@phys/core';
 import { type CompiledDag, compileDag } from './compile.js';
-
-/**
- * Version of the cache-key layout; part of every key. The same as `DAG_KEY_FORMAT` of
- * `@phys/core`, which derives the keys.
- * @public
- */
-export const DAG_CACHE_KEY_FORMAT = DAG_KEY_FORMAT;
 
 /** Every node's key and key inputs, by node index. */
 export interface RunCacheKeys {

@@ -13,7 +13,7 @@ import {
   type StageDefinition,
   StageExecutionError,
 } from '@phys/core';
-import { logTail } from '@phys/core/node';
+import { logTail } from '@phys/scheduler-kit';
 import type { z } from 'zod';
 import { STDERR_TAIL, safe } from './process-runner.js';
 

@@ -1,38 +1,21 @@
 import {
+  type DagProblem as CoreDagProblem,
+  type DagProblemKind as CoreDagProblemKind,
   DagValidationError,
+  dagValidationError,
   type Isolation,
+  indexDag,
   type NodeSpec,
   normalizeResources,
   PhysError,
   type ResourceRequirements,
 } from '@phys/core';
 
-/** What kind of problem made a DAG invalid. @public */
-export type DagProblemKind =
-  | 'invalid-node'
-  | 'duplicate-id'
-  | 'missing-stage'
-  | 'missing-dependency'
-  | 'self-dependency'
-  | 'duplicate-dependency'
-  | 'cycle'
-  | 'invalid-resources'
-  | 'unsatisfiable-resources'
-  | 'invalid-retry'
-  | 'invalid-timeout'
-  | 'invalid-isolation';
+/** What kind of problem made a DAG invalid: core's graph problems and the executor's own. @public */
+export type DagProblemKind = CoreDagProblemKind;
 
-/** One problem found while validating a DAG. @public */
-export interface DagProblem {
-  readonly kind: DagProblemKind;
-  /** The offending node's id (or its list position for a node without a usable id). */
-  readonly node: string;
-  readonly message: string;
-  /** The dependency involved, for missing/self/duplicate dependencies. */
-  readonly dependency?: string;
-  /** The node ids of a cycle, in data-flow order, the first repeated at the end. */
-  readonly cycle?: readonly string[];
-}
+/** One problem found while validating a DAG (core's type). @public */
+export type DagProblem = CoreDagProblem;
 
 export const ISO_INLINE = 0;
 export const ISO_THREAD = 1;
@@ -65,8 +48,6 @@ export interface CompileOptions {
   readonly isolationProblem?: (isolation: Isolation) => string | undefined;
 }
 
-const MAX_LISTED = 20;
-
 /**
  * Validates nodes before anything runs and compiles them to integer arrays. Every problem is
  * collected and reported in one {@link DagValidationError}; cycles are looked for only once the
@@ -80,8 +61,6 @@ export function compileDag(nodes: readonly NodeSpec[], options: CompileOptions):
   }
   const n = nodes.length;
   const problems: DagProblem[] = [];
-  const ids: string[] = new Array<string>(n);
-  const index = new Map<string, number>();
   const resources: ResourceRequirements[] = new Array<ResourceRequirements>(n);
   const isolation = new Uint8Array(n);
   const checkedRequests = new Map<ResourceRequirements, string | undefined>();
@@ -92,7 +71,6 @@ export function compileDag(nodes: readonly NodeSpec[], options: CompileOptions):
   let lastStage: unknown;
   let lastIsolation: Isolation = options.defaultIsolation;
   let lastCode: number | undefined;
-  let edges = 0;
 
   for (let i = 0; i < n; i++) {
     const node = nodes[i];
@@ -102,29 +80,9 @@ export function compileDag(nodes: readonly NodeSpec[], options: CompileOptions):
       typeof node.id !== 'string' ||
       node.id === ''
     ) {
-      const label = `#${i}`;
-      ids[i] = label;
-      problems.push({
-        kind: 'invalid-node',
-        node: label,
-        message: `Node at position ${i} has no string \`id\`; every node needs a unique non-empty id.`,
-      });
       continue;
     }
     const id = node.id;
-    ids[i] = id;
-    // One hash operation per node: a set that does not grow the map met a duplicate.
-    const size = index.size;
-    index.set(id, i);
-    if (index.size === size) {
-      const first = ids.indexOf(id);
-      index.set(id, first);
-      problems.push({
-        kind: 'duplicate-id',
-        node: id,
-        message: `Duplicate node id '${id}' (positions ${first} and ${i}); node ids must be unique.`,
-      });
-    }
     const stage = node.stage as unknown;
     // Consecutive nodes usually share a stage (chains, grids, sweeps of one definition): what
     // depends only on the stage is worked out once per run of equal stages.
@@ -148,8 +106,6 @@ export function compileDag(nodes: readonly NodeSpec[], options: CompileOptions):
         node: id,
         message: `Node '${id}' has \`deps\` that is not an array of node ids.`,
       });
-    } else if (deps !== undefined) {
-      edges += deps.length;
     }
     try {
       const spec = node.resources;
@@ -250,101 +206,22 @@ export function compileDag(nodes: readonly NodeSpec[], options: CompileOptions):
     }
   }
 
-  const depStart = new Int32Array(n + 1);
-  const depList = new Int32Array(edges);
+  // The graph itself (ids, deps, cycles) is checked by core's one validator; the loop above
+  // checked what only an executor knows (stages, resources, retry, timeouts, isolation).
+  const graph = indexDag(nodes, problems);
+  if (problems.length > 0) throw dagValidationError(problems);
+  const { ids, depStart, depList } = graph;
   const outDegree = new Int32Array(n + 1);
-  let k = 0;
-  // Deps that all point to earlier list positions cannot form a cycle (the usual case for
-  // graphs built by a loop); only otherwise is Kahn's pass needed to look for one.
-  let forwardOnly = true;
-  for (let i = 0; i < n; i++) {
-    depStart[i] = k;
-    const node = nodes[i];
-    const deps = node?.deps;
-    if (!Array.isArray(deps)) continue;
-    const first = k;
-    for (let d = 0; d < deps.length; d++) {
-      const dep = deps[d] as unknown;
-      const j = typeof dep === 'string' ? index.get(dep) : undefined;
-      const id = ids[i] as string;
-      if (j === undefined) {
-        problems.push({
-          kind: 'missing-dependency',
-          node: id,
-          dependency: String(dep),
-          message: `Missing dependency: node '${id}' depends on '${String(dep)}', which is not a node of this DAG.`,
-        });
-        continue;
-      }
-      if (j === i) {
-        problems.push({
-          kind: 'self-dependency',
-          node: id,
-          dependency: id,
-          message: `Node '${id}' depends on itself; remove '${id}' from its deps.`,
-        });
-        continue;
-      }
-      let repeated = false;
-      for (let q = first; q < k; q++) {
-        if (depList[q] === j) {
-          repeated = true;
-          break;
-        }
-      }
-      if (repeated) {
-        problems.push({
-          kind: 'duplicate-dependency',
-          node: id,
-          dependency: dep as string,
-          message: `Node '${id}' lists dependency '${String(dep)}' twice; list each parent once.`,
-        });
-        continue;
-      }
-      depList[k++] = j;
-      if (j > i) forwardOnly = false;
-      outDegree[j] = (outDegree[j] as number) + 1;
-    }
+  for (let e = 0; e < depList.length; e++) {
+    const j = depList[e] as number;
+    outDegree[j] = (outDegree[j] as number) + 1;
   }
-  depStart[n] = k;
-
-  if (problems.length === 0) {
-    const compiled = finish(
-      nodes,
-      ids,
-      depStart,
-      k === edges ? depList : depList.slice(0, k),
-      outDegree,
-      resources,
-      isolation,
-    );
-    const cycle = forwardOnly ? undefined : findCycle(compiled);
-    if (cycle === undefined) return compiled;
-    problems.push({
-      kind: 'cycle',
-      node: cycle[0] as string,
-      cycle,
-      message: `Cycle detected: ${cycle.join(' → ')}. A DAG cannot have cycles; remove one of these dependencies.`,
-    });
-  }
-  throw invalid(problems);
-}
-
-function invalid(problems: readonly DagProblem[]): DagValidationError {
-  const shown = problems.slice(0, MAX_LISTED).map((p) => `  - ${p.message}`);
-  if (problems.length > MAX_LISTED) shown.push(`  ... and ${problems.length - MAX_LISTED} more`);
-  const head =
-    problems.length === 1
-      ? (problems[0] as DagProblem).message
-      : `Invalid DAG (${problems.length} problems):\n${shown.join('\n')}`;
-  return new DagValidationError(head, {
-    details: { problems: problems.slice(0, 1000) as unknown as Record<string, unknown>[] },
-  });
+  return finish(nodes, ids, depStart, depList, outDegree, resources, isolation);
 }
 
 function finish(
   nodes: readonly NodeSpec[],
-  ids: string[],
+  ids: readonly string[],
   depStart: Int32Array,
   depList: Int32Array,
   outDegree: Int32Array,
@@ -413,51 +290,6 @@ function rankOf(ids: readonly string[]): Int32Array {
   });
   for (let r = 0; r < n; r++) rank[order[r] as number] = r;
   return rank;
-}
-
-/** Kahn's count; when some nodes are never freed, walks their deps until a node repeats. */
-function findCycle(dag: CompiledDag): string[] | undefined {
-  const { n, depStart, depList, outStart, outList } = dag;
-  const indeg = new Int32Array(n);
-  for (let i = 0; i < n; i++) indeg[i] = (depStart[i + 1] as number) - (depStart[i] as number);
-  const queue = new Int32Array(n);
-  let head = 0;
-  let tail = 0;
-  for (let i = 0; i < n; i++) if (indeg[i] === 0) queue[tail++] = i;
-  while (head < tail) {
-    const v = queue[head++] as number;
-    for (let e = outStart[v] as number, end = outStart[v + 1] as number; e < end; e++) {
-      const w = outList[e] as number;
-      const left = (indeg[w] as number) - 1;
-      indeg[w] = left;
-      if (left === 0) queue[tail++] = w;
-    }
-  }
-  if (tail === n) return undefined;
-  // Every node left over has at least one dep that is also left over, so following such deps
-  // must revisit a node: the walk from its first visit is a cycle.
-  let start = 0;
-  while (indeg[start] === 0) start++;
-  const seenAt = new Map<number, number>();
-  const path: number[] = [];
-  let v = start;
-  while (!seenAt.has(v)) {
-    seenAt.set(v, path.length);
-    path.push(v);
-    let next = -1;
-    for (let e = depStart[v] as number, end = depStart[v + 1] as number; e < end; e++) {
-      const d = depList[e] as number;
-      if ((indeg[d] as number) > 0) {
-        next = d;
-        break;
-      }
-    }
-    v = next;
-  }
-  const loop = path.slice(seenAt.get(v)).reverse();
-  const names = loop.map((i) => dag.ids[i] as string);
-  names.push(names[0] as string);
-  return names;
 }
 
 /**

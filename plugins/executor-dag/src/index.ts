@@ -1,7 +1,7 @@
 // @phys/executor-dag — DagExecutor, DAG validation, LocalScheduler, command stages, and the
 // `executor-dag` plugin that provides them to phys.config.ts.
 
-export { DAG_CACHE_KEY_FORMAT, dagCacheKeys } from './cache-keys.js';
+export { dagCacheKeys } from './cache-keys.js';
 export type {
   CommandContext,
   CommandResult,
@@ -15,9 +15,6 @@ export type { DagProblem, DagProblemKind } from './compile.js';
 export type { DagExecutorOptions, DagRunOptions, FailureMode } from './dag-executor.js';
 // executing DAGs
 export { DagExecutor } from './dag-executor.js';
-export type { GraphFormatOptions, GraphNode } from './graph-format.js';
-// drawing
-export { toDot, toMermaid } from './graph-format.js';
 export type { LocalSchedulerOptions, RemoteJob } from './local-scheduler.js';
 
 // scheduling

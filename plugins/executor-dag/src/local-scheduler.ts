@@ -20,7 +20,7 @@ import {
   type TaskOutcome,
   TimeoutError,
 } from '@phys/core';
-import type { PortableResult } from '@phys/core/node';
+import type { PortableResult } from '@phys/runtime';
 import { ProcessRunner } from './process-runner.js';
 import { ThreadRunner } from './thread-runner.js';
 
@@ -102,7 +102,7 @@ const NO_GPUS: readonly number[] = Object.freeze([]);
  * Runs nodes on this machine with slot accounting for cpu (`cpu × mpiRanks`), gpus (specific
  * ids, passed to stages as `ctx.resources.gpuIds` and to child processes as
  * `CUDA_VISIBLE_DEVICES`) and memory: never more is granted at once than configured. Nodes run
- * `inline` (the executor's thread), in a `thread` pool (piscina), or in a child `process`.
+ * `inline` (the executor's thread), in a `thread` pool, or in a child `process`.
  * @public
  */
 export class LocalScheduler implements Scheduler {

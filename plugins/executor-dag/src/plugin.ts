@@ -1,6 +1,25 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { CacheToken, CONFIG_FILE_NAMES, type Container, definePlugin, type ExecuteRequest, type ExecuteResult, ExecutorToken, HooksToken, LoggerToken, MetricsCollectorToken, PackagerToken, type PhysPlugin, type PipelineExecutor, type PluginContext, parsePluginOptions, type Scheduler, SchedulerToken, type Token } from '@phys/core';
+import {
+  CacheToken,
+  CONFIG_FILE_NAMES,
+  type Container,
+  definePlugin,
+  type ExecuteRequest,
+  type ExecuteResult,
+  ExecutorToken,
+  HooksToken,
+  LoggerToken,
+  MetricsCollectorToken,
+  PackagerToken,
+  type PhysPlugin,
+  type PipelineExecutor,
+  type PluginContext,
+  parsePluginOptions,
+  type Scheduler,
+  SchedulerToken,
+  type Token,
+} from '@phys/core';
 import { DagExecutor } from './dag-executor.js';
 import { LocalScheduler, type LocalSchedulerOptions } from './local-scheduler.js';
 import {
@@ -18,13 +37,12 @@ declare module '@phys/core' {
 function configFileOf(ctx: PluginContext<ResolvedExecutorDagOptions>): string | undefined {
   const given = ctx.options.configFile ?? ctx.configFile;
   if (given !== undefined) return isAbsolute(given) ? given : resolve(ctx.configDir, given);
-  return CONFIG_FILE_NAMES.map((name) => join(ctx.configDir, name)).find((path) => existsSync(path));
+  return CONFIG_FILE_NAMES.map((name) => join(ctx.configDir, name)).find((path) =>
+    existsSync(path),
+  );
 }
 
-function resolveOptional<T>(
-  container: Container,
-  token: Token<T>,
-): T | undefined {
+function resolveOptional<T>(container: Container, token: Token<T>): T | undefined {
   return container.isRegistered(token, true) ? container.resolve(token) : undefined;
 }
 

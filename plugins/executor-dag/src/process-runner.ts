@@ -2,14 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CancelledError, deserializeError, PhysError, StageExecutionError } from '@phys/core';
+import { type PortableResult, taskEnvelopeEntry } from '@phys/runtime';
 import {
   type LogTailOptions,
   logTail,
-  type PortableResult,
   readResultEnvelope,
-  taskEnvelopeEntry,
   writeTaskEnvelope,
-} from '@phys/core/node';
+} from '@phys/scheduler-kit';
 import type { RemoteJob } from './local-scheduler.js';
 
 interface ProcessRunnerOptions {
@@ -78,6 +77,8 @@ export class ProcessRunner {
       }, this.#options.graceMs);
     };
     signal.addEventListener('abort', onAbort, { once: true });
+    // An abort while the envelope was being written fired before anyone listened.
+    if (signal.aborted) onAbort();
     const exit = await new Promise<{
       code: number | null;
       signal: NodeJS.Signals | null;

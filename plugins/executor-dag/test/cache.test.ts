@@ -1,5 +1,5 @@
 import type { NodeSpec } from '@phys/core';
-import { MemoryCache } from '@phys/core/testing';
+import { MemoryCache } from '@phys/testing';
 import { describe, expect, it } from 'vitest';
 import { dagCacheKeys } from '../src/cache-keys.js';
 import { DagExecutor } from '../src/dag-executor.js';

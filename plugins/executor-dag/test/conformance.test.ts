@@ -1,4 +1,4 @@
-import { describeSchedulerConformance } from '@phys/core/testing';
+import { describeSchedulerConformance } from '@phys/testing';
 import { LocalScheduler } from '../src/local-scheduler.js';
 
 // LocalScheduler behind the plain Scheduler contract (what callers other than DagExecutor use),

@@ -281,12 +281,12 @@ describe('DagExecutor: failures, retries, timeouts and cancellation (inline)', (
         {
           id: 'x',
           stage: Fail({ code: 'PHYS_OTHER' }),
-          retry: { maxAttempts: 3, retryOn: ['PHYS_FLAKY'] },
+          retry: { maxAttempts: 3, retryableErrors: ['PHYS_FLAKY'] },
         },
         {
           id: 'y',
           stage: Fail({ code: 'PHYS_FLAKY', succeedOnAttempt: 3 }),
-          retry: { maxAttempts: 3, retryOn: ['PHYS_FLAKY'] },
+          retry: { maxAttempts: 3, retryableErrors: ['PHYS_FLAKY'] },
         },
       ],
       { failureMode: 'continue' },
@@ -300,7 +300,7 @@ describe('DagExecutor: failures, retries, timeouts and cancellation (inline)', (
       {
         id: 'slow-retry',
         stage: Fail({ succeedOnAttempt: 3 }),
-        retry: { maxAttempts: 3, backoff: { initialDelaySeconds: 0.02, multiplier: 2 } },
+        retry: { maxAttempts: 3, initialDelaySeconds: 0.02, backoffMultiplier: 2 },
       },
     ]);
     const node = result.nodes['slow-retry'];

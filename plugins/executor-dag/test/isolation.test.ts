@@ -1,5 +1,5 @@
 // Thread and process isolation: stages rebuilt by identity from test/fixtures/phys.config.ts in
-// piscina workers and in child processes running the task-envelope entry (built dist/).
+// pooled worker threads and in child processes running the task-envelope entry (built dist/).
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -237,7 +237,7 @@ describe('thread isolation: worker limits and parallelism', () => {
     // node --max-old-space-size=… or --expose-gc: Node throws ERR_WORKER_INVALID_EXEC_ARGV for a
     // worker given these, so the pool must leave them out of the workers' flags.
     const script = `
-      import { createRuntime, loadConfig } from '@phys/core/node';
+      import { createRuntime, loadConfig } from '@phys/runtime';
       import { DagExecutor, LocalScheduler } from '@phys/executor-dag';
       const loaded = await loadConfig({ configFile: ${JSON.stringify(configFile)} });
       const runtime = await createRuntime(loaded, { init: false });

@@ -9,7 +9,7 @@ import {
   type Scheduler,
   SchedulerToken,
 } from '@phys/core';
-import { createRuntime, type PhysRuntime } from '@phys/core/node';
+import { createRuntime, type PhysRuntime } from '@phys/runtime';
 import { describe, expect, it } from 'vitest';
 import executorDag from '../src/index.js';
 import { LocalScheduler } from '../src/local-scheduler.js';

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { decodeState, encodeState, type ModelPackageInfo, type ModelPackager, PhysError, type StageResult } from '@phys/core';
+import {
+  decodeState,
+  encodeState,
+  type ModelPackageInfo,
+  type ModelPackager,
+  PhysError,
+  type StageResult,
+} from '@phys/core';
 import * as tar from 'tar';
 import { captureEnvironment, type ModelEnvironment } from './environment.js';
 import { safeName, writeModelFiles } from './files.js';

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FileArtifactRecorder } from '@phys/runtime';
 import { PhysError } from '@phys/core';
+import { FileArtifactRecorder } from '@phys/runtime';
 import * as tar from 'tar';
 import { describe, expect, it } from 'vitest';
 import { hashFile } from '../src/files.js';

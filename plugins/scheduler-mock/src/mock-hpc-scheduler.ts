@@ -98,7 +98,7 @@ interface Job extends TrackedJob {
   timers: NodeJS.Timeout[];
   cancelRequested: boolean;
   /** Why the simulated cluster ended the job, when it was not the job's own doing. */
-  killedFor?: 'walltime' | 'node-fail' | 'lost';
+  killedFor?: 'walltime' | 'node-fail' | 'lost' | 'oom';
 }
 
 /**
@@ -523,6 +523,13 @@ export class MockHpcScheduler implements Scheduler {
         'NODE_FAIL',
         `NODE_FAIL on ${job.host?.name}`,
         `Host ${job.host?.name} failed under the job (injected fault).`,
+      );
+    }
+    if (job.killedFor === 'oom') {
+      return failure(
+        'OOM',
+        'OUT_OF_MEMORY',
+        `The OOM killer ended it on ${job.host?.name} (injected fault).`,
       );
     }
     if (job.killedFor === 'lost') {

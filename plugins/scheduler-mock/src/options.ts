@@ -8,9 +8,11 @@ export const mockFaultSchema = z.object({
    * What goes wrong: `fail` (the job exits non-zero before phys runs: FAILED, `PHYS_JOB_FAILED`),
    * `timeout` (the job is killed for exceeding its wall time), `node-fail` (the host dies under
    * the job: retryable FAILED, `PHYS_JOB_NODE_FAIL`), `lost` (the job vanishes from the queue:
-   * retryable FAILED, `PHYS_JOB_LOST`, after `lostJobGraceSeconds`).
+   * retryable FAILED, `PHYS_JOB_LOST`, after `lostJobGraceSeconds`), `oom` (the job is killed for
+   * going over its memory, as a cgroup OOM killer does: FAILED, `PHYS_JOB_OOM`, not retried by
+   * the default retry policy).
    */
-  kind: z.enum(['fail', 'timeout', 'node-fail', 'lost']),
+  kind: z.enum(['fail', 'timeout', 'node-fail', 'lost', 'oom']),
   /** DAG node ids it strikes: an id, a list of ids, or a RegExp (default: any node). */
   nodeId: z.union([z.string(), z.array(z.string()), z.instanceof(RegExp)]).optional(),
   /** Simulated host it strikes, e.g. `cn02` (default: any host). */
@@ -21,7 +23,7 @@ export const mockFaultSchema = z.object({
   probability: z.number().min(0).max(1).default(1),
   /** Exit code of a `fail` fault (default 1). */
   exitCode: z.number().int().min(1).max(255).default(1),
-  /** Seconds after the job starts that `timeout`, `node-fail` and `lost` strike (default 0.2). */
+  /** Seconds after the job starts that `timeout`, `node-fail`, `lost` and `oom` strike (default 0.2). */
   afterSeconds: seconds.default(0.2),
 });
 

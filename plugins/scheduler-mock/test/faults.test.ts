@@ -114,6 +114,22 @@ describe('injected faults', () => {
     expect(retry.status).toBe('COMPLETED');
   });
 
+  it('oom: the job is killed for its memory and fails for good (not retryable)', async () => {
+    const s = cluster({ faults: [{ kind: 'oom', nodeId: 'fit', afterSeconds: 0.05 }] });
+    const handle = await s.submit({
+      ...echo('fit'),
+      stage: ConformanceSleep({ seconds: 30 }).ref,
+    });
+    const outcome = await s.wait(handle);
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.error).toMatchObject({
+      code: 'PHYS_JOB_OOM',
+      retryable: false,
+      details: { reason: 'OOM', scheduler: 'mock-hpc', nativeState: 'OUT_OF_MEMORY' },
+    });
+    expect(outcome.error?.message).toContain('ran out of memory');
+  });
+
   it('lost: the job vanishes and is declared lost (retryable) after the grace period', async () => {
     const s = cluster({ faults: [{ kind: 'lost', host: 'cn01', afterSeconds: 0.05 }] });
     const handle = await s.submit({

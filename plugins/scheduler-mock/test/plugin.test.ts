@@ -1,20 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { ConfigError, ExecutorToken, type NodeSpec, SchedulerToken } from '@phys/core';
-import executorDag from '@phys/executor-dag';
-import { createRuntime } from '@phys/runtime';
-import { ConformanceEcho, conformanceConfigFile, conformanceStages } from '@phys/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import schedulerMock, { MockHpcScheduler } from '../src/index.js';
-
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'phys-mock-plugin-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+// The plugin on its own. Running a DAG through the executor-dag plugin on the mock cluster is
+// tested in tests/integration/test/scheduler-mock-executor-dag.test.ts.
+import { ConfigError } from '@phys/core';
+import { describe, expect, it } from 'vitest';
+import schedulerMock from '../src/index.js';
 
 describe('scheduler-mock plugin', () => {
   it('rejects unknown and invalid options with every path', () => {
@@ -32,56 +20,5 @@ describe('scheduler-mock plugin', () => {
         'plugins.scheduler-mock.bogus',
       ]),
     );
-  });
-
-  it('runs a DAG on the mock cluster; a node-failure on the first attempt is retried', async () => {
-    const configFile = conformanceConfigFile();
-    const runtime = await createRuntime(
-      {
-        config: {
-          plugins: [
-            executorDag(),
-            schedulerMock({
-              workDir: join(dir, 'work'),
-              hosts: 2,
-              cpusPerHost: 2,
-              queueLatencySeconds: 0.01,
-              faults: [{ kind: 'node-fail', nodeId: 'scale', attempts: [1], afterSeconds: 0 }],
-            }),
-          ],
-          stages: conformanceStages,
-        },
-        configDir: dirname(configFile),
-        filepath: configFile,
-      },
-      { init: true },
-    );
-    try {
-      const scheduler = runtime.resolve(SchedulerToken);
-      expect(scheduler).toBeInstanceOf(MockHpcScheduler);
-      expect((scheduler as MockHpcScheduler).configFile).toBe(configFile);
-      const nodes: NodeSpec[] = [
-        { id: 'load', stage: ConformanceEcho({ scale: 1, tag: 'load' }) },
-        {
-          id: 'scale',
-          stage: ConformanceEcho({ scale: 10, tag: 'scale' }),
-          deps: ['load'],
-          retry: { maxAttempts: 2 },
-        },
-      ];
-      const result = await runtime.resolve(ExecutorToken).execute({
-        pipeline: 'on-mock',
-        nodes,
-        initialState: { values: new Float64Array([1, 2]) },
-        container: runtime.container,
-      });
-      expect(result.status).toBe('COMPLETED');
-      expect(result.nodes.load).toMatchObject({ status: 'COMPLETED', attempts: 1 });
-      expect(result.nodes.scale).toMatchObject({ status: 'COMPLETED', attempts: 2 });
-      const out = result.outputs.scale as { values: Float64Array };
-      expect(out.values).toEqual(new Float64Array([10, 20]));
-    } finally {
-      await runtime.dispose();
-    }
   });
 });

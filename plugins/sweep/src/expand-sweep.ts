@@ -1,4 +1,13 @@
-import { ConfigError, type ConfigIssue, DagValidationError, formatIssues, type NodeSpec, PhysError, type PipelineStage, type StageDefinition } from '@phys/core';
+import {
+  ConfigError,
+  type ConfigIssue,
+  DagValidationError,
+  formatIssues,
+  type NodeSpec,
+  PhysError,
+  type PipelineStage,
+  type StageDefinition,
+} from '@phys/core';
 import { collectResults } from './collect-results.js';
 import { isPlainObject, renderPoint, type SweepValue } from './render-value.js';
 import { checkSpace, gridPoints, type Space, sampledPoints, zipPoints } from './samplers.js';

@@ -2,15 +2,19 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { JobHandle, PipelineStage, Scheduler, SchedulerTask, TaskOutcome } from '@phys/core';
+import {
+  ExecutionStatus,
+  isTerminal,
+  PhysError,
+  PolicyBag,
+  parseMemory,
+  type ResourceRequirements,
+  resources,
+  type SerializedPhysError,
+} from '@phys/core';
+import { executeTask, loadConfig } from '@phys/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobHandle, Scheduler, SchedulerTask, TaskOutcome } from '@phys/core';
-import { executeTask } from '@phys/runtime';
-import { PhysError, type SerializedPhysError } from '@phys/core';
-import { loadConfig } from '@phys/runtime';
-import { PolicyBag } from '@phys/core';
-import { parseMemory, type ResourceRequirements, resources } from '@phys/core';
-import type { PipelineStage } from '@phys/core';
-import { ExecutionStatus, isTerminal } from '@phys/core';
 import { conformanceConfigFile } from './config-file.js';
 import {
   ConformanceEcho,

@@ -1,11 +1,10 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { executeTask } from '@phys/runtime';
-import { disposeRuntimes, rebuildStage } from '@phys/runtime';
-import { PolicyBag } from '@phys/core';
 import type { PipelineStage } from '@phys/core';
+import { PolicyBag } from '@phys/core';
+import { disposeRuntimes, executeTask, rebuildStage } from '@phys/runtime';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conformanceConfigFile } from './config-file.js';
 import {
   ConformanceEcho,

@@ -3,9 +3,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { CancelledError, defineStage, PhysError, type StageDefinition } from '@phys/core';
 import { z } from 'zod';
-import { CancelledError, PhysError } from '@phys/core';
-import { defineStage, type StageDefinition } from '@phys/core';
 
 const GATE_CHECK_MS = 20;
 

@@ -15,10 +15,9 @@ import {
   type Scheduler,
   type TaskOutcome,
 } from '@phys/core';
+import { DagExecutor, LocalScheduler } from '@phys/executor-dag';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { DagExecutor } from '../src/dag-executor.js';
-import { LocalScheduler } from '../src/local-scheduler.js';
 
 // Every invocation of a stage below, by node id: what a cache hit must avoid.
 let calls: string[] = [];

@@ -1,12 +1,11 @@
+// Sweeps planned by @phys/sweep, run by DagExecutor (@phys/executor-dag): results tables, and a
+// cache shared between sweeps whose points coincide.
 import type { NodeSpec } from '@phys/core';
-import { MemoryCache } from '@phys/testing';
 import { DagExecutor, LocalScheduler } from '@phys/executor-dag';
+import { collectResults, planSweep, sweepResults, toCsv } from '@phys/sweep';
+import { MemoryCache } from '@phys/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { collectResults } from '../src/collect-results.js';
-import { planSweep } from '../src/expand-sweep.js';
-import { toCsv } from '../src/results-table.js';
-import { sweepResults } from '../src/sweep-results.js';
-import { calls, Evaluate, Load, Train } from './stages.js';
+import { calls, Evaluate, Load, Train } from './fixtures/sweep/stages.js';
 
 const chain = (): NodeSpec[] => [
   { id: 'load', stage: Load({ n: 4 }) },

@@ -1,11 +1,12 @@
-// `phys plan` and `phys cache` on a temporary project that declares the executor and the disk
-// cache by name, as a user's phys.config.ts does; the plugins load from their built packages.
+// `phys plan` and `phys cache` with the executor-dag and cache-disk plugins, on a temporary
+// project that declares them by name, as a user's phys.config.ts does; the plugins load from
+// their built packages.
 import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli } from './helpers.js';
+import { cli } from './helpers/cli.js';
 
 /** A config whose node `b` has config value `b`; `cache: false` leaves the cache out. */
 function configText(b: number, cache = true): string {
