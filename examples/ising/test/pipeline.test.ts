@@ -35,13 +35,13 @@ afterAll(async () => {
 });
 
 describe('phys.config.ts of the example', () => {
-  it('registers the two stages and three pipelines', () => {
+  it('registers its two stages, the sweep plugin’s collect stage, and three pipelines', () => {
     expect(
       runtime.stages
         .list()
         .map((d) => `${d.stageName}@${d.version}`)
         .sort(),
-    ).toEqual(['ising/critical@1', 'ising/metropolis@1']);
+    ).toEqual(['ising/critical@1', 'ising/metropolis@1', 'sweep/collect-results@1']);
     expect(Object.keys(runtime.pipelines).sort()).toEqual(['ising', 'ising-quick', 'ising-scan']);
   });
 
