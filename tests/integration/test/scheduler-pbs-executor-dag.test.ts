@@ -1,5 +1,5 @@
 // The executor-dag plugin running a DAG as PBS jobs through the scheduler-pbs plugin, on the fake
-// PBS server of fixtures/scheduler-pbs.
+// PBS server of plugins/scheduler-pbs/test (one copy, shared with that plugin's own tests).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -9,7 +9,7 @@ import { createRuntime } from '@phys/runtime';
 import schedulerPbs, { PbsScheduler } from '@phys/scheduler-pbs';
 import { ConformanceEcho, conformanceConfigFile, conformanceStages } from '@phys/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakePbs, installFakePbs } from './fixtures/scheduler-pbs/fake-pbs.js';
+import { type FakePbs, installFakePbs } from '../../../plugins/scheduler-pbs/test/fake-pbs.js';
 
 let fake: FakePbs;
 let dir: string;

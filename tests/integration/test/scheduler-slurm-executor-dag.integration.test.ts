@@ -10,7 +10,6 @@ import { DagExecutor } from '@phys/executor-dag';
 import { SlurmScheduler, type SlurmSchedulerOptions } from '@phys/scheduler-slurm';
 import { taskCommand } from '@phys/testing';
 import { afterAll, describe, expect, it, type TestContext } from 'vitest';
-import { describeSlurm, fixtureConfig, tempDir } from './fixtures/scheduler-slurm/helpers.js';
 import {
   Best,
   type Carried,
@@ -20,7 +19,12 @@ import {
   Sleep,
   Sum,
   Throw,
-} from './fixtures/scheduler-slurm/stages.js';
+} from '../../../plugins/scheduler-slurm/test/fixtures/stages.js';
+import {
+  describeSlurm,
+  fixtureConfig,
+  tempDir,
+} from '../../../plugins/scheduler-slurm/test/helpers.js';
 
 const FAST = { pollInterval: 0.3, maxPollInterval: 2, resultTimeout: 10, batchWindow: 0.05 };
 

@@ -5,7 +5,7 @@ import { DagExecutor, LocalScheduler } from '@phys/executor-dag';
 import { collectResults, planSweep, sweepResults, toCsv } from '@phys/sweep';
 import { MemoryCache } from '@phys/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { calls, Evaluate, Load, Train } from './fixtures/sweep/stages.js';
+import { calls, Evaluate, Load, Train } from '../../../plugins/sweep/test/stages.js';
 
 const chain = (): NodeSpec[] => [
   { id: 'load', stage: Load({ n: 4 }) },
