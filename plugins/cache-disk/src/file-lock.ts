@@ -239,15 +239,20 @@ export class FileLock implements SingleFlightLock {
   }
 }
 
-/** Inode and mtime of a lock, through open + fstat so NFS revalidates cached attributes. */
-async function statLock(path: string): Promise<{ ino: number; mtimeMs: number } | undefined> {
-  let fd: number;
+/** The lock file opened for reading, or undefined when it is gone (released or broken). */
+async function openLock(path: string): Promise<number | undefined> {
   try {
-    fd = await openAsync(path, 'r');
+    return await openAsync(path, 'r');
   } catch (error) {
     if (isMissing(error)) return undefined;
     throw ioError('open lock', path, error);
   }
+}
+
+/** Inode and mtime of a lock, through open + fstat so NFS revalidates cached attributes. */
+async function statLock(path: string): Promise<{ ino: number; mtimeMs: number } | undefined> {
+  const fd = await openLock(path);
+  if (fd === undefined) return undefined;
   try {
     const st = await fstatAsync(fd);
     return { ino: st.ino, mtimeMs: st.mtimeMs };
@@ -257,13 +262,8 @@ async function statLock(path: string): Promise<{ ino: number; mtimeMs: number } 
 }
 
 async function readOwner(path: string): Promise<LockOwner | undefined> {
-  let fd: number;
-  try {
-    fd = await openAsync(path, 'r');
-  } catch (error) {
-    if (isMissing(error)) return undefined;
-    throw ioError('open lock', path, error);
-  }
+  const fd = await openLock(path);
+  if (fd === undefined) return undefined;
   try {
     const buf = Buffer.allocUnsafe(4096);
     const n = await readFullyAsync(fd, buf, 0, buf.length, 0);
