@@ -13,7 +13,7 @@
 // still pays for its own allocations, and the graph it runs is young, as in a user's program.
 // See README.md.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -21,8 +21,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { DiskCache } from '@phys/cache-disk';
-import { hashState, type NodeSpec, resources } from '@phys/core';
+import { hashState, type MetricsCollector, type NodeSpec, resources } from '@phys/core';
 import { DagExecutor, type DagRunResult, LocalScheduler } from '@phys/executor-dag';
+import { METRIC_NAMES, PrometheusMetricsCollector } from '@phys/metrics-prometheus';
 import {
   jobGrant,
   readResultEnvelope,
@@ -37,7 +38,10 @@ const WORKLOADS = [
   'chain',
   'wide',
   'grid',
+  'chain_metrics',
+  'grid_metrics',
   'grid_cached',
+  'wide_cached',
   'cpu_parallel',
   'big_grid',
   'hash',
@@ -74,17 +78,34 @@ const scaled = (n: number, min = 1): number => Math.max(min, Math.round(n * scal
 interface Timed {
   readonly nodes: number;
   readonly seconds: number;
+  /** Seconds the main thread spent on a CPU meanwhile, where the system says (Linux). */
+  readonly cpuSeconds: number | undefined;
   readonly result: DagRunResult;
 }
 
+/**
+ * On-CPU seconds of the calling thread so far, from its schedstat (Linux; undefined elsewhere).
+ * Unlike wall time, it leaves out the time the thread waited for a CPU that other processes held.
+ */
+function threadCpuSeconds(): number | undefined {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e9;
+  } catch {
+    return undefined;
+  }
+}
+
 async function timed(executor: DagExecutor, nodes: NodeSpec[]): Promise<Timed> {
+  const c0 = threadCpuSeconds();
   const t0 = performance.now();
   const result = await executor.run({ payload: 0 }, nodes);
   const seconds = (performance.now() - t0) / 1000;
+  const c1 = threadCpuSeconds();
   if (result.status !== 'COMPLETED') {
     throw new Error(`run ended ${result.status}: ${result.error?.message ?? ''}`);
   }
-  return { nodes: nodes.length, seconds, result };
+  const cpuSeconds = c0 === undefined || c1 === undefined ? undefined : c1 - c0;
+  return { nodes: nodes.length, seconds, cpuSeconds, result };
 }
 
 /** Collects the garbage of module loading and the warm-up before a measured run (see above). */
@@ -107,19 +128,23 @@ function quiesce(): Promise<void> {
   return Promise.resolve();
 }
 
-/** One warm-up run at a tenth of the size, then the measured run, on one executor. */
+/**
+ * One warm-up run at a tenth of the size, then the measured run, on one executor (reporting to
+ * `collectors`: none but for the metrics variants).
+ */
 async function measure(
   name: string,
   workers: number,
   build: (factor: number) => NodeSpec[],
   withConfig = false,
+  collectors: MetricsCollector[] = [],
 ): Promise<Timed> {
   const executor = new DagExecutor({
     scheduler: new LocalScheduler({
       maxWorkers: workers,
       ...(withConfig ? { configFile } : {}),
     }),
-    metrics: [],
+    metrics: collectors,
   });
   progress(`${name}: warm-up`);
   await timed(executor, build(0.1));
@@ -132,11 +157,19 @@ async function measure(
   return out;
 }
 
-function perNode(t: Timed): { nodes: number; seconds: number; us_per_node: number } {
+function perNode(t: Timed): {
+  nodes: number;
+  seconds: number;
+  us_per_node: number;
+  cpu_us_per_node?: number;
+} {
   return {
     nodes: t.nodes,
     seconds: round(t.seconds, 4),
     us_per_node: round((t.seconds * 1e6) / t.nodes, 2),
+    ...(t.cpuSeconds === undefined
+      ? {}
+      : { cpu_us_per_node: round((t.cpuSeconds * 1e6) / t.nodes, 2) }),
   };
 }
 
@@ -156,6 +189,45 @@ async function run_wide(): Promise<unknown> {
 
 async function run_grid(): Promise<unknown> {
   const t = await measure('grid', 2, (f) => grid(Math.max(2, Math.round(50 * scale * f)), 40));
+  return perNode(t);
+}
+
+/**
+ * A metrics variant: the workload with @phys/metrics-prometheus's collector on (its own
+ * registry; not served, not pushed), which must have counted every node of the warm-up and the
+ * measured run. The parent adds the overhead over the plain variant (see `paired`).
+ */
+async function withMetrics(
+  name: string,
+  workers: number,
+  build: (factor: number) => NodeSpec[],
+): Promise<Timed> {
+  const collector = new PrometheusMetricsCollector();
+  const t = await measure(name, workers, build, false, [collector]);
+  const nodes = build(0.1).length + t.nodes;
+  const counted = await collector.registry.getSingleMetric(METRIC_NAMES.nodes)?.get();
+  const total = (counted?.values ?? []).reduce((sum, v) => sum + v.value, 0);
+  check(
+    total === nodes,
+    `${name}: ${METRIC_NAMES.nodes} counted ${total} nodes, expected ${nodes}`,
+  );
+  await collector.close();
+  return t;
+}
+
+async function run_chain_metrics(): Promise<unknown> {
+  const t = await withMetrics('chain_metrics', 1, (f) =>
+    chain(Math.max(2, Math.round(2000 * scale * f))),
+  );
+  const last = t.result.outputs[`n${t.nodes - 1}`] as { payload: number };
+  check(last.payload === t.nodes, `chain_metrics: last payload ${last.payload}`);
+  return perNode(t);
+}
+
+async function run_grid_metrics(): Promise<unknown> {
+  const t = await withMetrics('grid_metrics', 2, (f) =>
+    grid(Math.max(2, Math.round(50 * scale * f)), 40),
+  );
   return perNode(t);
 }
 
@@ -206,6 +278,76 @@ async function run_grid_cached(): Promise<unknown> {
     warm_seconds: round(warm.seconds, 4),
     warm_us_per_node: round((warm.seconds * 1e6) / warm.nodes, 2),
     hits,
+  };
+}
+
+/** Open-file limit of the workloads that run under one (wide_cached's `ulimit -n`). */
+const FD_LIMITS: Partial<Record<Workload, number>> = { wide_cached: 1024 };
+
+/** The soft limit on open files of this process, when the system says (Linux). */
+function openFileLimit(): number | undefined {
+  if (!existsSync('/proc/self/limits')) return undefined;
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'));
+  const soft = Number(line?.split(/\s{2,}/)[1]);
+  return Number.isFinite(soft) ? soft : undefined;
+}
+
+async function run_wide_cached(): Promise<unknown> {
+  /**
+   * `n` independent nodes on a fresh disk cache: one run stores them all, then a second executor
+   * with a fresh DiskCache on the same directory restores them; the restoring run is timed.
+   */
+  const populateThenRestore = async (n: number): Promise<{ populate: Timed; restore: Timed }> => {
+    const dir = mkdtempSync(join(tmpdir(), 'phys-bench-wide-cache-'));
+    try {
+      const pass = async (measured: boolean): Promise<Timed> => {
+        const cache = new DiskCache({ dir });
+        const executor = new DagExecutor({
+          scheduler: new LocalScheduler({ maxWorkers: 2 }),
+          cache,
+          metrics: [],
+        });
+        const nodes = wide(n);
+        if (measured) await quiesce();
+        const t = await timed(executor, nodes);
+        await executor.close();
+        await cache.close();
+        return t;
+      };
+      const populate = await pass(false);
+      settle();
+      const restore = await pass(true);
+      return { populate, restore };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const limit = openFileLimit();
+  progress(`wide_cached: warm-up (open files limit ${limit ?? 'unknown'})`);
+  await populateThenRestore(Math.max(2, Math.round(20_000 * scale * 0.1)));
+  settle();
+  const n = Math.max(2, Math.round(20_000 * scale));
+  progress(`wide_cached: ${n} independent nodes, stored, then restored by a fresh cache`);
+  const { populate, restore } = await populateThenRestore(n);
+  const restored = restore.result.counts.CACHED ?? 0;
+  check(
+    restored === n,
+    `wide_cached: ${restored} of ${n} nodes restored (${JSON.stringify(restore.result.counts)}, cache ${JSON.stringify(restore.result.cache)})`,
+  );
+  check(
+    JSON.stringify(restore.result.outputs) === JSON.stringify(populate.result.outputs),
+    'wide_cached: restored outputs differ from computed outputs',
+  );
+  progress(`wide_cached: restore ${JSON.stringify(restore.result.cache)}`);
+  return {
+    nodes: n,
+    open_files_limit: limit ?? null,
+    populate_seconds: round(populate.seconds, 4),
+    seconds: round(restore.seconds, 4),
+    us_per_node: round((restore.seconds * 1e6) / n, 2),
+    restored,
   };
 }
 
@@ -497,7 +639,10 @@ const RUNNERS: Record<Workload, () => Promise<unknown>> = {
   chain: run_chain,
   wide: run_wide,
   grid: run_grid,
+  chain_metrics: run_chain_metrics,
+  grid_metrics: run_grid_metrics,
   grid_cached: run_grid_cached,
+  wide_cached: run_wide_cached,
   cpu_parallel: run_cpu_parallel,
   big_grid: run_big_grid,
   hash: run_hash,
@@ -509,8 +654,15 @@ const RUNNERS: Record<Workload, () => Promise<unknown>> = {
 function inChild(name: Workload): Promise<unknown> {
   const flags = ['--expose-gc', ...(name === 'big_grid' ? ['--max-old-space-size=3072'] : [])];
   const args = [...flags, script, '--workload', name, '--scale', String(scale)];
+  // A workload with an open-files limit runs under `ulimit -n`, as on a login node that keeps
+  // the common default of 1024.
+  const fds = FD_LIMITS[name];
+  const [file, argv] =
+    fds === undefined
+      ? [process.execPath, args]
+      : ['bash', ['-c', `ulimit -n ${fds} && exec "$0" "$@"`, process.execPath, ...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
@@ -547,11 +699,69 @@ async function repeated(name: Workload): Promise<unknown> {
   return (runs[(repeat - 1) >> 1] as { value: unknown }).value;
 }
 
+/** The metrics variants, by the plain workload each one is compared with. */
+const METRICS_VARIANT: Partial<Record<Workload, Workload>> = {
+  chain: 'chain_metrics',
+  grid: 'grid_metrics',
+};
+
+/** The run with the median headline figure of `runs` of workload `name`. */
+function medianRun(name: Workload, runs: readonly unknown[]): unknown {
+  const sorted = runs
+    .map((value) => ({ value, figure: headline(name, value) }))
+    .sort((a, b) => a.figure - b.figure);
+  progress(
+    `${name}: ${HEADLINE[name]} of ${runs.length} run${runs.length === 1 ? '' : 's'}: ${sorted.map((r) => r.figure).join(', ')}`,
+  );
+  return (sorted[(sorted.length - 1) >> 1] as { value: unknown }).value;
+}
+
+/**
+ * A plain workload and its metrics variant, `--repeat` times each, taking turns (plain, then
+ * metrics), so that a busy moment of the machine falls on both alike. Each reports its median
+ * run; the variant also its overhead: its median µs per node over the plain one's, in percent.
+ */
+async function paired(plain: Workload, variant: Workload): Promise<[unknown, unknown]> {
+  const plainRuns: unknown[] = [];
+  const variantRuns: unknown[] = [];
+  for (let k = 0; k < repeat; k++) {
+    plainRuns.push(await inChild(plain));
+    variantRuns.push(await inChild(variant));
+  }
+  const p = medianRun(plain, plainRuns);
+  const v = medianRun(variant, variantRuns);
+  const base = headline(plain, p);
+  const overhead = round((headline(variant, v) / base - 1) * 100, 1);
+  // The same on the main thread's CPU time, median against median: steadier on a busy machine.
+  const cpu = (runs: unknown[]) =>
+    median(runs.map((r) => (r as { cpu_us_per_node?: number }).cpu_us_per_node ?? Number.NaN));
+  const cpuBase = cpu(plainRuns);
+  const cpuOverhead = round((cpu(variantRuns) / cpuBase - 1) * 100, 1);
+  const hasCpu = Number.isFinite(cpuOverhead);
+  progress(
+    `${variant}: ${overhead}% per node over ${plain}${hasCpu ? `, ${cpuOverhead}% on the main thread's CPU time` : ''} (target ≤ 10%)`,
+  );
+  return [
+    p,
+    {
+      ...(v as object),
+      plain_us_per_node: base,
+      overhead_pct: overhead,
+      ...(hasCpu
+        ? { plain_cpu_us_per_node: round(cpuBase, 2), cpu_overhead_pct: cpuOverhead }
+        : {}),
+    },
+  ];
+}
+
 const HEADLINE: Record<Workload, string> = {
   chain: 'us_per_node',
   wide: 'us_per_node',
   grid: 'us_per_node',
+  chain_metrics: 'us_per_node',
+  grid_metrics: 'us_per_node',
   grid_cached: 'warm_us_per_node',
+  wide_cached: 'us_per_node',
   cpu_parallel: 'speedup',
   big_grid: 'us_per_node',
   hash: 'gb_per_s',
@@ -568,8 +778,19 @@ if (values.workload !== undefined) {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 } else {
   const out: Record<string, unknown> = { system: systemLine() };
+  const variants = Object.entries(METRICS_VARIANT) as [Workload, Workload][];
   for (const name of WORKLOADS) {
-    if (selected.includes(name)) out[name] = await repeated(name);
+    if (!selected.includes(name) || name in out) continue;
+    // A metrics variant runs in turns with its plain workload (run for the comparison even when
+    // only the variant was asked for, and then not printed).
+    const pair = variants.find(([plain, variant]) => plain === name || variant === name);
+    if (pair !== undefined && selected.includes(pair[1])) {
+      const [plain, variant] = await paired(pair[0], pair[1]);
+      if (selected.includes(pair[0])) out[pair[0]] = plain;
+      out[pair[1]] = variant;
+    } else {
+      out[name] = await repeated(name);
+    }
   }
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }

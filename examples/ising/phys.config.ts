@@ -1,15 +1,18 @@
+import cacheDisk from '@phys/cache-disk';
 import { defineConfig } from '@phys/core';
+import executorDag from '@phys/executor-dag';
+import sweep from '@phys/sweep';
 import { DEMO_SCAN, monteCarloNode, planScan, QUICK_SCAN } from './src/scan.js';
 import { CriticalTemperature, Metropolis } from './src/stages.js';
 
 export default defineConfig({
   plugins: [
-    'executor-dag',
+    executorDag(),
     // Every Monte Carlo point is cached by (stage, version, config): a second `pnpm demo`, and
     // any scan that reuses a temperature, restores the point instead of simulating it again.
-    ['cache-disk', { maxBytes: '1Gi' }],
+    cacheDisk({ maxBytes: '1Gi' }),
     // Adds `phys sweep`, which `pnpm demo` runs.
-    'sweep',
+    sweep(),
   ],
   // The tests point this at a fresh directory, so that they always compute (and then check the
   // warm run); everyone else gets the usual .phys/ beside this file.

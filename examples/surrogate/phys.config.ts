@@ -1,12 +1,14 @@
 import { defineConfig } from '@phys/core';
+import executorDag from '@phys/executor-dag';
+import mlPackager from '@phys/ml-packager';
 import { SURROGATE, surrogateNodes } from './src/pipeline.js';
 import { Fit, Flight } from './src/stages.js';
 
 export default defineConfig({
   plugins: [
-    'executor-dag',
+    executorDag(),
     // Packages the fit node's model under models/fit/<version>/ (and a .tar.gz beside it).
-    ['ml-packager', { root: 'models' }],
+    mlPackager({ root: 'models' }),
   ],
   stages: [Flight, Fit],
   pipelines: {

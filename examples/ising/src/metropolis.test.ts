@@ -105,6 +105,22 @@ describe('simulate', () => {
     expect(hot.acceptance).toBeGreaterThan(cold.acceptance);
   });
 
+  it('reports τ_int per run: about ½ far from T_c, tens of sweeps near it (critical slowing down)', () => {
+    const hot = simulate(run({ temperature: 3.2, start: 'random', sweeps: 20_000 }));
+    const near = simulate(run({ temperature: 2.3, sweeps: 20_000 }));
+    expect(hot.autocorrelationTimes.energy).toBeLessThan(2);
+    expect(hot.autocorrelationTimes.absMagnetization).toBeLessThan(3);
+    expect(near.autocorrelationTimes.absMagnetization).toBeGreaterThan(
+      5 * hot.autocorrelationTimes.absMagnetization,
+    );
+    // 20 blocks of 1000 sweeps span well over 10 τ_int at both temperatures.
+    expect(hot.errorsReliable).toBe(true);
+    expect(near.errorsReliable).toBe(true);
+    // 20 blocks of 20 sweeps are no longer than τ_int of |m| near T_c: flagged, not hidden.
+    const short = simulate(run({ temperature: 2.3, sweeps: 400 }));
+    expect(short.errorsReliable).toBe(false);
+  });
+
   it('is reproducible: the same seed gives identical numbers, another seed others', () => {
     const a = simulate(run({ L: 8, sweeps: 500, seed: 5 }));
     expect(simulate(run({ L: 8, sweeps: 500, seed: 5 }))).toEqual(a);

@@ -10,6 +10,7 @@
 
 import { UsageError } from '@phys/core';
 import { Xoshiro128 } from './rng.js';
+import { autocorrelationTime, jackknife } from './statistics.js';
 
 /** How one simulation runs. */
 export interface IsingRun {
@@ -24,7 +25,7 @@ export interface IsingRun {
   readonly seed: number;
   /** `ordered`: every spin up; `random`: a coin per spin (drawn from the same stream). */
   readonly start: 'ordered' | 'random';
-  /** Blocks the measurements are grouped into for error bars (jackknife). */
+  /** Blocks the measurements are grouped into for the jackknife errors of C, χ and U₄. */
   readonly blocks: number;
 }
 
@@ -45,14 +46,35 @@ export interface IsingMeasurement {
   readonly binder: number;
   /** Fraction of attempted flips that were accepted. */
   readonly acceptance: number;
-  /** Jackknife standard errors over the blocks. */
+  /**
+   * Standard errors (one σ). ⟨|m|⟩ and ⟨e⟩: √(2τ_int·var/n) from their autocorrelation times;
+   * C, χ and U₄: jackknife over the blocks.
+   */
   readonly errors: {
     readonly absMagnetization: number;
     readonly energy: number;
     readonly heatCapacity: number;
     readonly susceptibility: number;
+    readonly binder: number;
   };
+  /**
+   * Integrated autocorrelation times of the measured series, in sweeps: ½ for independent
+   * measurements; `sweeps / (2τ_int)` measurements are effectively independent.
+   */
+  readonly autocorrelationTimes: {
+    readonly absMagnetization: number;
+    readonly energy: number;
+  };
+  /**
+   * Whether the error bars can be trusted: both τ_int windows converged and a block is at least
+   * {@link MIN_BLOCK_OVER_TAU} autocorrelation times long (else its means are not independent
+   * and the jackknife errors come out too small). Measure more sweeps, or use fewer blocks.
+   */
+  readonly errorsReliable: boolean;
 }
+
+/** How many τ_int a jackknife block must span for {@link IsingMeasurement.errorsReliable}. */
+export const MIN_BLOCK_OVER_TAU = 10;
 
 /** The exact critical temperature of the infinite square lattice (Onsager, 1944). */
 export const ONSAGER_TC = 2 / Math.log(1 + Math.SQRT2);
@@ -192,8 +214,11 @@ export function* simulateSlices(run: IsingRun): Generator<number, IsingMeasureme
   const acceptedBefore = lattice.accepted;
   const attemptedBefore = lattice.attempted;
 
-  // Per-block sums of e, e², |m|, m², m⁴. Energies are summed as deviations from the first
+  // The time series of e and |m|, for their autocorrelation times, and per-block sums of e, e²,
+  // |m|, m², m⁴ for the jackknife. Energies are summed as deviations from the first
   // measurement, so ⟨e²⟩ − ⟨e⟩² does not lose its digits to cancellation.
+  const energies = new Float64Array(sweeps);
+  const magnetizations = new Float64Array(sweeps);
   const count = new Float64Array(blocks);
   const se = new Float64Array(blocks);
   const se2 = new Float64Array(blocks);
@@ -207,6 +232,8 @@ export function* simulateSlices(run: IsingRun): Generator<number, IsingMeasureme
     if (s === 0) e0 = e;
     const de = e - e0;
     const m = Math.abs(lattice.magnetization) / N;
+    energies[s] = e;
+    magnetizations[s] = m;
     const m2 = m * m;
     const b = Math.floor((s * blocks) / sweeps);
     count[b]!++;
@@ -249,25 +276,29 @@ export function* simulateSlices(run: IsingRun): Generator<number, IsingMeasureme
     };
   };
   const all = estimate(-1);
-  // Jackknife: the spread of the leave-one-block-out estimates, scaled by (B − 1)/B.
-  const keys = ['absMagnetization', 'energy', 'heatCapacity', 'susceptibility'] as const;
-  const spread = { absMagnetization: 0, energy: 0, heatCapacity: 0, susceptibility: 0 };
-  const leaveOneOut = Array.from({ length: blocks }, (_, b) => estimate(b));
-  for (const key of keys) {
-    let mean = 0;
-    for (const est of leaveOneOut) mean += est[key];
-    mean /= blocks;
-    let ss = 0;
-    for (const est of leaveOneOut) ss += (est[key] - mean) ** 2;
-    spread[key] = Math.sqrt(((blocks - 1) / blocks) * ss);
-  }
+  const jack = (key: 'heatCapacity' | 'susceptibility' | 'binder') =>
+    jackknife(blocks, (drop) => estimate(drop)[key]).error;
+  const tauE = autocorrelationTime(energies);
+  const tauM = autocorrelationTime(magnetizations);
+  const blockLength = sweeps / blocks;
   return {
     L,
     temperature: T,
     sweeps,
     ...all,
     acceptance: (lattice.accepted - acceptedBefore) / (lattice.attempted - attemptedBefore),
-    errors: spread,
+    errors: {
+      absMagnetization: tauM.errorOfMean,
+      energy: tauE.errorOfMean,
+      heatCapacity: jack('heatCapacity'),
+      susceptibility: jack('susceptibility'),
+      binder: jack('binder'),
+    },
+    autocorrelationTimes: { absMagnetization: tauM.tau, energy: tauE.tau },
+    errorsReliable:
+      tauE.converged &&
+      tauM.converged &&
+      blockLength >= MIN_BLOCK_OVER_TAU * Math.max(tauE.tau, tauM.tau),
   };
 }
 

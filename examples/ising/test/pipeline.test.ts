@@ -8,7 +8,7 @@ import { runPhys } from '@phys/cli/testing';
 import { createRuntime, loadConfig, type PhysRuntime } from '@phys/runtime';
 import { planSweep, type ResultsJson } from '@phys/sweep';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onsagerMagnetization } from '../src/critical.js';
+import { exactHeatCapacity, exactHeatCapacityPeak, onsagerMagnetization } from '../src/critical.js';
 import { ONSAGER_TC } from '../src/metropolis.js';
 import { renderScanPlot } from '../src/plot.js';
 import { monteCarloNode, QUICK_SCAN, sweepArgument } from '../src/scan.js';
@@ -41,7 +41,7 @@ describe('phys.config.ts of the example', () => {
         .list()
         .map((d) => `${d.stageName}@${d.version}`)
         .sort(),
-    ).toEqual(['ising/critical@1', 'ising/metropolis@1', 'sweep/collect-results@1']);
+    ).toEqual(['ising/critical@2', 'ising/metropolis@2', 'sweep/collect-results@1']);
     expect(Object.keys(runtime.pipelines).sort()).toEqual(['ising', 'ising-quick', 'ising-scan']);
   });
 
@@ -115,6 +115,44 @@ describe('the temperature scan, through `phys run ising-quick` on worker threads
     expect(metrics['critical.tcSusceptibility']).toBeGreaterThan(metrics['critical.tc']!);
   });
 
+  it('gives T_c(16) with a bootstrap interval that contains the exact peak of C of the 16×16 lattice', () => {
+    const tc = first['critical.tc']!;
+    const exact = exactHeatCapacityPeak(16).temperature; // 2.3175 (Kaufman)
+    expect(first['critical.tcExactL']).toBe(exact);
+    expect(first['critical.tc_err']).toBeGreaterThan(0);
+    expect(first['critical.tc_err']).toBeLessThan(0.05);
+    expect(first['critical.tcLow']).toBeLessThan(tc);
+    expect(first['critical.tcHigh']).toBeGreaterThan(tc);
+    expect(first['critical.tcLow']).toBeLessThanOrEqual(exact);
+    expect(first['critical.tcHigh']).toBeGreaterThanOrEqual(exact);
+    expect(first['critical.tcMinusOnsager']).toBeCloseTo(tc - ONSAGER_TC, 12);
+  });
+
+  it('has error bars that the exact C of the 16×16 lattice confirms, and τ_int per temperature', () => {
+    const temperatures = Array.from({ length: 17 }, (_, k) => Number((1.6 + k / 10).toFixed(1)));
+    // Pulls (C − C_exact)/σ_C: standard normal if the values and their errors are right. Every
+    // one within 4.5 (a chance of 1e-4 each to fail for right errors); their mean square near 1
+    // (17 terms: 0.2 to 3 is far outside the few-σ range of a right one, and catches error bars
+    // that are too big as well as too small).
+    const pulls = temperatures.map(
+      (T) =>
+        (first[`mc[temperature=${T}].C`]! - exactHeatCapacity(16, T)) /
+        first[`mc[temperature=${T}].C_err`]!,
+    );
+    for (const pull of pulls) expect(Math.abs(pull)).toBeLessThan(4.5);
+    const meanSquare = pulls.reduce((s, p) => s + p * p, 0) / pulls.length;
+    expect(meanSquare).toBeGreaterThan(0.2);
+    expect(meanSquare).toBeLessThan(3);
+    // Critical slowing down: |m| decorrelates slowest near T_c.
+    const tau = temperatures.map((T) => first[`mc[temperature=${T}].tau_absM`]!);
+    const slowest = temperatures[tau.indexOf(Math.max(...tau))]!;
+    expect(Math.abs(slowest - ONSAGER_TC)).toBeLessThan(0.25);
+    expect(Math.min(...tau)).toBeGreaterThanOrEqual(0.5);
+    for (const T of temperatures) {
+      expect(first[`mc[temperature=${T}].absM_err`]).toBeGreaterThan(0);
+    }
+  });
+
   it('is ordered when cold and disordered when hot', () => {
     const absM = (T: number) => first[`mc[temperature=${T}].absM`]!;
     expect(absM(1.6)).toBeGreaterThan(0.97);
@@ -169,22 +207,36 @@ describe('`phys sweep ising`, the path `pnpm demo` takes', () => {
     expect(stdout).toMatch(/^✓ sweep ising: COMPLETED/m);
     const results = JSON.parse(await readFile(out, 'utf8')) as ResultsJson;
     expect(results.params).toEqual(['L', 'sweeps', 'temperature']);
-    expect(results.metrics).toEqual(['absM', 'E', 'C', 'chi', 'binder']);
+    expect(results.metrics).toEqual([
+      'absM',
+      'absM_err',
+      'E',
+      'C',
+      'C_err',
+      'chi',
+      'binder',
+      'tau_E',
+      'tau_absM',
+    ]);
     const rows = results.rows.map((r) => ({
       temperature: r.params.temperature as number,
       absM: r.metrics.absM as number,
+      absM_err: r.metrics.absM_err as number,
       C: r.metrics.C as number,
+      C_err: r.metrics.C_err as number,
     }));
     expect(rows.map((r) => r.temperature)).toEqual([1.5, 2.3, 3.5]);
     expect(rows[0]!.absM).toBeGreaterThan(rows[2]!.absM);
+    for (const row of rows) expect(row.C_err).toBeGreaterThan(0);
 
     const svg = await renderScanPlot(rows, { L: 8, criticalTemperature: 2.3 });
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
-    expect(svg).toContain('magnetisation ⟨|m|⟩');
-    expect(svg).toContain('heat capacity per spin C');
-    expect(svg).toContain('estimate (peak of C) = 2.300');
-    // One symbol per point in the magnetisation panel, and one per point on the C line.
+    expect(svg).toContain('magnetisation per spin ⟨|m|⟩');
+    expect(svg).toContain('heat capacity per spin C (k<tspan');
+    expect(svg).toContain('= 2.300');
+    // One symbol and one error bar per point in each panel.
     expect(svg.match(/aria-roledescription="point"/g)?.length).toBe(2 * rows.length);
+    expect(svg.match(/aria-roledescription="errorbar"/g)?.length).toBe(2 * rows.length);
   });
 });

@@ -1,5 +1,5 @@
 // End to end: the example's phys.config.ts through the real loader, registry and `phys` CLI, on
-// the real Slurm that CI starts (ci-services/slurm-up.sh); and the same sweep on this machine.
+// the real Slurm that CI starts (scripts/services/slurm-up.sh); and the same sweep on this machine.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { runPhys } from '@phys/cli/testing';
@@ -52,7 +52,7 @@ const why = sinfo.error?.message ?? (sinfo.stderr?.trim() || 'no partition is up
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
 if (!slurmUp && !inCi) {
   console.warn(
-    `[example-slurm-sweep] skipping the Slurm run: ${why}. Start Slurm with ../shared/ci-services/slurm-up.sh.`,
+    `[example-slurm-sweep] skipping the Slurm run: ${why}. Start Slurm with \`sudo bash scripts/services/slurm-up.sh\` from the repository root.`,
   );
 }
 
@@ -63,7 +63,7 @@ describe.skipIf(!slurmUp && !inCi)('`phys run angle-sweep` on Slurm', () => {
   }, async () => {
     expect(
       slurmUp,
-      `Slurm is not running here (${why}); start it with ../shared/ci-services/slurm-up.sh`,
+      `Slurm is not running here (${why}); start it with \`sudo bash scripts/services/slurm-up.sh\` from the repository root`,
     ).toBe(true);
     const { code, stdout, stderr } = await phys(['run', 'angle-sweep', '--json']);
     expect(code, stderr).toBe(0);

@@ -4,6 +4,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { CacheClearOptions, CacheSubcommand } from './commands/cache.js';
 import { type CliContext, createContext, type RunCliOptions } from './context.js';
+import { docsUrl } from './docs-url.js';
 import { ExitCode } from './exit-codes.js';
 import { KNOWN_PLUGIN_COMMANDS } from './known-plugin-commands.js';
 import { version } from './version.js';
@@ -20,6 +21,8 @@ export interface RunOptions extends ConfigOptions {
   readonly set: readonly string[];
   readonly record?: string;
   readonly progress: 'auto' | 'live' | 'plain' | 'none';
+  /** `--metrics-port`: the port the metrics plugin serves `/metrics` on during the run. */
+  readonly metricsPort?: string;
 }
 
 /** Options of `phys plan`. */
@@ -75,6 +78,12 @@ function buildProgram(ctx: CliContext, setExit: SetExit): Command {
     .version(version(), '-v, --version', 'print the version of @phys/cli')
     .helpOption('-h, --help', 'show help')
     .helpCommand('help [command]', 'show help for a command')
+    // Read before parsing too (runCli), so that errors of the parse itself show their stacks.
+    .option(
+      '--verbose',
+      'on an error, print every cause with its stack, also in --json output (or set PHYS_DEBUG=1)',
+    )
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({
       writeOut: (s) => void ctx.stdout.write(s),
@@ -89,7 +98,7 @@ function buildProgram(ctx: CliContext, setExit: SetExit): Command {
 A plugin command exists when its plugin is in phys.config.ts, and other plugins there may add
 more: \`phys <command> --help\` shows one.
 Exit codes: 0 success, 1 run failed, 64 usage error, 78 invalid config, 130 interrupted.
-Docs: docs/cli.md`,
+Docs: ${docsUrl('cli.md')}`,
     );
 
   configOptions(
@@ -104,6 +113,10 @@ Docs: docs/cli.md`,
         [],
       )
       .option('--record <dir>', 'record artifacts (lazy ones included) as files under <dir>')
+      .option(
+        '--metrics-port <port>',
+        'serve Prometheus metrics at http://127.0.0.1:<port>/metrics while the run goes (needs the metrics-prometheus plugin; 0 takes a free port)',
+      )
       .addOption(progressOption()),
   ).action(async (pipeline: string, options: RunOptions) => {
     const { runCommand } = await import('./commands/run.js');
@@ -212,8 +225,26 @@ function addKnownPluginCommands(program: Command): void {
 }
 
 /** The command word of `argv` (root options such as `--help` take no value). */
+/**
+ * Whether `argv` names a command that runs stages: `phys run` and plugin commands (`phys
+ * sweep`, ...). Help never is.
+ */
+function hosted(argv: readonly string[]): boolean {
+  const word = commandWord(argv);
+  if (word === undefined || word === 'help' || hasFlag(argv, '--help') || hasFlag(argv, '-h')) {
+    return false;
+  }
+  return word === 'run' || !BUILTIN_COMMANDS.has(word);
+}
+
 function commandWord(argv: readonly string[]): string | undefined {
   return argv.find((arg) => !arg.startsWith('-'));
+}
+
+/** Whether `flag` is among the options of `argv` (before a `--`). */
+function hasFlag(argv: readonly string[], flag: string): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes(flag);
 }
 
 function isCommanderError(error: unknown): error is CommanderError {
@@ -231,6 +262,7 @@ export async function runCli(
   options: RunCliOptions = {},
 ): Promise<number> {
   const ctx = createContext(options);
+  if (hasFlag(argv, '--verbose')) ctx.verbose = true;
   let exitCode: number = ExitCode.OK;
   const setExit: SetExit = (code) => {
     exitCode = code;
@@ -296,6 +328,12 @@ async function commanderExit(
  * @public
  */
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  if (hosted(argv)) {
+    // Commands that run user code run it on a thread of their own (see run-host.ts).
+    const { runHosted } = await import('./run-host.js');
+    process.exitCode = await runHosted(argv);
+    return;
+  }
   const controller = new AbortController();
   // A PhysError reason, so that stages rejecting with `signal.reason` fail as cancelled. The
   // class is loaded when the signal comes, not at start-up.

@@ -30,10 +30,21 @@ export interface CliContext {
   readonly cwd: string;
   readonly isTTY: boolean;
   readonly signal: AbortSignal | undefined;
+  /**
+   * Errors with every cause and its stack (in `--json` too): `--verbose`, `PHYS_DEBUG=1`, or a
+   * config with `logLevel: 'debug'` (set once the config is loaded).
+   */
+  verbose: boolean;
   /** Writes `text` and a newline to stdout. */
   out(text?: string): void;
   /** Writes `text` and a newline to stderr. */
   err(text?: string): void;
+}
+
+/** Whether the environment asks for debugging output: `PHYS_DEBUG` set to anything but 0/false. */
+export function debugFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env.PHYS_DEBUG?.trim().toLowerCase();
+  return value !== undefined && value !== '' && value !== '0' && value !== 'false';
 }
 
 export function createContext(options: RunCliOptions): CliContext {
@@ -45,6 +56,7 @@ export function createContext(options: RunCliOptions): CliContext {
     cwd: options.cwd ?? process.cwd(),
     isTTY: options.isTTY ?? stderr.isTTY === true,
     signal: options.signal,
+    verbose: debugFromEnv(),
     out: (text = '') => void stdout.write(`${text}\n`),
     err: (text = '') => void stderr.write(`${text}\n`),
   };

@@ -55,6 +55,8 @@ export async function withRuntime<T>(
   { init = true, loaded: given }: { readonly init?: boolean; readonly loaded?: LoadedConfig } = {},
 ): Promise<T> {
   const loaded = given ?? (await loadFor(ctx, options, command));
+  // A config that logs at debug level wants the whole story of an error too.
+  if (loaded.config.logLevel === 'debug') ctx.verbose = true;
   const logger = loggerFor(ctx, loaded.config.logLevel ?? 'info', options.json === true);
   const runtime = await createRuntime(loaded, { logger, command, init });
   let result: T;

@@ -13,6 +13,7 @@ import {
 import { FileArtifactRecorder, type PhysRuntime } from '@phys/runtime';
 import type { CliContext } from './context.js';
 import { ExitCode } from './exit-codes.js';
+import { journal, journalling } from './journal.js';
 import type { ProgressReporter } from './progress.js';
 
 /** How the host runs a DAG besides what the command asked for. */
@@ -65,6 +66,25 @@ export async function runDag(
   const initialState =
     typeof declared === 'function' ? await (declared as () => unknown)() : declared;
   const reporter = await progressFor(ctx, run, settings);
+  // The run host hears of every node as the display does (see journal.ts).
+  const journalled = journalling();
+  if (journalled) {
+    journal({
+      type: 'run',
+      pipeline: run.pipeline,
+      kind: 'dag',
+      runId,
+      json: settings.json,
+      nodes: run.nodes.map((node) => node.id),
+    });
+  }
+  const onProgress =
+    reporter === undefined && !journalled
+      ? undefined
+      : (e: ProgressEvent): void => {
+          reporter?.onProgress(e);
+          if (journalled) journal({ type: 'node', id: e.node, status: e.status });
+        };
   let result: ExecuteResult;
   try {
     result = await executor.execute({
@@ -75,9 +95,7 @@ export async function runDag(
       runId,
       policy: { ...runtime.config.policy, ...run.policy },
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
-      ...(reporter === undefined
-        ? {}
-        : { onProgress: (e: ProgressEvent) => reporter.onProgress(e) }),
+      ...(onProgress === undefined ? {} : { onProgress }),
       ...(run.recordDir === undefined
         ? {}
         : {

@@ -40,6 +40,7 @@ export type {
   CacheEntry,
   CacheEntryInfo,
   CacheGcReport,
+  CachePutResult,
   CacheStats,
   CacheVerifyReport,
   GetOrComputeOptions,
@@ -108,11 +109,14 @@ export { HookRunner } from './hooks.js';
 export type { Logger, LogLevel } from './logger.js';
 export { createConsoleLogger, silentLogger } from './logger.js';
 export type {
+  CacheMetric,
   MetricLabels,
   MetricsCollector,
+  NodeBatchMetric,
   NodeEndMetric,
   NodeStartMetric,
   RetryMetric,
+  RunActivity,
   RunEndMetric,
   RunStartMetric,
 } from './metrics.js';
@@ -124,11 +128,12 @@ export {
 } from './metrics.js';
 export type { Isolation, NodeRetryPolicy, NodeSpec } from './node-spec.js';
 export type {
-  CheckedConfig,
   CheckPluginEntry,
   ConfigEnv,
+  ConfigFunction,
   DagPipelineDeclaration,
   PhysConfig,
+  PhysConfigInput,
   PhysPluginOptionsMap,
   PipelineDeclaration,
   PluginEntry,

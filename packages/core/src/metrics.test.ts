@@ -154,4 +154,56 @@ describe('MetricsFanout', () => {
     expect(fanout.errors[0]?.message).toBe('nope');
     expect(new MetricsFanout([]).empty).toBe(true);
   });
+
+  it('binds an event once: one function for the collectors that have it, none without', () => {
+    const seen: string[] = [];
+    const broken: MetricsCollector = {
+      onNodeEnd: () => {
+        throw new Error('registry full');
+      },
+    };
+    const good: MetricsCollector = {
+      name: 'good',
+      onNodeEnd(e) {
+        // Called as a method of its collector.
+        seen.push(`${this.name}:${e.node}`);
+      },
+    };
+    const fanout = new MetricsFanout([broken, good]);
+    expect(fanout.bind('onCache')).toBeUndefined();
+    const onNodeEnd = fanout.bind('onNodeEnd');
+    onNodeEnd?.(nodeEnd);
+    onNodeEnd?.({ ...nodeEnd, node: 'plot' });
+    expect(seen).toEqual(['good:solve', 'good:plot']);
+    expect(fanout.errors.map((e) => e.message)).toEqual(['registry full', 'registry full']);
+    const alone = new MetricsFanout([good]).bind('onNodeEnd');
+    alone?.(nodeEnd);
+    expect(seen.at(-1)).toBe('good:solve');
+  });
+});
+
+describe('ConsoleMetricsCollector, new events', () => {
+  it('prints cache events with the node events, and leaves the live activity out of run_start', () => {
+    const lines: string[] = [];
+    const collector = new ConsoleMetricsCollector({ write: (l) => lines.push(l) });
+    collector.onRunStart({
+      pipeline: 'demo',
+      runId: 'r1',
+      nodes: 2,
+      scheduler: 'slurm',
+      activity: { running: 1, queued: 0, jobs: 1 },
+    });
+    collector.onCache({
+      pipeline: 'demo',
+      runId: 'r1',
+      node: 'solve',
+      stage: 'demo/solve',
+      outcome: 'hit',
+      bytes: 2048,
+    });
+    const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(parsed[0]).not.toHaveProperty('activity');
+    expect(parsed[0]).toMatchObject({ event: 'run_start', scheduler: 'slurm', nodes: 2 });
+    expect(parsed[1]).toMatchObject({ event: 'cache', outcome: 'hit', bytes: 2048 });
+  });
 });

@@ -8,6 +8,33 @@ export interface RunStartMetric {
   readonly pipeline: string;
   readonly runId: string;
   readonly nodes: number;
+  /** Name of the scheduler the run's nodes go to (`local`, `slurm`, `pbs`, `mock-hpc`, ...). */
+  readonly scheduler?: string;
+  /**
+   * What the run has in flight, kept current until its `onRunEnd`: read it when sampling
+   * gauges (at a scrape or a push). Reading it costs the run nothing; keep it only until
+   * `onRunEnd`.
+   */
+  readonly activity?: RunActivity;
+}
+
+/**
+ * A live view of what one run has in flight, as of the moment it is read. The DAG executor
+ * updates it as nodes move, without an event per change, so a collector samples its gauges
+ * (nodes running, nodes queued, jobs in flight by scheduler) when they are scraped or pushed.
+ * Every count is 0 once the run has ended.
+ * @public
+ */
+export interface RunActivity {
+  /** Nodes whose attempt is running now (on a cluster: whose job the scheduler saw start). */
+  readonly running: number;
+  /**
+   * Nodes ready to run that have not started: waiting for free slots, or submitted and waiting
+   * in the scheduler's queue.
+   */
+  readonly queued: number;
+  /** Attempts handed to the scheduler that have not ended (waiting in its queue or running). */
+  readonly jobs: number;
 }
 
 /** @public */
@@ -42,6 +69,30 @@ export interface NodeEndMetric {
   readonly cacheHit: boolean;
 }
 
+/**
+ * Nodes that ran back to back in one stretch of the executor (inline nodes, one after the other)
+ * and ended `COMPLETED`, as columns: entry `k` of each array is one node, as its `onNodeStart`
+ * and `onNodeEnd` would have told (`cacheHit` false). The arrays are reused for the next batch
+ * and may be longer than `count`: read the first `count` entries, during the call only.
+ * @public
+ */
+export interface NodeBatchMetric {
+  readonly pipeline: string;
+  readonly runId: string;
+  /** Nodes in the batch. */
+  readonly count: number;
+  /** Their ids. */
+  readonly nodes: readonly string[];
+  /** Their stage names. */
+  readonly stages: readonly string[];
+  /** The attempt that completed. */
+  readonly attempts: ArrayLike<number>;
+  /** Seconds each waited from ready to started. */
+  readonly queueSeconds: ArrayLike<number>;
+  /** Seconds each ran. */
+  readonly durationSeconds: ArrayLike<number>;
+}
+
 /** @public */
 export interface RetryMetric {
   readonly pipeline: string;
@@ -49,11 +100,39 @@ export interface RetryMetric {
   readonly node: string;
   readonly attempt: number;
   readonly errorCode: string;
+  /** Name of the node's stage. */
+  readonly stage?: string;
+}
+
+/**
+ * One cache outcome of a node: `hit` (its result was read from the cache and the node restored),
+ * `miss` (the cache had no usable entry) or `store` (the result the node computed was written).
+ * Nodes restored from the result of another node of the same run that shares their key are not
+ * cache reads: they end CACHED without a cache event.
+ * @public
+ */
+export interface CacheMetric {
+  readonly pipeline: string;
+  readonly runId: string;
+  readonly node: string;
+  readonly stage: string;
+  readonly outcome: 'hit' | 'miss' | 'store';
+  /**
+   * Bytes read (hit) or written (store), as the cache reports them (`CacheEntry.size`,
+   * `CachePutResult.size`); 0 for a miss, and when the cache does not say.
+   */
+  readonly bytes: number;
 }
 
 /**
  * Receives run and node events. Several collectors may be active at once; every method is
  * optional, and a collector that throws never breaks a run.
+ *
+ * Every node is reported once, whatever runs it (inline, a thread, a process, a command, a
+ * cluster) and however it ends: a start per attempt when it starts running, and one end. A
+ * collector with `onNodeBatch` may get nodes that started and ended back to back in one batch
+ * instead of their `onNodeStart` and `onNodeEnd` (one call for thousands of nodes, no object per
+ * event): aggregating collectors implement it to keep their cost per node small.
  * @public
  */
 export interface MetricsCollector {
@@ -62,7 +141,10 @@ export interface MetricsCollector {
   onRunEnd?(event: RunEndMetric): void | Promise<void>;
   onNodeStart?(event: NodeStartMetric): void;
   onNodeEnd?(event: NodeEndMetric): void;
+  /** Nodes that started and ended back to back, in place of their start and end events. */
+  onNodeBatch?(batch: NodeBatchMetric): void;
   onRetry?(event: RetryMetric): void;
+  onCache?(event: CacheMetric): void;
   /** Flush buffered samples (e.g. push to a gateway). */
   flush?(): Promise<void>;
 }
@@ -79,7 +161,9 @@ export class ConsoleMetricsCollector implements MetricsCollector {
   }
 
   onRunStart(e: RunStartMetric): void {
-    this.#emit('run_start', { ...e });
+    // The live activity view is sampled by gauges, not printed.
+    const { activity: _live, ...fields } = e;
+    this.#emit('run_start', fields);
   }
   onRunEnd(e: RunEndMetric): void {
     this.#emit('run_end', { ...e });
@@ -92,6 +176,9 @@ export class ConsoleMetricsCollector implements MetricsCollector {
   }
   onRetry(e: RetryMetric): void {
     this.#emit('retry', { ...e });
+  }
+  onCache(e: CacheMetric): void {
+    if (this.#nodes) this.#emit('cache', { ...e });
   }
 
   #emit(event: string, fields: Record<string, unknown>): void {
@@ -142,7 +229,7 @@ export class MetricsFanout {
   get empty(): boolean {
     return this.#collectors.length === 0;
   }
-  emit<K extends 'onRunStart' | 'onNodeStart' | 'onNodeEnd' | 'onRetry'>(
+  emit<K extends 'onRunStart' | 'onNodeStart' | 'onNodeEnd' | 'onRetry' | 'onCache'>(
     event: K,
     payload: Parameters<NonNullable<MetricsCollector[K]>>[0],
   ): void {
@@ -155,6 +242,42 @@ export class MetricsFanout {
         this.errors.push(e instanceof Error ? e : new Error(String(e)));
       }
     }
+  }
+  /**
+   * The collectors' `event` method as one function, bound once (for instance per run), so that
+   * each event costs one call: the collector's own method when only one has it, undefined when
+   * none has it. Failures are isolated and kept in {@link MetricsFanout.errors}, as by `emit`.
+   */
+  bind<
+    K extends 'onRunStart' | 'onNodeStart' | 'onNodeEnd' | 'onNodeBatch' | 'onRetry' | 'onCache',
+  >(event: K): ((payload: Parameters<NonNullable<MetricsCollector[K]>>[0]) => void) | undefined {
+    type Payload = Parameters<NonNullable<MetricsCollector[K]>>[0];
+    const targets: ((payload: Payload) => void)[] = [];
+    for (const c of this.#collectors) {
+      const fn = c[event] as ((p: Payload) => void) | undefined;
+      if (fn !== undefined) targets.push(fn.bind(c));
+    }
+    const errors = this.errors;
+    if (targets.length === 0) return undefined;
+    if (targets.length === 1) {
+      const only = targets[0] as (payload: Payload) => void;
+      return (payload) => {
+        try {
+          only(payload);
+        } catch (e) {
+          errors.push(e instanceof Error ? e : new Error(String(e)));
+        }
+      };
+    }
+    return (payload) => {
+      for (let k = 0; k < targets.length; k++) {
+        try {
+          (targets[k] as (payload: Payload) => void)(payload);
+        } catch (e) {
+          errors.push(e instanceof Error ? e : new Error(String(e)));
+        }
+      }
+    };
   }
   async end(payload: RunEndMetric): Promise<void> {
     for (const c of this.#collectors) {

@@ -31,6 +31,11 @@ export interface StageContext<TConfig = unknown> {
   readonly nodeId: string;
   /** 1 for the first attempt, then 2, 3, ... on retries. */
   readonly attempt: number;
+  /**
+   * The parameter values of the copy this node is, such as a sweep point (`{ dt: 0.1 }`, the
+   * node's `point`); undefined for a node that is not a copy. It is not part of the cache key.
+   */
+  readonly point?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** An artifact value: small data kept inline, data to persist, or a lazy producer. @public */

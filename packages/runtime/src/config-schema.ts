@@ -17,6 +17,7 @@ import {
 } from '@phys/core';
 import { z } from 'zod';
 import { SequentialPipeline } from './pipeline/sequential-pipeline.js';
+import { editDistance } from './suggest.js';
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -97,6 +98,9 @@ const nodeShape = {
   isolation: z.enum(['inline', 'thread', 'process']).optional(),
   tags: z.record(z.string(), z.string()).optional(),
   modelArtifact: z.boolean().optional(),
+  // What they must name (deps, unique names) is checked with the graph, by core's validator.
+  inputNames: z.record(z.string(), z.string().min(1)).optional(),
+  point: z.record(z.string(), z.unknown()).optional(),
 } satisfies Record<keyof NodeSpec, z.ZodType>;
 
 const sequentialShape = {
@@ -132,21 +136,6 @@ const configShape = {
 const configSchema = z.strictObject(configShape);
 
 const KNOWN_KEYS: readonly string[] = Object.keys(configShape);
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0] ?? 0;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j] ?? 0;
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      row[j] = Math.min(above + 1, (row[j - 1] ?? 0) + 1, diagonal + cost);
-      diagonal = above;
-    }
-  }
-  return row[b.length] ?? 0;
-}
 
 /** Adds "did you mean" to unknown top-level keys: the common typo is `plugin:` or `pipeline:`. */
 function withSuggestions(issues: readonly ConfigIssue[]): ConfigIssue[] {

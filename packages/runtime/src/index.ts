@@ -9,7 +9,7 @@ export { inject, injectAll, injectable, Lifecycle } from './container.js';
 export { taskEnvelopeEntry } from './envelope/entry.js';
 export type { ExecuteTaskInput, PortableResult } from './envelope/execute-task.js';
 export { executeTask } from './envelope/execute-task.js';
-export { runTaskEnvelope } from './envelope/run-envelope.js';
+export { runTaskEnvelope, TASK_ABORT_ACK_ENV } from './envelope/run-envelope.js';
 // artifacts on disk
 export { FileArtifactRecorder } from './file-artifact-recorder.js';
 // config loading

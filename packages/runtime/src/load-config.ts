@@ -4,7 +4,7 @@ import type { ConfigEnv, PhysConfig } from '@phys/core';
 import { CONFIG_FILE_NAMES, ConfigError, PhysError } from '@phys/core';
 import { type CosmiconfigResult, cosmiconfig, type Loader } from 'cosmiconfig';
 import { validateConfig } from './config-schema.js';
-import { configIssuesOf } from './issues.js';
+import { replaceConfigError } from './issues.js';
 import { importModule, unwrapDefault } from './module-loader.js';
 
 /** @public */
@@ -71,14 +71,10 @@ function directoriesUpward(from: string, stopDir: string | undefined): string[] 
 
 function loadFailed(filepath: string, error: unknown, what: string): PhysError {
   // Raised by a plugin factory called inside the config (possibly by another copy of
-  // @phys/core, hence no instanceof): keep its issues, add the file.
+  // @phys/core): the same error with the file added, in its place rather than as a cause, so that
+  // its issues are printed once.
   if (PhysError.is(error) && error.code === 'PHYS_CONFIG_INVALID') {
-    const issues = configIssuesOf(error);
-    return new ConfigError('PHYS_CONFIG_INVALID', `${filepath}: ${error.message}`, {
-      issues,
-      cause: error,
-      details: { filepath, issues },
-    });
+    return replaceConfigError(error, `${filepath}: `, { filepath });
   }
   const message = error instanceof Error ? error.message : String(error);
   return new ConfigError(

@@ -1,4 +1,5 @@
-import { isAbsolute, join, resolve } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { PluginEntry } from '@phys/core';
 import {
   type Capability,
@@ -11,8 +12,9 @@ import {
   PluginError,
   SINGLE_VALUED_CAPABILITIES,
 } from '@phys/core';
-import { configIssuesOf, issuesOfZodError } from './issues.js';
+import { issuesOfZodError, replaceConfigError } from './issues.js';
 import { importModule, resolveFrom, unwrapDefault } from './module-loader.js';
+import { closestName } from './suggest.js';
 
 /** A plugin with where it came from (for error messages) and the options its context gets. */
 export interface LoadedPlugin {
@@ -45,6 +47,90 @@ export function pluginCandidates(name: string, configDir: string): string[] {
   }
   if (name.startsWith('phys-plugin-')) return [name];
   return [`@phys/${name}`, `phys-plugin-${name}`, name];
+}
+
+/** The plugins this repository publishes, by name: suggested even when not installed. */
+const FIRST_PARTY_PLUGINS: readonly string[] = [
+  'executor-dag',
+  'cache-disk',
+  'sweep',
+  'ml-packager',
+  'scheduler-slurm',
+  'scheduler-pbs',
+  'scheduler-mock',
+  'metrics-prometheus',
+];
+
+async function entriesOf(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch {
+    return [];
+  }
+}
+
+async function isPluginPackage(packageDir: string): Promise<boolean> {
+  try {
+    const manifest = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8')) as {
+      keywords?: unknown;
+    };
+    return Array.isArray(manifest.keywords) && manifest.keywords.includes('phys-plugin');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Plugin names installed where `configDir` resolves packages from (its `node_modules` and those
+ * of every parent), as a user writes them: `@phys/<name>` packages with the `phys-plugin`
+ * keyword, `phys-plugin-<name>` and `@scope/phys-plugin-<name>`. Read only to suggest a name
+ * after a miss.
+ */
+async function installedPluginNames(configDir: string): Promise<Set<string>> {
+  const names = new Set<string>();
+  let dir = resolve(configDir);
+  for (;;) {
+    const modules = join(dir, 'node_modules');
+    for (const entry of await entriesOf(modules)) {
+      if (entry.startsWith('phys-plugin-')) names.add(entry.slice('phys-plugin-'.length));
+      if (!entry.startsWith('@')) continue;
+      for (const inner of await entriesOf(join(modules, entry))) {
+        if (entry === '@phys') {
+          if (await isPluginPackage(join(modules, entry, inner))) names.add(inner);
+        } else if (inner.startsWith('phys-plugin-')) {
+          names.add(`${entry}/${inner.slice('phys-plugin-'.length)}`);
+        }
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return names;
+    dir = parent;
+  }
+}
+
+/** What to tell a user whose plugin name resolved to nothing: the closest known name, or how to install. */
+async function notFoundHint(
+  name: string,
+  source: PluginSource,
+): Promise<{ hint: string; suggestion?: string }> {
+  if (name.startsWith('.') || isAbsolute(name)) {
+    return { hint: 'Check the path (it is relative to the config file).' };
+  }
+  const short = name.replace(/^@phys\//, '').replace(/^phys-plugin-/, '');
+  const installed = await installedPluginNames(source.configDir);
+  const install = (plugin: string) =>
+    installed.has(plugin) ? '' : ` (install it: \`pnpm add @phys/${plugin}\`)`;
+  if (FIRST_PARTY_PLUGINS.includes(short)) {
+    return { hint: `'${short}' is a phys plugin: install it with \`pnpm add @phys/${short}\`.` };
+  }
+  const suggestion = closestName(short, new Set([...installed, ...FIRST_PARTY_PLUGINS]));
+  if (suggestion !== undefined) {
+    return { hint: `Did you mean '${suggestion}'${install(suggestion)}?`, suggestion };
+  }
+  const known = [...installed].sort();
+  return {
+    hint: `Fix the name, or install the package that provides it.${known.length > 0 ? ` Installed plugins: ${known.join(', ')}.` : ''}`,
+  };
 }
 
 function describe(value: unknown): string {
@@ -85,14 +171,10 @@ function checkShape(plugin: PhysPlugin, origin: string): void {
 }
 
 function factoryFailed(name: string, where: string, error: unknown): PhysError {
-  // parsePluginOptions' error (maybe from another copy of @phys/core): one error with every path.
+  // parsePluginOptions' error (maybe from another copy of @phys/core): one error with every
+  // path, which already names the plugin. Thrown as it is, so that it is printed once.
   if (PhysError.is(error) && error.code === 'PHYS_CONFIG_INVALID') {
-    const issues = configIssuesOf(error);
-    return new ConfigError('PHYS_CONFIG_INVALID', error.message, {
-      issues,
-      cause: error,
-      details: { plugin: name, issues },
-    });
+    return error instanceof ConfigError ? error : replaceConfigError(error, '', { plugin: name });
   }
   // A factory that validated with `schema.parse(options)` directly.
   const zod = issuesOfZodError(error, ['plugins', name]);
@@ -125,15 +207,18 @@ async function loadFromModule(
     if (resolved !== undefined) break;
   }
   if (resolved === undefined) {
-    const hint =
-      name.startsWith('.') || isAbsolute(name)
-        ? 'Check the path (it is relative to the config file).'
-        : `Install one of them (e.g. \`pnpm add ${tried.find((t) => t.includes('phys-plugin-')) ?? name}\`) or fix the name.`;
+    const { hint, suggestion } = await notFoundHint(name, source);
     throw new PluginError(
       name,
       'PHYS_PLUGIN_NOT_FOUND',
-      `Cannot find plugin '${name}' (plugins[${index}]) from ${source.configDir}. Tried: ${tried.join(', ')}. ${hint}`,
-      { details: { tried, from: source.configDir } },
+      `Cannot find plugin '${name}' (plugins[${index}]) from ${source.configDir}. ${hint} Tried: ${tried.join(', ')}.`,
+      {
+        details: {
+          tried,
+          from: source.configDir,
+          ...(suggestion === undefined ? {} : { suggestion }),
+        },
+      },
     );
   }
   const origin = `plugins[${index}] ('${name}' → ${resolved})`;

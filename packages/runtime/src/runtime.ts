@@ -13,9 +13,11 @@ import type {
 import {
   asPolicy,
   createConsoleLogger,
+  getMetricsCollectors,
   HooksToken,
   type Logger,
   LoggerToken,
+  MetricsCollectorToken,
   PhysError,
   PluginError,
   type PolicyLike,
@@ -31,6 +33,7 @@ import {
   type InjectionToken,
 } from './container.js';
 import { taskEnvelopeEntry } from './envelope/entry.js';
+import { metricsHook } from './pipeline/metrics-hook.js';
 import {
   type PipelineResult,
   type PipelineRunOptions,
@@ -316,6 +319,11 @@ export async function createRuntime(
       const pipeline = new SequentialPipeline(sequential.stages, { name });
       const policy = mergePolicies(config.policy, sequential.policy, run.policy);
       const hooks: PipelineHook[] = [...runtime.resolveAll(HooksToken), ...(run.hooks ?? [])];
+      // Metrics collectors of plugins and those set with setMetricsCollector, each once.
+      const collectors = [
+        ...new Set([...runtime.resolveAll(MetricsCollectorToken), ...getMetricsCollectors()]),
+      ];
+      if (collectors.length > 0) hooks.push(metricsHook(collectors, sequential.stages));
       const { initialState: _ignored, ...rest } = run;
       return pipeline.run(state, {
         ...rest,

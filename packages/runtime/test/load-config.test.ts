@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONFIG_FILE_NAMES, ConfigError, isStageDefinition, PhysError } from '@phys/core';
+import { CONFIG_FILE_NAMES, ConfigError, isStageDefinition } from '@phys/core';
 import { loadConfig } from '@phys/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixturesDir } from './helpers/plugin-project.js';
@@ -142,6 +142,14 @@ describe('loadConfig: failures inside the file', () => {
     ]);
     expect(error.message).toContain(join(fixturesDir, 'factory-options/phys.config.ts'));
     expect(error.message).toContain("plugin 'probe'");
-    expect(PhysError.is(error.cause)).toBe(true);
+  });
+
+  it("a plugin factory's option error is reported once, not again as the cause of the error that names the file", async () => {
+    const error = await failure(loadConfig({ cwd: join(fixturesDir, 'factory-options') }));
+    const printed: string[] = [];
+    for (let e: unknown = error; e instanceof Error; e = e.cause) printed.push(e.message);
+    expect(printed.join('\n').split('plugins.probe.greting')).toHaveLength(2);
+    // The frames still lead to the factory call in the config file.
+    expect(error.stack).toContain('factory-options/phys.config.ts');
   });
 });

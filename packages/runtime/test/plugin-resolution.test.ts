@@ -38,6 +38,15 @@ async function failure(promise: Promise<unknown>): Promise<PhysError> {
   return error as PhysError;
 }
 
+/** The messages of an error and of each of its causes: what `phys` prints for it. */
+function printed(error: unknown): string {
+  const messages: string[] = [];
+  for (let e = error; e instanceof Error; e = e.cause) messages.push(e.message);
+  return messages.join('\n');
+}
+
+const occurrences = (text: string, part: string) => text.split(part).length - 1;
+
 describe('plugin resolution from the config directory', () => {
   it('tries @phys/<name>, then phys-plugin-<name>, then <name> as written', async () => {
     const runtime = await runtimeWith(['order', 'x', 'bare-name']);
@@ -86,6 +95,37 @@ describe('plugin errors', () => {
       expect(error.message).toContain(tried);
     }
     expect(error.message).toContain(project.dir);
+  });
+
+  it('PHYS_PLUGIN_NOT_FOUND for a misspelled phys plugin suggests it and how to install it', async () => {
+    const error = await failure(runtimeWith(['exector-dag']));
+    expect(error.code).toBe('PHYS_PLUGIN_NOT_FOUND');
+    expect(error.message).toContain("Did you mean 'executor-dag'");
+    expect(error.message).toContain('`pnpm add @phys/executor-dag`');
+    expect(error.message).not.toContain('pnpm add phys-plugin-exector-dag');
+    expect(error.details?.suggestion).toBe('executor-dag');
+  });
+
+  it('PHYS_PLUGIN_NOT_FOUND for a misspelled metrics-prometheus suggests it', async () => {
+    const error = await failure(runtimeWith(['metrics-prometeus']));
+    expect(error.code).toBe('PHYS_PLUGIN_NOT_FOUND');
+    expect(error.message).toContain("Did you mean 'metrics-prometheus'");
+    expect(error.details?.suggestion).toBe('metrics-prometheus');
+  });
+
+  it('PHYS_PLUGIN_NOT_FOUND for a misspelled installed plugin suggests the installed one', async () => {
+    const error = await failure(runtimeWith([['optons', { endpoint: 'http://127.0.0.1' }]]));
+    expect(error.message).toContain("Did you mean 'options'?");
+    expect(error.message).not.toContain('pnpm add');
+    expect(error.details?.suggestion).toBe('options');
+  });
+
+  it('PHYS_PLUGIN_NOT_FOUND with no close name lists the installed plugins and invents no package', async () => {
+    const error = await failure(runtimeWith(['quantum']));
+    expect(error.message).not.toContain('pnpm add');
+    expect(error.message).not.toContain('Did you mean');
+    expect(error.message).toMatch(/Installed plugins: .*\boptions\b/);
+    expect(error.details?.suggestion).toBeUndefined();
   });
 
   it('PHYS_PLUGIN_NOT_FOUND for a scoped name tries the scope’s phys-plugin- package first', async () => {
@@ -185,5 +225,16 @@ describe('plugin errors', () => {
       { path: 'plugins.probe.retires', message: expect.stringContaining('unknown key') },
     ]);
     expect(error.message).toContain("plugin 'probe'");
+  });
+
+  it('an invalid option is reported once, not again as the cause of the error that reports it', async () => {
+    const error = await failure(
+      runtimeWith(
+        [['./plugins/probe-plugin.ts', { greeting: 'hi', retires: { max: 1 } }]],
+        fixturesDir,
+      ),
+    );
+    expect(error.code).toBe('PHYS_CONFIG_INVALID');
+    expect(occurrences(printed(error), 'plugins.probe.retires')).toBe(1);
   });
 });

@@ -76,6 +76,12 @@ export interface BatchSubmission {
   readonly command: readonly string[];
   /** Ids of jobs (from earlier submissions) that must complete successfully before these start. */
   readonly afterOk: readonly string[];
+  /**
+   * Aborted when waiting for the submission is pointless: the scheduler is closing, or every
+   * task of the batch was cancelled. A backend that waits between attempts (a busy controller)
+   * stops waiting and rejects with `signal.reason`.
+   */
+  readonly signal: AbortSignal;
 }
 
 /**
@@ -118,6 +124,19 @@ export interface BatchQueueBackend<TRecord extends BatchJobRecord = BatchJobReco
   lookup?(jobIds: readonly string[]): Promise<ReadonlyMap<string, TRecord>>;
   /** Cancels these jobs in one call; jobs that already ended are no error. */
   cancel(jobIds: readonly string[]): Promise<void>;
+  /**
+   * Optional: which live jobs cannot make progress because of the cluster's nodes, found with
+   * one status call (Slurm: `sinfo`; PBS: `pbsnodes`). Receives the latest record of every job
+   * that is queued or running, by job id, and returns for each stalled job what is wrong, in
+   * words that name the node and its native state (`node cn01 is DOWN+NOT_RESPONDING`,
+   * `no node of partition debug can start jobs`). Jobs left out are fine. Jobs with the same
+   * words are reported together, so keep job ids out of them.
+   *
+   * {@link BatchQueueScheduler} calls it after every status check that has live jobs, warns
+   * when a job stalls, and cancels and fails a job that stays stalled for `stuckAfterSeconds`
+   * with `NODE_FAIL` (retryable). A rejection is logged and changes nothing.
+   */
+  stalls?(jobs: ReadonlyMap<string, TRecord>): Promise<ReadonlyMap<string, string>>;
   /** Reads a record (see {@link BatchJobState}). */
   mapState(record: TRecord): BatchJobState;
 }

@@ -6,6 +6,7 @@ import {
   encodeState,
   JobFailureError,
   type JobHandle,
+  type Logger,
   resources,
   SchedulerError,
   type SchedulerTask,
@@ -44,9 +45,18 @@ class FakeQueue implements BatchQueueBackend {
   readonly jobs = new Map<string, BatchJobRecord>();
   readonly details = new Map<string, BatchJobRecord>();
   readonly tasks = new Map<string, BatchTask>();
+  /** What `stalls` reports, by job id (a node that stopped answering, ...). */
+  readonly stalled = new Map<string, string>();
+  /** Jobs on a node that does not answer: a cancel is accepted, but they stay as they are. */
+  readonly unreachable = new Set<string>();
   queries = 0;
   lookups = 0;
   submitError: unknown;
+  cancelError: unknown;
+  /** submit waits (as between retries against a busy controller) until its signal aborts. */
+  submitWaits = false;
+  /** Submissions that started waiting. */
+  submitting = 0;
   #seq = 0;
 
   batchKey(_task: SchedulerTask, req: { cpu: number }): string {
@@ -57,6 +67,12 @@ class FakeQueue implements BatchQueueBackend {
 
   async submit(batch: BatchSubmission): Promise<readonly string[]> {
     if (this.submitError !== undefined) throw this.submitError;
+    if (this.submitWaits) {
+      this.submitting++;
+      await new Promise((_, reject) =>
+        batch.signal.addEventListener('abort', () => reject(batch.signal.reason), { once: true }),
+      );
+    }
     this.submissions.push(batch);
     const base = ++this.#seq;
     return batch.tasks.map((t, i) => {
@@ -88,7 +104,19 @@ class FakeQueue implements BatchQueueBackend {
 
   async cancel(ids: readonly string[]): Promise<void> {
     this.cancels.push([...ids]);
-    for (const id of ids) this.jobs.set(id, { nativeState: 'CANCELLED' });
+    if (this.cancelError !== undefined) throw this.cancelError;
+    for (const id of ids) {
+      if (!this.unreachable.has(id)) this.jobs.set(id, { nativeState: 'CANCELLED' });
+    }
+  }
+
+  async stalls(jobs: ReadonlyMap<string, BatchJobRecord>): Promise<ReadonlyMap<string, string>> {
+    return new Map(
+      [...jobs.keys()].flatMap((id) => {
+        const problem = this.stalled.get(id);
+        return problem === undefined ? [] : [[id, problem] as const];
+      }),
+    );
   }
 
   mapState(record: BatchJobRecord): BatchJobState {
@@ -162,6 +190,20 @@ function task(nodeId: string, extra: Partial<SchedulerTask> = {}): SchedulerTask
     policy: {},
     ...extra,
   };
+}
+
+/** A logger that keeps what it is told, as the CLI shows it. */
+function recordingLogger(): Logger & { readonly lines: string[] } {
+  const lines: string[] = [];
+  const logger = {
+    lines,
+    debug: () => undefined,
+    info: (message: string) => void lines.push(`info ${message}`),
+    warn: (message: string) => void lines.push(`warn ${message}`),
+    error: (message: string) => void lines.push(`error ${message}`),
+    child: () => logger,
+  };
+  return logger;
 }
 
 async function until(check: () => boolean | Promise<boolean>): Promise<void> {
@@ -360,6 +402,109 @@ describe('BatchQueueScheduler', () => {
     const first = await scheduler.submit(task('first'));
     await scheduler.submit(task('second'), { afterOk: [first] });
     expect(queue.submissions[1]?.afterOk).toEqual([first.jobId]);
+  });
+
+  it('warns when jobs stall on a node that stopped answering, and fails them NODE_FAIL after stuckAfterSeconds', async () => {
+    const logger = recordingLogger();
+    const { queue, scheduler } = setup({ logger, stuckAfterSeconds: 0.3 });
+    const [a, b, c] = (await Promise.all(
+      ['a', 'b', 'c'].map((id) => scheduler.submit(task(id))),
+    )) as [JobHandle, JobHandle, JobHandle];
+    for (const h of [a, b, c]) queue.jobs.set(h.jobId, { nativeState: 'RUNNING' });
+    const down = 'compute node cn01 is DOWN+NOT_RESPONDING';
+    queue.stalled.set(a.jobId, down);
+    queue.stalled.set(b.jobId, down);
+    queue.stalled.set(c.jobId, 'compute node cn02 is IDLE+NOT_RESPONDING');
+    await until(() => logger.lines.some((l) => l.includes('cn02')));
+    // cn02 answers again before the deadline: its job goes on, and the log says so.
+    queue.stalled.delete(c.jobId);
+    const [outA, outB] = await Promise.all([scheduler.wait(a), scheduler.wait(b)]);
+    for (const [out, h] of [
+      [outA, a],
+      [outB, b],
+    ] as const) {
+      expect(out.status).toBe('FAILED');
+      expect(out.error).toMatchObject({
+        code: 'PHYS_JOB_NODE_FAIL',
+        retryable: true,
+        details: { reason: 'NODE_FAIL', scheduler: 'fake', nativeState: 'RUNNING', jobId: h.jobId },
+      });
+      expect(out.error?.message).toContain(`fake: ${down} (for`);
+      expect(out.error?.message).toContain('The job was cancelled.');
+    }
+    expect(queue.cancels).toContainEqual([a.jobId, b.jobId]);
+    // One warning per problem, naming the jobs that wait on it, as soon as it is seen.
+    const warnings = logger.lines.filter((l) => l.startsWith('warn'));
+    expect(warnings).toEqual([
+      `warn fake: ${down}; 2 jobs wait on it: 'a' (job ${a.jobId}), 'b' (job ${b.jobId}). Unless that changes within 0.3 s (stuckAfterSeconds), they fail with PHYS_JOB_NODE_FAIL, which the retry policy may retry.`,
+      expect.stringContaining(`'c' (job ${c.jobId})`),
+    ]);
+    expect(logger.lines).toContainEqual(
+      `info fake: 'c' (job ${c.jobId}) is no longer stalled (compute node cn02 is IDLE+NOT_RESPONDING).`,
+    );
+    expect(await scheduler.poll(c)).toBe(ExecutionStatus.RUNNING);
+    await queue.result(c.jobId, 'COMPLETED', { state: 3 });
+    queue.jobs.set(c.jobId, { nativeState: 'COMPLETED', exitCode: 0 });
+    expect((await scheduler.wait(c)).status).toBe('COMPLETED');
+  });
+
+  it('a stalled job that wrote its result is done, though its node keeps it COMPLETING', async () => {
+    const { queue, scheduler } = setup({ stuckAfterSeconds: 600 });
+    const handle = await scheduler.submit(task('finished'));
+    queue.jobs.set(handle.jobId, { nativeState: 'COMPLETING' });
+    queue.stalled.set(handle.jobId, 'compute node cn01 is MIXED+NOT_RESPONDING');
+    await queue.result(handle.jobId, 'COMPLETED', { state: 'done' });
+    const outcome = await scheduler.wait(handle);
+    expect(outcome).toMatchObject({ status: 'COMPLETED', state: 'done' });
+    expect(queue.cancels).toEqual([]);
+  });
+
+  it('a cancelled job the batch system keeps listing (its node does not answer) ends CANCELLED within seconds', async () => {
+    const { queue, scheduler } = setup({ poll: { initialSeconds: 0.05, maxSeconds: 0.05 } });
+    const handle = await scheduler.submit(task('orphan'));
+    queue.jobs.set(handle.jobId, { nativeState: 'RUNNING' });
+    queue.unreachable.add(handle.jobId);
+    await until(async () => (await scheduler.poll(handle)) === ExecutionStatus.RUNNING);
+    await scheduler.cancel(handle);
+    const outcome = await scheduler.wait(handle);
+    expect(outcome).toMatchObject({ status: 'CANCELLED', error: { code: 'PHYS_CANCELLED' } });
+    expect(queue.jobs.get(handle.jobId)?.nativeState).toBe('RUNNING');
+    expect(queue.cancels).toEqual([[handle.jobId]]);
+  });
+
+  it('a cancel the batch system refuses still ends a job cancelled from outside, with a warning naming it', async () => {
+    const logger = recordingLogger();
+    const { queue, scheduler } = setup({ logger });
+    const run = new AbortController();
+    const handle = await scheduler.submit(task('left', { signal: run.signal }));
+    queue.jobs.set(handle.jobId, { nativeState: 'RUNNING' });
+    queue.cancelError = new SchedulerError('PHYS_SCHEDULER_FAKE_DOWN', 'controller unreachable');
+    run.abort(new Error('Interrupted by SIGTERM.'));
+    const outcome = await scheduler.wait(handle);
+    expect(outcome.status).toBe('CANCELLED');
+    expect(logger.lines).toContainEqual(
+      expect.stringContaining(
+        `warn Cancelling fake job(s) 'left' (job ${handle.jobId}) failed (controller unreachable). They are reported cancelled, but may still be queued or running`,
+      ),
+    );
+  });
+
+  it('close() and cancelling every task stop a submission that waits to retry', async () => {
+    const { queue, scheduler } = setup();
+    queue.submitWaits = true;
+    const run = new AbortController();
+    const cancelled = scheduler.submit(task('x', { signal: run.signal }));
+    const alsoCancelled = scheduler.submit(task('y', { signal: run.signal }));
+    await until(() => queue.submitting > 0);
+    run.abort();
+    await expect(cancelled).rejects.toMatchObject({ code: 'PHYS_CANCELLED' });
+    await expect(alsoCancelled).rejects.toMatchObject({ code: 'PHYS_CANCELLED' });
+    const closed = expect(scheduler.submit(task('z'))).rejects.toMatchObject({
+      code: 'PHYS_SCHEDULER_FAKE_CLOSED',
+    });
+    await until(() => queue.submitting > 0);
+    await scheduler.close();
+    await closed;
   });
 
   it('close() cancels what still runs, ends it CANCELLED and refuses new tasks', async () => {

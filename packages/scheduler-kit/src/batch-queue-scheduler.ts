@@ -68,6 +68,13 @@ export interface BatchQueueSchedulerOptions {
   readonly resultTimeoutSeconds?: number | undefined;
   /** Seconds a job must be missing from the batch system (and leave no result) before it is declared lost (default 0; it is always 3 polls). */
   readonly lostAfterSeconds?: number | undefined;
+  /**
+   * Seconds a job may stay stalled, as the backend's `stalls` reports it (its node down or not
+   * responding, no node it may run on able to start it), before it is cancelled and fails with
+   * `PHYS_JOB_NODE_FAIL`, which a retry policy may retry (default 120). The stall is logged as
+   * a warning as soon as it is seen.
+   */
+  readonly stuckAfterSeconds?: number | undefined;
   /** Cancel the jobs still queued or running when the scheduler closes (default true). */
   readonly cancelOnClose?: boolean | undefined;
   /** Keep the directories of completed tasks (default false; failed ones are always kept). */
@@ -127,8 +134,13 @@ interface Job<TRecord> extends TrackedJob {
   /** The latest record, with an exit code learnt from a lookup kept. */
   record: TRecord | undefined;
   cancelRequested: boolean;
+  /** The cancel was asked for from outside (the task's signal, `cancel()`), not by a timeout. */
+  cancelFromOutside: boolean;
   cancelReason: unknown;
   cancelling: Promise<void> | undefined;
+  /** What the backend's `stalls` last said is wrong with the job's nodes, and since when. */
+  stall: string | undefined;
+  stalledSince: number | undefined;
   /** When a running job passes `timeoutSeconds` (performance clock, ms). */
   deadline: number | undefined;
   missingPolls: number;
@@ -145,6 +157,14 @@ const WRITE_CONCURRENCY = 16;
 const LOST_AFTER_POLLS = 3;
 /** Jobs one poll looks up at most; the rest wait for the next poll. */
 const MAX_LOOKUP = 5000;
+/**
+ * Once the batch system accepted a cancel, the job normally ends by the next poll. One it still
+ * lists after this long (its node does not answer, so it stays COMPLETING) is reported cancelled
+ * without waiting any longer: a cancelled run ends within seconds whatever the cluster does.
+ */
+const CANCEL_SETTLE_MS = 3000;
+/** Jobs named in one stall warning; the rest are counted. */
+const NAMED_IN_WARNING = 5;
 
 /**
  * A scheduler for queue-based clusters (Slurm, PBS, LSF, ...), written once over a small
@@ -189,6 +209,7 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
   readonly #poll: { readonly initial: number; readonly multiplier: number; readonly max: number };
   readonly #resultTimeout: number;
   readonly #lostAfter: number;
+  readonly #stuckAfter: number;
   readonly #cancelOnClose: boolean;
   readonly #keepWorkDirs: boolean;
   readonly #jobs: JobTable<Job<TRecord>>;
@@ -203,6 +224,10 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
   #interval: number;
   #queryFailingSince: number | undefined;
   #cancelBatch: { readonly jobs: Set<Job<TRecord>>; readonly done: Promise<void> } | undefined;
+  readonly #cancelTimers = new Set<NodeJS.Timeout>();
+  /** Submissions in flight, aborted when the scheduler closes. */
+  readonly #submitting = new Set<AbortController>();
+  #stallCheckFailed = false;
   #closed = false;
   #batchSeq = 0;
   readonly #runDirs = new Set<string>();
@@ -211,7 +236,11 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
   constructor(backend: BatchQueueBackend<TRecord>, options: BatchQueueSchedulerOptions) {
     this.#backend = backend;
     this.name = backend.name;
-    this.capabilities = Object.freeze({ ...backend.capabilities, cancel: true });
+    this.capabilities = Object.freeze({
+      ...backend.capabilities,
+      cancel: true,
+      reportsStart: true,
+    });
     this.configFile = options.configFile;
     this.workDir = options.workDir;
     this.#label = new.target.name;
@@ -229,6 +258,7 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
     this.#interval = this.#poll.initial;
     this.#resultTimeout = options.resultTimeoutSeconds ?? 60;
     this.#lostAfter = options.lostAfterSeconds ?? 0;
+    this.#stuckAfter = options.stuckAfterSeconds ?? 120;
     this.#cancelOnClose = options.cancelOnClose ?? true;
     this.#keepWorkDirs = options.keepWorkDirs ?? false;
     this.#jobs = new JobTable({
@@ -312,7 +342,11 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
           try {
             await this.#submitBatch(group, chunk);
           } catch (error) {
-            for (const p of chunk) p.reject(forTask(error, p.task));
+            for (const p of chunk) {
+              p.reject(
+                p.task.signal?.aborted === true ? abortReason(p.task) : forTask(error, p.task),
+              );
+            }
           }
         }
       }
@@ -344,14 +378,24 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
         envelopeFile: join(dir, String(i), 'task.json'),
         logFile: join(dir, String(i), this.#backend.logFileName),
       }));
-      const ids = await this.#backend.submit({
-        dir,
-        runId: group.runId,
-        stage: group.stage,
-        tasks,
-        command: this.#commandCache,
-        afterOk: group.afterOk,
-      });
+      const abort = new AbortController();
+      this.#submitting.add(abort);
+      const unlisten = abortWhenAllAborted(pending, abort);
+      let ids: readonly string[];
+      try {
+        ids = await this.#backend.submit({
+          dir,
+          runId: group.runId,
+          stage: group.stage,
+          tasks,
+          command: this.#commandCache,
+          afterOk: group.afterOk,
+          signal: abort.signal,
+        });
+      } finally {
+        unlisten();
+        this.#submitting.delete(abort);
+      }
       if (ids.length !== tasks.length) {
         throw new SchedulerError(
           'PHYS_SCHEDULER',
@@ -439,7 +483,7 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
     const { promise: outcome, resolve } = deferred<TaskOutcome>();
     const signal = task.signal;
     const onAbort = (): void => {
-      this.#requestCancel(job, signal?.reason).catch((error: unknown) =>
+      this.#requestCancel(job, signal?.reason, true).catch((error: unknown) =>
         this.#logger.warn(`Cancelling ${this.#backend.name} job ${jobId} failed: ${String(error)}`),
       );
     };
@@ -458,8 +502,11 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
       resolve,
       record: undefined,
       cancelRequested: false,
+      cancelFromOutside: false,
       cancelReason: undefined,
       cancelling: undefined,
+      stall: undefined,
+      stalledSince: undefined,
       deadline: undefined,
       missingPolls: 0,
       missingSince: undefined,
@@ -487,7 +534,7 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
 
   /** Cancels the job; cancellations of one moment share one backend call. No-op once it ended. */
   async cancel(handle: JobHandle): Promise<void> {
-    await this.#requestCancel(this.#jobs.get(handle), undefined);
+    await this.#requestCancel(this.#jobs.get(handle), undefined, true);
   }
 
   /** Stops polling, and cancels the jobs still queued or running (unless `cancelOnClose` is false); they end CANCELLED. */
@@ -501,6 +548,8 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
     );
     for (const group of this.#groups.values()) for (const p of group.tasks) p.reject(closed);
     this.#groups.clear();
+    // A submission waiting to retry (a busy controller) stops waiting.
+    for (const abort of this.#submitting) abort.abort(closed);
     await this.#flushing;
     if (this.#pollTimer !== undefined) {
       clearTimeout(this.#pollTimer);
@@ -508,6 +557,8 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
     }
     // A poll may still be cleaning up after the jobs it just settled.
     await this.#pollDone;
+    for (const timer of this.#cancelTimers) clearTimeout(timer);
+    this.#cancelTimers.clear();
     // Run directories whose tasks all succeeded are empty by now; failed tasks keep theirs.
     for (const dir of this.#runDirs) await rmdir(dir).catch(() => undefined);
     const active = [...this.#active];
@@ -533,9 +584,10 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
 
   // ---- cancellation -----------------------------------------------------------------------
 
-  #requestCancel(job: Job<TRecord>, reason: unknown): Promise<void> {
+  #requestCancel(job: Job<TRecord>, reason: unknown, fromOutside: boolean): Promise<void> {
     if (isTerminal(job.status)) return Promise.resolve();
     job.cancelReason ??= reason;
+    if (fromOutside) job.cancelFromOutside = true;
     if (job.cancelling !== undefined) return job.cancelling;
     job.cancelRequested = true;
     let batch = this.#cancelBatch;
@@ -558,17 +610,43 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
     try {
       await this.#backend.cancel(live.map((j) => j.handle.jobId));
     } catch (error) {
-      // Not cancelled after all: a later ending is the job's own, and a timeout is retried at
-      // the next poll (not at once: the batch system just refused).
+      // A cancel asked for from outside (the run is being cancelled) does not wait for the
+      // batch system to agree: the job is reported cancelled, and the user told what may
+      // still run. A timeout of our own is retried at the next poll (not at once: the batch
+      // system just refused); until then a later ending is the job's own.
+      const outside = live.filter((j) => j.cancelFromOutside);
       const retryAt = performance.now() + this.#poll.initial * 1000;
       for (const job of live) {
+        if (job.cancelFromOutside) continue;
         job.cancelRequested = false;
         job.cancelReason = undefined;
         job.cancelling = undefined;
         if (job.deadline !== undefined) job.deadline = Math.max(job.deadline, retryAt);
       }
-      throw error;
+      if (outside.length === 0) throw error;
+      const why = error instanceof Error ? error.message : String(error);
+      this.#logger.warn(
+        `Cancelling ${this.#backend.name} job(s) ${describeJobs(outside)} failed (${why}). They are reported cancelled, but may still be queued or running: cancel them with ${this.#backend.name}'s own command.`,
+      );
+      for (const job of outside) this.#settleCancelled(job, job.record);
+      return;
     }
+    // Accepted. The next poll normally sees the jobs end; those the batch system still lists
+    // a few seconds later (a node that does not answer keeps them COMPLETING) are reported
+    // cancelled without waiting for it.
+    const timer = setTimeout(() => {
+      this.#cancelTimers.delete(timer);
+      for (const job of live) {
+        if (isTerminal(job.status)) continue;
+        this.#logger.debug(
+          `${this.#backend.name} still lists job ${job.handle.jobId} as ${job.record?.nativeState ?? 'queued'} ${CANCEL_SETTLE_MS / 1000} s after it accepted the cancel; it is reported cancelled`,
+        );
+        this.#settleCancelled(job, job.record);
+      }
+    }, CANCEL_SETTLE_MS);
+    // The poll timer keeps the process alive while the jobs are active; this one need not.
+    timer.unref();
+    this.#cancelTimers.add(timer);
     this.#interval = this.#poll.initial;
     this.#schedulePoll(Math.min(this.#interval, 0.5));
   }
@@ -591,8 +669,13 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
     let seconds = this.#interval;
     const now = performance.now();
     for (const job of this.#active) {
-      if (job.deadline === undefined || job.cancelRequested) continue;
-      seconds = Math.min(seconds, Math.max(0.01, (job.deadline - now) / 1000));
+      if (job.cancelRequested) continue;
+      if (job.deadline !== undefined)
+        seconds = Math.min(seconds, Math.max(0.01, (job.deadline - now) / 1000));
+      if (job.stalledSince !== undefined) {
+        const due = job.stalledSince + this.#stuckAfter * 1000;
+        seconds = Math.min(seconds, Math.max(0.01, (due - now) / 1000));
+      }
     }
     return seconds;
   }
@@ -661,13 +744,116 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
         job.status === ExecutionStatus.QUEUED
       ) {
         // Statuses only move forward: a job the batch system requeues stays RUNNING.
-        job.status = ExecutionStatus.RUNNING;
+        this.#ran(job);
         if (job.task.timeoutSeconds !== undefined)
           job.deadline = now + job.task.timeoutSeconds * 1000;
       }
     }
     if (ended.length > 0 && (await this.#collect(ended))) changed = true;
+    if (await this.#checkStalls(asked)) changed = true;
     return changed;
+  }
+
+  /**
+   * Asks the backend which live jobs are stalled by their nodes (see
+   * {@link BatchQueueBackend.stalls}); warns about new stalls, says when one is over, settles a
+   * stalled job that wrote its result, and fails one stalled for `stuckAfterSeconds` with
+   * NODE_FAIL. True when anything changed.
+   */
+  async #checkStalls(asked: readonly Job<TRecord>[]): Promise<boolean> {
+    if (this.#backend.stalls === undefined) return false;
+    const jobs = asked.filter(
+      (j) => !isTerminal(j.status) && !j.cancelRequested && j.record !== undefined,
+    );
+    if (jobs.length === 0) return false;
+    let found: ReadonlyMap<string, string>;
+    try {
+      found = await this.#backend.stalls(
+        new Map(jobs.map((j) => [j.handle.jobId, j.record as TRecord])),
+      );
+      this.#stallCheckFailed = false;
+    } catch (error) {
+      // Once per outage: the status check itself still works, so the run goes on.
+      if (!this.#stallCheckFailed) {
+        this.#logger.warn(
+          `${this.#backend.name}: checking the nodes of running jobs failed (${error instanceof Error ? error.message : String(error)}); jobs on a failed node may go unnoticed until it works again`,
+        );
+      }
+      this.#stallCheckFailed = true;
+      return false;
+    }
+    const now = performance.now();
+    const started = new Map<string, Job<TRecord>[]>();
+    const over = new Map<string, Job<TRecord>[]>();
+    const stalled: Job<TRecord>[] = [];
+    for (const job of jobs) {
+      if (isTerminal(job.status) || job.cancelRequested) continue;
+      const problem = found.get(job.handle.jobId);
+      if (problem === undefined) {
+        if (job.stall !== undefined) push(over, job.stall, job);
+        job.stall = undefined;
+        job.stalledSince = undefined;
+        continue;
+      }
+      if (job.stalledSince === undefined) {
+        job.stalledSince = now;
+        push(started, problem, job);
+      }
+      job.stall = problem;
+      stalled.push(job);
+    }
+    const name = this.#backend.name;
+    for (const [problem, group] of started) {
+      const many = group.length > 1;
+      this.#logger.warn(
+        `${name}: ${problem}; ${many ? `${group.length} jobs wait` : 'a job waits'} on it: ${describeJobs(group)}. Unless that changes within ${this.#stuckAfter} s (stuckAfterSeconds), ${many ? 'they fail' : 'it fails'} with PHYS_JOB_NODE_FAIL, which the retry policy may retry.`,
+      );
+    }
+    for (const [problem, group] of over) {
+      this.#logger.info(
+        `${name}: ${describeJobs(group)} ${group.length > 1 ? 'are' : 'is'} no longer stalled (${problem}).`,
+      );
+    }
+    if (stalled.length === 0) return started.size > 0 || over.size > 0;
+    // A stalled job that wrote its result is done, whatever its node says now: a node that
+    // stopped answering keeps a finished job COMPLETING.
+    const results = await Promise.all(stalled.map((job) => readResult(job)));
+    const overdue: Job<TRecord>[] = [];
+    for (const [k, job] of stalled.entries()) {
+      if (isTerminal(job.status)) continue;
+      const result = results[k];
+      if (result !== undefined) {
+        this.#ran(job);
+        if (result.envelope.status === 'COMPLETED') await this.#settleCompleted(job, result);
+        else this.#settle(job, resultOutcome(result, job.granted));
+      } else if ((now - (job.stalledSince as number)) / 1000 >= this.#stuckAfter) {
+        overdue.push(job);
+      }
+    }
+    if (overdue.length > 0) await this.#failStalled(overdue, now);
+    return true;
+  }
+
+  /** Cancels jobs stalled for `stuckAfterSeconds` (one call) and fails them with NODE_FAIL. */
+  async #failStalled(jobs: readonly Job<TRecord>[], now: number): Promise<void> {
+    const name = this.#backend.name;
+    await this.#backend
+      .cancel(jobs.map((j) => j.handle.jobId))
+      .catch((error: unknown) =>
+        this.#logger.warn(
+          `Cancelling the stalled ${name} job(s) ${describeJobs(jobs)} failed (${error instanceof Error ? error.message : String(error)}); they may still be queued or running.`,
+        ),
+      );
+    for (const job of jobs) {
+      if (isTerminal(job.status)) continue;
+      const seconds = Math.round((now - (job.stalledSince as number)) / 1000);
+      await this.#settleFailureWithTail(
+        job,
+        'NODE_FAIL',
+        job.record,
+        `${name}: ${job.stall} (for ${seconds} s; stuckAfterSeconds is ${this.#stuckAfter}). The job was cancelled.`,
+      );
+    }
   }
 
   /**
@@ -692,7 +878,7 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
           },
         },
       );
-      this.#requestCancel(job, reason).catch((error: unknown) =>
+      this.#requestCancel(job, reason, false).catch((error: unknown) =>
         this.#logger.warn(
           `Cancelling ${this.#backend.name} job ${jobId} at its timeout failed: ${String(error)}`,
         ),
@@ -811,6 +997,7 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
         return 'settled';
       case 'result':
         // The task itself failed, was cancelled or timed out, and said so in its result.
+        this.#ran(job);
         this.#settle(job, resultOutcome(result as ReadResult, job.granted));
         return 'settled';
       case 'cancelled':
@@ -873,7 +1060,22 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
 
   // ---- outcomes -----------------------------------------------------------------------------
 
+  /**
+   * The job runs, or ran: a poll saw it running, or it wrote a result before any poll did. Its
+   * task hears of it once (`SchedulerTask.onRunning`).
+   */
+  #ran(job: Job<TRecord>): void {
+    if (job.status !== ExecutionStatus.QUEUED) return;
+    job.status = ExecutionStatus.RUNNING;
+    try {
+      job.task.onRunning?.();
+    } catch (error) {
+      this.#logger.warn(`onRunning of node '${job.handle.nodeId}' failed: ${String(error)}`);
+    }
+  }
+
   async #settleCompleted(job: Job<TRecord>, result: ReadResult): Promise<void> {
+    this.#ran(job);
     // The result is in memory: clean up first, so that whoever waits finds the directory gone.
     if (!this.#keepWorkDirs) {
       const batch = job.batch;
@@ -971,6 +1173,42 @@ export class BatchQueueScheduler<TRecord extends BatchJobRecord = BatchJobRecord
   #closedError(message: string): SchedulerError {
     return new SchedulerError(`${this.#prefix}_CLOSED`, message);
   }
+}
+
+/** `'a' (job 12), 'b' (job 13) and 4 more`: the DAG nodes of jobs. */
+function describeJobs(jobs: readonly { readonly handle: JobHandle }[]): string {
+  const named = jobs
+    .slice(0, NAMED_IN_WARNING)
+    .map((j) => `'${j.handle.nodeId}' (job ${j.handle.jobId})`);
+  const more = jobs.length - named.length;
+  return more > 0 ? `${named.join(', ')} and ${more} more` : named.join(', ');
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}
+
+/**
+ * Aborts `abort` once every task of a submission was cancelled (none left to submit for).
+ * Returns what removes the listeners.
+ */
+function abortWhenAllAborted(
+  pending: readonly { readonly task: SchedulerTask }[],
+  abort: AbortController,
+): () => void {
+  const signals = pending.map((p) => p.task.signal);
+  if (signals.length === 0 || signals.some((s) => s === undefined)) return () => undefined;
+  const check = (): void => {
+    if (signals.every((s) => s?.aborted === true))
+      abort.abort(abortReason((pending[0] as { readonly task: SchedulerTask }).task));
+  };
+  for (const s of signals) s?.addEventListener('abort', check, { once: true });
+  check();
+  return () => {
+    for (const s of signals) s?.removeEventListener('abort', check);
+  };
 }
 
 function abortReason(task: SchedulerTask): PhysError {

@@ -33,6 +33,8 @@ export interface TaskEnvelope {
   readonly result: { readonly file: string; readonly state: string; readonly exitCode: string };
   /** Persist artifacts under this directory (absolute); absent: artifacts are not recorded. */
   readonly artifactsDir?: string;
+  /** The node's `point` (a sweep copy's parameters, JSON data), handed to the stage as `ctx.point`. */
+  readonly point?: Readonly<Record<string, unknown>>;
 }
 
 /** What an executed task envelope produced. @public */
@@ -73,6 +75,7 @@ export function taskEnvelopeInit(
     configFile,
     policy: task.policy,
     resources,
+    ...(task.point === undefined ? {} : { point: task.point }),
   };
 }
 

@@ -34,8 +34,14 @@ export {
   taskEnvelopeInit,
   writeTaskEnvelope,
 } from './envelope.js';
-export type { LogTailOptions } from './job-files.js';
-export { logTail, safeFileName } from './job-files.js';
+export type { EnsurePrivateDirOptions, LogTailOptions, PrivateDirStats } from './job-files.js';
+export {
+  ensurePrivateDir,
+  logTail,
+  privateDirProblem,
+  safeFileName,
+  userWorkRoot,
+} from './job-files.js';
 export type { Deferred, JobTableOptions, TrackedJob } from './job-table.js';
 export { deferred, JobTable } from './job-table.js';
 export { resultOutcome } from './result-outcome.js';

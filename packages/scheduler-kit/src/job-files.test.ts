@@ -1,8 +1,20 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PhysError } from '@phys/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { logTail, safeFileName } from './job-files.js';
+import { ensurePrivateDir, logTail, privateDirProblem, safeFileName } from './job-files.js';
 
 describe('safeFileName', () => {
   it('keeps ids that are already safe file names', () => {
@@ -58,5 +70,92 @@ describe('logTail', () => {
     expect(tail.length).toBeLessThan(lines.length);
     expect(tail.at(-1)).toBe(lines.at(-1));
     expect(lines).toContain(tail[0]);
+  });
+});
+
+describe.runIf(process.getuid !== undefined)('ensurePrivateDir', () => {
+  const uid = process.getuid?.() as number;
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'phys-private-dir-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function refusal(path: string): Promise<PhysError> {
+    const error = await ensurePrivateDir(path, { elsewhere: 'set `workDir`' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (!PhysError.is(error)) throw new Error(`expected a PhysError, got ${String(error)}`);
+    return error;
+  }
+
+  it('creates the directory, and its missing parent, with mode 0700', async () => {
+    const path = join(dir, 'parent', 'phys-me');
+    await ensurePrivateDir(path);
+    expect((await stat(path)).mode & 0o777).toBe(0o700);
+    // Again: the one that is there is fine.
+    await ensurePrivateDir(path);
+  });
+
+  it('refuses a symbolic link, even to a directory of ours, and writes nothing through it', async () => {
+    const target = join(dir, 'target');
+    await mkdir(target, { mode: 0o700 });
+    const link = join(dir, 'link');
+    await symlink(target, link);
+    const error = await refusal(link);
+    expect(error.code).toBe('PHYS_WORKDIR_UNSAFE');
+    expect(error.message).toBe(
+      `The work directory ${link} is not safe to use: it is a symbolic link. Another user could read the task envelopes and logs written there, or redirect them. If it is yours, remove it and phys creates it again, private to you; or set \`workDir\`.`,
+    );
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    expect(await readdir(target)).toEqual([]);
+  });
+
+  it('refuses a file, and a directory others can write to', async () => {
+    const file = join(dir, 'file');
+    await writeFile(file, '');
+    expect((await refusal(file)).message).toContain('it is not a directory');
+    const open = join(dir, 'open');
+    await mkdir(open);
+    await chmod(open, 0o777);
+    expect((await refusal(open)).message).toContain('other users can write to it (mode 777)');
+  });
+
+  it('says PHYS_WORKDIR_UNUSABLE when it cannot create it', async () => {
+    const file = join(dir, 'plain');
+    await writeFile(file, '');
+    const error = await refusal(join(file, 'below'));
+    expect(error.code).toBe('PHYS_WORKDIR_UNUSABLE');
+    expect(error.message).toMatch(/^Cannot create the work directory .*below: .*set `workDir`\.$/);
+  });
+
+  // Only root can give a directory away; other users check privateDirProblem below.
+  it.runIf(uid === 0)("refuses another user's directory", async () => {
+    const theirs = join(dir, 'theirs');
+    await mkdir(theirs, { mode: 0o700 });
+    await chown(theirs, 4242, 4242);
+    const error = await refusal(theirs);
+    expect(error.code).toBe('PHYS_WORKDIR_UNSAFE');
+    expect(error.message).toContain('it belongs to another user (uid 4242; you are uid 0)');
+    expect(await readdir(theirs)).toEqual([]);
+  });
+
+  it("refuses another user's directory (privateDirProblem, as for a stat of one)", () => {
+    const theirs = {
+      uid: uid + 1,
+      mode: 0o40700,
+      isDirectory: () => true,
+      isSymbolicLink: () => false,
+    };
+    expect(privateDirProblem(theirs, uid)).toBe(
+      `it belongs to another user (uid ${uid + 1}; you are uid ${uid})`,
+    );
+    expect(privateDirProblem({ ...theirs, uid }, uid)).toBeUndefined();
+    expect(privateDirProblem({ ...theirs, uid, mode: 0o40720 }, uid)).toBe(
+      'other users can write to it (mode 720)',
+    );
   });
 });

@@ -159,3 +159,76 @@ describe('planDag', () => {
     );
   });
 });
+
+describe('planDag and what nothing needs', () => {
+  const initialState = { x: 1 };
+  const status = (plan: DagPlan): Record<string, string> =>
+    Object.fromEntries(
+      plan.nodes.map((n) => [n.id, n.cached ? 'cached' : n.needed ? 'will run' : 'not needed']),
+    );
+
+  it('plans a missing node as not needed when no node that runs and no output needs it', async () => {
+    const cache = new MemoryCache();
+    const cold = await planDag(pipeline(), cache, { initialState });
+    expect(cold).toMatchObject({ cached: 0, toRun: 4, notNeeded: 0 });
+    await runAll(cold, cache);
+    const keyOf = (id: string) => cold.nodes.find((n) => n.id === id)?.key as string;
+
+    // load and left are gone; join (the output) and right are cached.
+    await cache.delete(keyOf('load'));
+    await cache.delete(keyOf('left'));
+    const plan = await planDag(pipeline(), cache, { initialState });
+    expect(status(plan)).toEqual({
+      load: 'not needed',
+      left: 'not needed',
+      right: 'cached',
+      join: 'cached',
+    });
+    expect(plan).toMatchObject({ cached: 2, toRun: 0, notNeeded: 2 });
+    expect(plan.nodes.find((n) => n.id === 'left')?.reasons).toEqual([]);
+
+    // join is gone too: it runs, and needs left, which needs load.
+    await cache.delete(keyOf('join'));
+    expect(status(await planDag(pipeline(), cache, { initialState }))).toEqual({
+      load: 'will run',
+      left: 'will run',
+      right: 'cached',
+      join: 'will run',
+    });
+  });
+
+  it('needs every node of a key that one node needs, and the nodes marked modelArtifact', async () => {
+    const cache = new MemoryCache();
+    const nodes: NodeSpec[] = [
+      { id: 'p1', stage: Scale({ factor: 2 }) },
+      { id: 'p2', stage: Scale({ factor: 2 }) },
+      { id: 'c1', stage: Scale({ factor: 5 }), deps: ['p1'] },
+      { id: 'c2', stage: Scale({ factor: 7 }), deps: ['p2'] },
+    ];
+    const cold = await planDag(nodes, cache, { initialState });
+    await runAll(cold, cache);
+    await cache.delete(cold.nodes.find((n) => n.id === 'p1')?.key as string);
+    expect(status(await planDag(nodes, cache, { initialState }))).toMatchObject({
+      p1: 'not needed',
+      p2: 'not needed',
+    });
+    await cache.delete(cold.nodes.find((n) => n.id === 'c2')?.key as string);
+    // c2 runs on p2's result, which is p1's too: one computation serves both.
+    expect(status(await planDag(nodes, cache, { initialState }))).toEqual({
+      p1: 'will run',
+      p2: 'will run',
+      c1: 'cached',
+      c2: 'will run',
+    });
+    const marked = pipeline().map((n) => (n.id === 'left' ? { ...n, modelArtifact: true } : n));
+    const fresh = new MemoryCache();
+    await runAll(await planDag(marked, fresh, { initialState }), fresh);
+    const keys = await planDag(marked, fresh, { initialState });
+    await fresh.delete(keys.nodes.find((n) => n.id === 'left')?.key as string);
+    await fresh.delete(keys.nodes.find((n) => n.id === 'load')?.key as string);
+    expect(status(await planDag(marked, fresh, { initialState }))).toMatchObject({
+      load: 'will run',
+      left: 'will run',
+    });
+  });
+});

@@ -56,7 +56,8 @@ export class BackgroundSync {
     this.#flushing = (async () => {
       await previous;
       const now = new Date();
-      await inBatches([...touches], (path) => fs.promises.utimes(path, now, now));
+      // lutimes: a link swapped in for an entry since its read is touched, never its target.
+      await inBatches([...touches], (path) => fs.promises.lutimes(path, now, now));
       await inBatches([...files], fsyncPath);
       await inBatches([...dirs], fsyncPath);
     })();

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import {
   type CacheEntry,
+  type CachePutResult,
   type CacheStats,
   decodeState,
   encodeState,
@@ -182,7 +183,10 @@ export class DiskCache implements SingleFlightCache, MaintainableCache, LineageS
     return this.#store.pathOf(fileNameOf(key));
   }
 
-  /** The entry under `key`, verified; undefined on a miss (absent, torn or corrupt). */
+  /**
+   * The entry under `key`, verified, with `size` (not enumerable) the bytes of its file;
+   * undefined on a miss (absent, torn or corrupt).
+   */
   async get(key: string): Promise<CacheEntry | undefined> {
     checkKey(key);
     const name = fileNameOf(key);
@@ -223,16 +227,19 @@ export class DiskCache implements SingleFlightCache, MaintainableCache, LineageS
     this.#hits++;
     this.#index.used(name, read.layout.total);
     this.#sync.touched(path);
-    return { ...decoded, provenance } as unknown as CacheEntry;
+    const entry = { ...decoded, provenance } as unknown as CacheEntry;
+    // Not enumerable: the entry read back still equals (and spreads as) the entry stored.
+    Object.defineProperty(entry, 'size', { value: read.layout.total, enumerable: false });
+    return entry;
   }
 
   /**
    * Stores `entry` under `key`, replacing any entry there; resolves once it is in place (and,
    * with `fsync: true`, on stable storage). An intact small entry that already holds the same
    * result (state, metrics, artifacts) is kept as it is, provenance included. An entry larger
-   * than `maxBytes` is not stored.
+   * than `maxBytes` is not stored. Resolves with the bytes written (0 for those two).
    */
-  async put(key: string, entry: CacheEntry): Promise<void> {
+  async put(key: string, entry: CacheEntry): Promise<CachePutResult> {
     checkKey(key);
     checkEntry(entry);
     const stored: Record<string, unknown> = { state: entry.state, metrics: entry.metrics };
@@ -246,8 +253,8 @@ export class DiskCache implements SingleFlightCache, MaintainableCache, LineageS
     if (this.#maxBytes !== Number.POSITIVE_INFINITY) await this.#loadIndex();
     const estimate =
       HEAD_BYTES + keyBytes.length + meta.length + result.byteLength + provenance.byteLength + 48;
-    if (estimate > this.#maxBytes) return;
-    let total: number;
+    if (estimate > this.#maxBytes) return { size: 0 };
+    let total = 0;
     if (estimate <= this.#syncMax && this.#fsync !== true) {
       const file = buildEntryFile(keyBytes, meta, result, provenance);
       if (this.#store.holdsSameResult(path, file)) {
@@ -256,11 +263,12 @@ export class DiskCache implements SingleFlightCache, MaintainableCache, LineageS
         // forces the new file's writeback). The first writer's provenance and metadata stay.
         this.#index.used(name, file.length);
         this.#sync.touched(path);
-        return;
+        return { size: 0 };
       }
-      this.#store.writeSync(shardDir, path, name, file);
-      total = file.length;
-    } else {
+      // False when the process is out of descriptors: then the asynchronous write waits for one.
+      if (this.#store.writeSync(shardDir, path, name, file)) total = file.length;
+    }
+    if (total === 0) {
       total = await this.#store.writeAsync(
         shardDir,
         path,
@@ -274,6 +282,7 @@ export class DiskCache implements SingleFlightCache, MaintainableCache, LineageS
     if (this.#fsync === 'batch') this.#sync.written(path, shardDir);
     this.#index.used(name, total);
     await this.#evict(name);
+    return { size: total };
   }
 
   /** Whether an entry file exists for `key` (not verified: `get` may still find it corrupt). */
@@ -336,8 +345,7 @@ export class DiskCache implements SingleFlightCache, MaintainableCache, LineageS
     if (hit !== undefined) return { entry: hit, computed: false };
     if (this.#lock === undefined) {
       const entry = await compute();
-      await this.put(key, entry);
-      return { entry, computed: true };
+      return computed(entry, await this.put(key, entry));
     }
     const lock = await this.#lock.acquire(key, () => this.#published(key), options.signal);
     if (!lock.locked) return { entry: lock.entry, computed: false };
@@ -346,8 +354,7 @@ export class DiskCache implements SingleFlightCache, MaintainableCache, LineageS
       const published = await this.#published(key);
       if (published !== undefined) return { entry: published, computed: false };
       const entry = await compute();
-      await this.put(key, entry);
-      return { entry, computed: true };
+      return computed(entry, await this.put(key, entry));
     } finally {
       await lock.release();
     }
@@ -428,6 +435,16 @@ export class DiskCache implements SingleFlightCache, MaintainableCache, LineageS
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * What getOrCompute returns for an entry this call computed and stored: `size` (the bytes
+ * written) is not enumerable, as on entries read back (whose own `size` says what a hit read).
+ */
+function computed(entry: CacheEntry, put: CachePutResult): GetOrComputeResult {
+  const result = { entry, computed: true };
+  Object.defineProperty(result, 'size', { value: put.size, enumerable: false });
+  return result;
 }
 
 function checkEntry(entry: CacheEntry): void {

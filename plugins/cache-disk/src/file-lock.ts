@@ -14,9 +14,14 @@ import {
   fstatAsync,
   ioError,
   isMissing,
-  openAsync,
+  isRealDir,
+  openWaiting,
+  READ_NOFOLLOW,
   readFullyAsync,
+  retryOutOfDescriptors,
   uniqueSuffix,
+  unsafeError,
+  withDescriptor,
   writeFullyAsync,
 } from './fs-util.js';
 import { DEFAULT_TEMP_MAX_AGE_MS, type GcOptions } from './maintenance.js';
@@ -88,6 +93,8 @@ export class FileLock implements SingleFlightLock {
   readonly #staleMs: number;
   readonly #pollMinMs: number;
   readonly #pollMaxMs: number;
+  /** `locksDir` was found to be a real directory, not a symbolic link. */
+  #dirChecked = false;
 
   constructor(locksDir: string, options: FileLockOptions) {
     this.#locksDir = locksDir;
@@ -154,7 +161,9 @@ export class FileLock implements SingleFlightLock {
     const maxAge = Math.max(options.tempMaxAgeMs ?? DEFAULT_TEMP_MAX_AGE_MS, this.#staleMs);
     let names: string[] = [];
     try {
-      names = await fs.promises.readdir(this.#locksDir);
+      // A `locks` that is a symbolic link is not ours to clean (`verify` reports it).
+      if ((await isRealDir(this.#locksDir)) !== true) return 0;
+      names = await retryOutOfDescriptors(() => fs.promises.readdir(this.#locksDir));
     } catch (error) {
       if (!isMissing(error)) throw ioError('list', this.#locksDir, error);
     }
@@ -175,6 +184,19 @@ export class FileLock implements SingleFlightLock {
     return removed;
   }
 
+  /** Throws PHYS_CACHE_DISK_UNSAFE when the locks directory is a symbolic link. */
+  async #checkDir(): Promise<void> {
+    if (this.#dirChecked) return;
+    let real: boolean | undefined;
+    try {
+      real = await isRealDir(this.#locksDir);
+    } catch (error) {
+      throw ioError('inspect', this.#locksDir, error);
+    }
+    if (real === false) throw unsafeError('create a lock', this.#locksDir);
+    this.#dirChecked = real === true;
+  }
+
   /** Creates the lock with O_EXCL and starts its heartbeat; undefined when someone holds it. */
   async #tryLock(lockPath: string): Promise<(() => Promise<void>) | undefined> {
     const owner: LockOwner = {
@@ -184,22 +206,32 @@ export class FileLock implements SingleFlightLock {
       since: Date.now(),
       token: uniqueSuffix(),
     };
-    let fd: number;
-    try {
-      fd = await openAsync(lockPath, 'wx', this.#fileMode);
-    } catch (error) {
-      if ((error as { code?: string }).code === 'EEXIST') return undefined;
-      if (!isMissing(error)) throw ioError('create lock', lockPath, error);
+    await this.#checkDir();
+    const created = await withDescriptor(async () => {
+      let fd: number;
+      try {
+        fd = await openWaiting(lockPath, 'wx', this.#fileMode);
+      } catch (error) {
+        if ((error as { code?: string }).code === 'EEXIST') return 'held';
+        if (!isMissing(error)) throw ioError('create lock', lockPath, error);
+        return 'no-dir';
+      }
+      try {
+        await fchmodAsync(fd, this.#fileMode).catch(() => {});
+        await writeFullyAsync(fd, Buffer.from(`${JSON.stringify(owner)}\n`), 0);
+      } finally {
+        await closeAsync(fd).catch(() => {});
+      }
+      return 'created';
+    });
+    if (created === 'held') return undefined;
+    if (created === 'no-dir') {
       await ensureDir(this.#locksDir, this.#dirMode).catch((e: unknown) => {
         throw ioError('create directory', this.#locksDir, e);
       });
+      this.#dirChecked = false;
+      await this.#checkDir();
       return this.#tryLock(lockPath);
-    }
-    try {
-      await fchmodAsync(fd, this.#fileMode).catch(() => {});
-      await writeFullyAsync(fd, Buffer.from(`${JSON.stringify(owner)}\n`), 0);
-    } finally {
-      await closeAsync(fd).catch(() => {});
     }
     const beat = setInterval(() => {
       const now = new Date();
@@ -239,10 +271,13 @@ export class FileLock implements SingleFlightLock {
   }
 }
 
-/** The lock file opened for reading, or undefined when it is gone (released or broken). */
+/**
+ * The lock file opened for reading (never through a symbolic link, never blocking on a FIFO),
+ * or undefined when it is gone (released or broken).
+ */
 async function openLock(path: string): Promise<number | undefined> {
   try {
-    return await openAsync(path, 'r');
+    return await openWaiting(path, READ_NOFOLLOW);
   } catch (error) {
     if (isMissing(error)) return undefined;
     throw ioError('open lock', path, error);
@@ -250,33 +285,37 @@ async function openLock(path: string): Promise<number | undefined> {
 }
 
 /** Inode and mtime of a lock, through open + fstat so NFS revalidates cached attributes. */
-async function statLock(path: string): Promise<{ ino: number; mtimeMs: number } | undefined> {
-  const fd = await openLock(path);
-  if (fd === undefined) return undefined;
-  try {
-    const st = await fstatAsync(fd);
-    return { ino: st.ino, mtimeMs: st.mtimeMs };
-  } finally {
-    await closeAsync(fd).catch(() => {});
-  }
+function statLock(path: string): Promise<{ ino: number; mtimeMs: number } | undefined> {
+  return withDescriptor(async () => {
+    const fd = await openLock(path);
+    if (fd === undefined) return undefined;
+    try {
+      const st = await fstatAsync(fd);
+      return { ino: st.ino, mtimeMs: st.mtimeMs };
+    } finally {
+      await closeAsync(fd).catch(() => {});
+    }
+  });
 }
 
-async function readOwner(path: string): Promise<LockOwner | undefined> {
-  const fd = await openLock(path);
-  if (fd === undefined) return undefined;
-  try {
-    const buf = Buffer.allocUnsafe(4096);
-    const n = await readFullyAsync(fd, buf, 0, buf.length, 0);
-    const owner = JSON.parse(buf.toString('utf8', 0, n)) as LockOwner;
-    return typeof owner === 'object' && owner !== null && typeof owner.token === 'string'
-      ? owner
-      : undefined;
-  } catch {
-    // Being written right now, or damaged: it names no one.
-    return undefined;
-  } finally {
-    await closeAsync(fd).catch(() => {});
-  }
+function readOwner(path: string): Promise<LockOwner | undefined> {
+  return withDescriptor(async () => {
+    const fd = await openLock(path);
+    if (fd === undefined) return undefined;
+    try {
+      const buf = Buffer.allocUnsafe(4096);
+      const n = await readFullyAsync(fd, buf, 0, buf.length, 0);
+      const owner = JSON.parse(buf.toString('utf8', 0, n)) as LockOwner;
+      return typeof owner === 'object' && owner !== null && typeof owner.token === 'string'
+        ? owner
+        : undefined;
+    } catch {
+      // Being written right now, or damaged: it names no one.
+      return undefined;
+    } finally {
+      await closeAsync(fd).catch(() => {});
+    }
+  });
 }
 
 /** True when the lock's holder is a process of this host that no longer exists. */
@@ -297,20 +336,52 @@ function aborted(): CancelledError {
   );
 }
 
+// Every key a run waits for sleeps on the run's one AbortSignal. One listener per signal, however
+// many sleepers share it: one listener each made Node warn of a leak (MaxListenersExceeded) as
+// soon as 11 keys of a run waited for another process at once.
+const sleepers = new WeakMap<AbortSignal, Set<() => void>>();
+
+function onSignal(this: AbortSignal): void {
+  const wakers = sleepers.get(this);
+  sleepers.delete(this);
+  if (wakers !== undefined) for (const wake of wakers) wake();
+}
+
+/** Calls `wake` once when `signal` aborts; returns what undoes that. */
+function whenAborted(signal: AbortSignal, wake: () => void): () => void {
+  let wakers = sleepers.get(signal);
+  if (wakers === undefined) {
+    wakers = new Set();
+    sleepers.set(signal, wakers);
+    signal.addEventListener('abort', onSignal, { once: true });
+  }
+  wakers.add(wake);
+  const mine = wakers;
+  return () => {
+    mine.delete(wake);
+    if (mine.size === 0 && sleepers.get(signal) === mine) {
+      sleepers.delete(signal);
+      signal.removeEventListener('abort', onSignal);
+    }
+  };
+}
+
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(aborted());
       return;
     }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(aborted());
-    };
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      forget?.();
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const forget =
+      signal === undefined
+        ? undefined
+        : whenAborted(signal, () => {
+            clearTimeout(timer);
+            reject(aborted());
+          });
   });
 }

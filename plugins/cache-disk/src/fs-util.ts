@@ -4,6 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { PhysError } from '@phys/core';
 
@@ -104,6 +105,12 @@ export function isMissing(error: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
+/** The process (or the system) has no file descriptor left: wait for one, it is not a miss. */
+export function isOutOfDescriptors(error: unknown): boolean {
+  const code = errnoOf(error);
+  return code === 'EMFILE' || code === 'ENFILE';
+}
+
 /** A cache I/O failure the user has to look at (permissions, a full disk, a dead mount). */
 export function ioError(what: string, path: string, error: unknown): PhysError {
   const code = errnoOf(error);
@@ -113,8 +120,10 @@ export function ioError(what: string, path: string, error: unknown): PhysError {
       : code === 'ENOSPC' || code === 'EDQUOT'
         ? 'The disk or quota is full: free space, lower maxBytes, or run `phys cache gc`.'
         : code === 'EROFS'
-          ? 'The file system is read-only: point the cache at a writable directory.'
-          : 'Check that the cache directory exists and its file system is mounted and healthy.';
+          ? 'The file system is read-only: point the cache at a writable directory (the `dir` option of cache-disk), or remount it read-write.'
+          : code === 'EMFILE' || code === 'ENFILE'
+            ? `No file descriptor came free within ${DESCRIPTOR_WAIT_MS / 1000} s: raise the limit (\`ulimit -n\`), or lower what else holds descriptors in this process.`
+            : 'Check that the cache directory exists and its file system is mounted and healthy.';
   return new PhysError(
     'PHYS_CACHE_DISK_IO',
     `Cannot ${what} ${path}${code === undefined ? '' : ` (${code})`}. ${hint}`,
@@ -127,11 +136,146 @@ export function ioError(what: string, path: string, error: unknown): PhysError {
 }
 
 /**
+ * A symbolic link inside the cache directory, where the cache never follows one: a link planted
+ * in a shared (group-writable) cache could lead writes, reads and deletes out of it.
+ */
+export function unsafeError(what: string, path: string): PhysError {
+  return new PhysError(
+    'PHYS_CACHE_DISK_UNSAFE',
+    `Refusing to ${what} through ${path}: it is a symbolic link (or not a directory) inside the cache, and the cache never follows links inside its directory, since one could lead writes and deletes out of it. Remove it; \`phys cache verify\` lists every such path.`,
+    { retryable: false, details: { path } },
+  );
+}
+
+// ---- file descriptors ---------------------------------------------------------------------------
+//
+// Descriptors are a per-process resource, so every cache of the process shares one bound on the
+// descriptors its asynchronous operations hold at once. Synchronous reads and writes open and
+// close within one call and need no slot. An open that finds the process out of descriptors
+// (EMFILE, ENFILE: descriptors held elsewhere in the process) waits and tries again, for up to
+// DESCRIPTOR_WAIT_MS, instead of failing: a cache lookup that gives up is a recompute.
+
+/** Asynchronous cache operations holding a descriptor at once, per process. */
+export const MAX_OPEN_DESCRIPTORS = 64;
+/** How long an open waits for a descriptor to come free before it fails with EMFILE. */
+export const DESCRIPTOR_WAIT_MS = 60_000;
+
+let freeSlots = MAX_OPEN_DESCRIPTORS;
+// A FIFO of waiters (an array with a moving head: shift() is O(n) on long queues).
+let waiters: (() => void)[] = [];
+let waitersHead = 0;
+
+function acquireSlot(): Promise<void> | undefined {
+  if (freeSlots > 0) {
+    freeSlots--;
+    return undefined;
+  }
+  return new Promise((resolve) => waiters.push(resolve));
+}
+
+function releaseSlot(): void {
+  if (waitersHead < waiters.length) {
+    const next = waiters[waitersHead] as () => void;
+    waiters[waitersHead++] = noop;
+    if (waitersHead > 1024 && waitersHead * 2 > waiters.length) {
+      waiters = waiters.slice(waitersHead);
+      waitersHead = 0;
+    }
+    next();
+    return;
+  }
+  freeSlots++;
+}
+
+function noop(): void {}
+
+/**
+ * Runs `fn`, which opens descriptors and closes them before it settles, holding one of the
+ * process's {@link MAX_OPEN_DESCRIPTORS} slots.
+ */
+export async function withDescriptor<T>(fn: () => Promise<T>): Promise<T> {
+  const wait = acquireSlot();
+  if (wait !== undefined) await wait;
+  try {
+    return await fn();
+  } finally {
+    releaseSlot();
+  }
+}
+
+/**
+ * `op` (an open, a readdir: anything that takes a descriptor), retried while the process is out
+ * of descriptors, with pauses growing from 1 to 100 ms, for up to {@link DESCRIPTOR_WAIT_MS}.
+ */
+export async function retryOutOfDescriptors<T>(op: () => Promise<T>): Promise<T> {
+  let started: number | undefined;
+  let delay = 1;
+  for (;;) {
+    try {
+      return await op();
+    } catch (error) {
+      if (!isOutOfDescriptors(error)) throw error;
+      started ??= performance.now();
+      if (performance.now() - started >= DESCRIPTOR_WAIT_MS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay * (0.5 + Math.random())));
+      delay = Math.min(100, delay * 2);
+    }
+  }
+}
+
+/** `open(2)`, waiting while the process is out of descriptors ({@link retryOutOfDescriptors}). */
+export function openWaiting(path: string, flags: number | string, mode?: number): Promise<number> {
+  return retryOutOfDescriptors(() => openAsync(path, flags, mode));
+}
+
+/** Flags that never follow a symbolic link at the last component, nor block on a FIFO. */
+export const READ_NOFOLLOW =
+  fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
+
+/** What `open` with O_NOFOLLOW reports for a symbolic link (ELOOP; EMLINK on some BSDs). */
+export function isSymlinkRefused(error: unknown): boolean {
+  const code = errnoOf(error);
+  return code === 'ELOOP' || code === 'EMLINK';
+}
+
+/** Whether `path` is a real directory: not a symbolic link (lstat); undefined when missing. */
+export function isRealDirSync(path: string): boolean | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(path);
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+  return st.isDirectory();
+}
+
+/** Async {@link isRealDirSync}. */
+export async function isRealDir(path: string): Promise<boolean | undefined> {
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.lstat(path);
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+  return st.isDirectory();
+}
+
+/**
  * Creates `dir` and its missing parents. With `mode`, every directory created here gets exactly
  * that mode (chmod after mkdir: mkdir applies the umask and drops the setgid bit).
  */
 export function ensureDirSync(dir: string, mode: number | undefined): void {
-  const first = fs.mkdirSync(dir, { recursive: true, ...(mode === undefined ? {} : { mode }) });
+  let first: string | undefined;
+  try {
+    first = fs.mkdirSync(dir, { recursive: true, ...(mode === undefined ? {} : { mode }) });
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+    // Node's recursive mkdir reports ENOENT for what is really EROFS (or another error of the
+    // first directory it had to create): create them one by one to learn the real reason.
+    first = mkdirEachSync(dir, mode);
+  }
   if (first !== undefined && mode !== undefined) {
     for (const created of createdChain(first, dir)) chmodQuiet(created, mode);
   }
@@ -139,15 +283,44 @@ export function ensureDirSync(dir: string, mode: number | undefined): void {
 
 /** Async {@link ensureDirSync}. */
 export async function ensureDir(dir: string, mode: number | undefined): Promise<void> {
-  const first = await fs.promises.mkdir(dir, {
-    recursive: true,
-    ...(mode === undefined ? {} : { mode }),
-  });
+  let first: string | undefined;
+  try {
+    first = await fs.promises.mkdir(dir, {
+      recursive: true,
+      ...(mode === undefined ? {} : { mode }),
+    });
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+    first = mkdirEachSync(dir, mode);
+  }
   if (first !== undefined && mode !== undefined) {
     for (const created of createdChain(first, dir)) {
       await fs.promises.chmod(created, mode).catch(() => {});
     }
   }
+}
+
+/**
+ * Creates the missing directories of `dir` one at a time, from the deepest existing one down,
+ * so that a failure reports its own errno (EROFS, EACCES); returns the first one created.
+ */
+function mkdirEachSync(dir: string, mode: number | undefined): string | undefined {
+  const missing: string[] = [];
+  for (let at = dir; ; at = dirname(at)) {
+    if (fs.existsSync(at)) break;
+    missing.push(at);
+    if (dirname(at) === at) break;
+  }
+  let first: string | undefined;
+  for (const path of missing.reverse()) {
+    try {
+      fs.mkdirSync(path, mode === undefined ? undefined : { mode });
+      first ??= path;
+    } catch (error) {
+      if (errnoOf(error) !== 'EEXIST') throw error;
+    }
+  }
+  return first;
 }
 
 /** `first`, then each directory below it down to `dir`. */
@@ -181,20 +354,22 @@ export function closeQuietly(fd: number, sync: boolean): void {
 }
 
 /** fsyncs the file or directory at `path`, best effort. */
-export async function fsyncPath(path: string): Promise<void> {
-  let fd: number;
-  try {
-    fd = await openAsync(path, 'r');
-  } catch {
-    return; // Evicted or deleted since: nothing left to make durable.
-  }
-  try {
-    await fsyncAsync(fd);
-  } catch {
-    // Best effort: a failed background fsync only weakens durability, never correctness.
-  } finally {
-    await closeAsync(fd).catch(() => {});
-  }
+export function fsyncPath(path: string): Promise<void> {
+  return withDescriptor(async () => {
+    let fd: number;
+    try {
+      fd = await openWaiting(path, READ_NOFOLLOW);
+    } catch {
+      return; // Evicted or deleted since: nothing left to make durable.
+    }
+    try {
+      await fsyncAsync(fd);
+    } catch {
+      // Best effort: a failed background fsync only weakens durability, never correctness.
+    } finally {
+      await closeAsync(fd).catch(() => {});
+    }
+  });
 }
 
 /** Runs `fn` over `items`, at most {@link STAT_CONCURRENCY} at a time. */

@@ -29,6 +29,12 @@ export interface VerifyReport {
   readonly corrupt: number;
   /** Bytes of the intact entries. */
   readonly bytes: number;
+  /**
+   * Symbolic links found inside the cache directory where it keeps its own directories and
+   * files (`v1/`, shard directories, entries, `quarantine/`, `locks/`). The cache never follows
+   * them, nor writes or deletes through them; remove them.
+   */
+  readonly symlinks: readonly string[];
 }
 
 /** Options of {@link DiskCache.gc}. @public */
@@ -132,7 +138,8 @@ export async function verifyEntries(parts: MaintainedParts): Promise<VerifyRepor
     good.push(file);
   }
   index.rebuild(good);
-  return { checked: ok + corrupt, ok, corrupt, bytes };
+  const symlinks = [...new Set([...scan.links, ...(await store.topLevelLinks())])].sort();
+  return { checked: ok + corrupt, ok, corrupt, bytes, symlinks };
 }
 
 /**

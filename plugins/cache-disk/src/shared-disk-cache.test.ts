@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { getEventListeners } from 'node:events';
 import fs from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,6 +158,41 @@ describe('SharedDiskCache', () => {
     const waiting = cache.getOrCompute(key(7), () => entry(7), { signal: controller.signal });
     setTimeout(() => controller.abort(), 30);
     await expect(waiting).rejects.toBeInstanceOf(CancelledError);
+  });
+
+  it('many keys waiting on one signal share one abort listener (no MaxListenersExceededWarning)', async () => {
+    // A run passes one signal for all its keys; 30 of them wait for another host's locks. A
+    // waiter checks for the entry (has) after each pause, so once every key has been checked,
+    // all 30 have paused, at the same time (1 s each, started together).
+    const checked = new Set<string>();
+    class Watched extends SharedDiskCache {
+      override has(k: string): Promise<boolean> {
+        checked.add(k);
+        return super.has(k);
+      }
+    }
+    const cache = new Watched({ dir, pollMinMs: 1000, pollMaxMs: 1000 });
+    const keys = Array.from({ length: 30 }, (_, i) => key(`waiting-${i}`));
+    for (const k of keys) writeLock(cache, k, { host: 'another-host', pid: 1 }, 0);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const controller = new AbortController();
+      const waits = keys.map((k) =>
+        cache.getOrCompute(k, () => entry(0), { signal: controller.signal }).catch((e) => e),
+      );
+      while (checked.size < keys.length) await new Promise((r) => setTimeout(r, 10));
+      expect(getEventListeners(controller.signal, 'abort').length).toBeLessThanOrEqual(1);
+      controller.abort();
+      for (const outcome of await Promise.all(waits))
+        expect(outcome).toBeInstanceOf(CancelledError);
+      expect(getEventListeners(controller.signal, 'abort')).toEqual([]);
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([]);
   });
 
   it('gc() removes abandoned locks', async () => {

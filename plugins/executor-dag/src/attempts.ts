@@ -133,6 +133,8 @@ export function endAttempt(run: DagRun, i: number): void {
   if (run.local !== undefined && grant !== undefined) {
     run.local.release(grant, run.dag.resources[i] as ResourceRequirements);
   }
+  // A task that ends while still in its scheduler's queue leaves it (see dispatch.ts).
+  if (run.inQueue.size > 0) run.inQueue.delete(i);
   if (run.controllers.size > 0) {
     run.controllers.delete(i);
     const timer = run.timers.get(i);

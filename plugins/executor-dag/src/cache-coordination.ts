@@ -3,6 +3,7 @@ import {
   type CacheEntry,
   CancelledError,
   type DagKeyInputs,
+  type GetOrComputeResult,
   isSingleFlightCache,
   KEY_INPUTS_FIELD,
   type Logger,
@@ -13,12 +14,28 @@ import { type RunCacheKeys, runCacheKeys } from './cache-keys.js';
 import type { CompiledDag } from './compile.js';
 import { recordCached, type StageOutput } from './completion.js';
 import type { DagRun } from './dag-run.js';
-import { type NodeExtras, S_CACHED, S_COMPLETED, S_LOOKUP, S_READY } from './run-result.js';
+import type { Demand } from './demand.js';
+import { type NodeExtras, S_CACHED, S_COMPLETED, S_LOOKUP } from './run-result.js';
 
 // Nodes of one run that share a key do identical work. The first of them to become ready (the
 // group's leader) is looked up and, on a miss, run; the others wait for it and are restored from
 // its result, so each key is looked up, computed and stored at most once per run. A cache
-// failure never fails the run: it is logged, counted, and treated as a miss.
+// failure never fails the run: it is logged, counted, and treated as a miss. The first failure of
+// a kind (lookup or store, error code, errno) is logged as it happens; the others of that kind
+// are counted and logged as one line when the run ends, so a cache that fails for every node
+// prints two lines, not one per node.
+//
+// How many lookups are under way at once is the cache's business, not the executor's: the
+// executor asks for every ready node's key at once, and a cache bounds its own I/O (DiskCache
+// holds at most a fixed number of file descriptors at a time, per process, and waits out
+// EMFILE). Only the cache knows what a lookup costs it: a synchronous read holds no descriptor
+// across an await, a remote cache has other limits, and other callers (planDag, user code) need
+// the same bound.
+//
+// Which nodes are looked up when, and which of them run, is demand.ts: a leader that nothing
+// needs is looked up without taking a single-flight cache's lock; when it misses, a waiting node
+// that needs the key leads instead, or else the key is left missing (its nodes are restored only
+// if a node that needs it comes later, and are otherwise not needed).
 
 /** What a run did with its cache (reported as `result.cache`). */
 export interface CacheCounters {
@@ -61,13 +78,18 @@ export function deriveKeys(
 const G_ACTIVE = 0;
 const G_DONE = 1;
 const G_FAILED = 2;
+/** Looked up, missing, and needed by none of its nodes so far: nothing computes it. */
+const G_MISSED = 3;
 
 /** The nodes of one run that share a cache key. */
 interface KeyGroup {
   /** The node that is looked up and, on a miss, run for all of them. */
-  readonly leader: number;
+  leader: number;
   phase: number;
-  /** Nodes ready while the leader was still looked up or running. */
+  /**
+   * Nodes looked up while the leader was still looked up or running (or, in G_MISSED, every node
+   * of the key so far): restored from the group's result once it has one.
+   */
   waiters: number[] | undefined;
   /** The result, once known (restored or computed). */
   entry: CacheEntry | undefined;
@@ -93,6 +115,10 @@ export class CacheCoordinator {
   readonly #leads: (KeyGroup | undefined)[];
   /** Writes and single flights in progress; the run's result waits for them. */
   readonly #puts: Promise<void>[] = [];
+  /** Failures of each kind after the first (logged once the run ends, as one line per kind). */
+  readonly #repeated = new Map<string, RepeatedFailure>();
+  /** Groups that entered G_MISSED (see {@link skipUnneeded}). */
+  readonly #missing: KeyGroup[] = [];
 
   constructor(run: DagRun, cache: Cache, keys: RunCacheKeys, counters: CacheCounters) {
     const n = run.dag.n;
@@ -105,10 +131,13 @@ export class CacheCoordinator {
     this.#leads = new Array<KeyGroup | undefined>(n);
   }
 
-  /** A ready node whose key this run has not dealt with yet. */
+  /** A node whose key this run has not dealt with yet (queued by demand.ts). */
   lookup(i: number): void {
     const run = this.#run;
+    const demand = run.demand as Demand;
     this.lookedUp[i] = 1;
+    // A node that nothing needs never runs, whatever the cache holds: its dependencies are free.
+    if (demand.needed[i] === 0) demand.release(i);
     const key = this.#keys[i] as string;
     const group = this.#groups.get(key);
     if (group === undefined) {
@@ -133,8 +162,17 @@ export class CacheCoordinator {
       this.#restore(i, group);
     } else if (group.phase === G_FAILED) {
       // The identical work failed for another node (failureMode 'continue'): this node gets its
-      // own attempts.
-      run.heap.push(i);
+      // own attempts (if it is needed).
+      demand.missed(i);
+    } else if (group.phase === G_MISSED && demand.needed[i] === 1) {
+      // The key was missing and nothing needed it; this node does: it leads, and asks again (a
+      // single-flight cache's lock is taken only for a key that is needed).
+      group.phase = G_ACTIVE;
+      group.leader = i;
+      this.#leads[i] = group;
+      run.lookups++;
+      this.#counters.lookups++;
+      this.#ask(i, key, group);
     } else {
       run.move(i, S_LOOKUP);
       if (group.waiters === undefined) group.waiters = [i];
@@ -162,11 +200,8 @@ export class CacheCoordinator {
     group.phase = G_FAILED;
     abandon(group, run.errors.get(i));
     if (waiters === undefined || run.stopping) return;
-    for (const w of waiters) {
-      run.move(w, S_READY);
-      if (run.readyAt !== undefined) run.readyAt[w] = performance.now();
-      run.heap.push(w);
-    }
+    const demand = run.demand as Demand;
+    for (const w of waiters) demand.missed(w);
   }
 
   /**
@@ -208,12 +243,31 @@ export class CacheCoordinator {
   }
 
   /**
+   * Nothing is left to do: the nodes of keys that stayed missing, which no node needed, end
+   * SKIPPED as not needed.
+   */
+  skipUnneeded(): void {
+    const demand = this.#run.demand as Demand;
+    for (const group of this.#missing) {
+      const waiters = group.waiters;
+      if (group.phase !== G_MISSED || waiters === undefined) continue;
+      group.waiters = undefined;
+      for (const w of waiters) demand.skipNotNeeded(w);
+    }
+    this.#missing.length = 0;
+  }
+
+  /**
    * The run is over: computations a shared cache handed to nodes that never ran are given back
    * (other processes take over), and what is still being written is awaited (undefined: nothing).
    */
   close(): Promise<unknown> | undefined {
     for (const group of this.#groups.values()) abandon(group);
-    return this.#puts.length > 0 ? Promise.all(this.#puts) : undefined;
+    if (this.#puts.length === 0) {
+      this.#logRepeated();
+      return undefined;
+    }
+    return Promise.all(this.#puts).then(() => this.#logRepeated());
   }
 
   /**
@@ -225,7 +279,7 @@ export class CacheCoordinator {
   #ask(i: number, key: string, group: KeyGroup): void {
     const run = this.#run;
     const cache = this.#cache;
-    if (!isSingleFlightCache(cache)) {
+    if (!isSingleFlightCache(cache) || (run.demand as Demand).needed[i] === 0) {
       let found: Promise<CacheEntry | undefined>;
       try {
         found = cache.get(key);
@@ -250,7 +304,7 @@ export class CacheCoordinator {
       this.#looked(i, undefined);
       return promise;
     };
-    let flight: Promise<{ readonly entry: CacheEntry; readonly computed: boolean }>;
+    let flight: Promise<GetOrComputeResult>;
     try {
       flight = cache.getOrCompute(key, compute, { signal: run.runSignal });
     } catch (error) {
@@ -259,8 +313,11 @@ export class CacheCoordinator {
     this.#puts.push(
       flight.then(
         (outcome) => {
-          if (!asked) this.#looked(i, outcome.entry);
-          else if (outcome.computed) this.#counters.stored++;
+          if (!asked) this.#looked(i, outcome.entry, outcome.size);
+          else if (outcome.computed) {
+            this.#counters.stored++;
+            run.observer?.cache(run, i, 'store', outcome.size);
+          }
         },
         (error: unknown) => {
           if (!asked) {
@@ -275,8 +332,11 @@ export class CacheCoordinator {
     );
   }
 
-  /** A leader's lookup ended: restore it (and every node waiting on its key) or run it. */
-  #looked(i: number, entry: CacheEntry | undefined): void {
+  /**
+   * A leader's lookup ended: restore it (and every node waiting on its key) or run it. `size`:
+   * the bytes read, when a single-flight cache reports them beside the entry.
+   */
+  #looked(i: number, entry: CacheEntry | undefined, size?: number): void {
     const run = this.#run;
     run.lookups--;
     if (run.finished || run.stopping) {
@@ -293,11 +353,11 @@ export class CacheCoordinator {
     }
     if (entry === undefined) {
       this.#counters.misses++;
-      run.move(i, S_READY);
-      if (run.readyAt !== undefined) run.readyAt[i] = performance.now();
-      run.heap.push(i);
+      run.observer?.cache(run, i, 'miss', 0);
+      this.#missed(i);
     } else {
       this.#counters.hits++;
+      run.observer?.cache(run, i, 'hit', size ?? entry.size);
       const group = this.#leads[i] as KeyGroup;
       share(group, entry);
       this.#restore(i, group);
@@ -305,15 +365,55 @@ export class CacheCoordinator {
     run.pump();
   }
 
-  /** Node `i` becomes CACHED with the result its group holds. */
+  /**
+   * A leader's key is missing: a leader that is needed runs (demand.ts). One that is not hands
+   * the group to a waiting node that needs the key (and waits for its result), or else the key
+   * stays missing, its nodes parked in the group.
+   */
+  #missed(i: number): void {
+    const run = this.#run;
+    const demand = run.demand as Demand;
+    const needed = demand.needed;
+    if (needed[i] === 1) {
+      demand.missed(i);
+      return;
+    }
+    const group = this.#leads[i] as KeyGroup;
+    this.#leads[i] = undefined;
+    const waiters = group.waiters ?? [];
+    group.waiters = waiters;
+    const at = waiters.findIndex((w) => needed[w] === 1);
+    if (at < 0) {
+      group.phase = G_MISSED;
+      waiters.push(i);
+      this.#missing.push(group);
+      return;
+    }
+    const next = waiters[at] as number;
+    waiters.splice(at, 1);
+    waiters.push(i);
+    group.leader = next;
+    this.#leads[next] = group;
+    if (isSingleFlightCache(this.#cache)) {
+      run.lookups++;
+      this.#counters.lookups++;
+      this.#ask(next, this.#keys[next] as string, group);
+    } else {
+      demand.missed(next);
+    }
+  }
+
+  /** Node `i` becomes CACHED with the result its group holds; its dependencies are free. */
   #restore(i: number, group: KeyGroup): void {
+    (this.#run.demand as Demand).release(i);
     recordCached(this.#run, i, group.entry as CacheEntry, group.extras as NodeExtras);
   }
 
   async #put(i: number, key: string, entry: CacheEntry): Promise<void> {
     try {
-      await this.#cache.put(key, entry);
+      const put = await this.#cache.put(key, entry);
       this.#counters.stored++;
+      this.#run.observer?.cache(this.#run, i, 'store', put?.size);
     } catch (error) {
       this.#failed('store', i, error);
     }
@@ -323,6 +423,14 @@ export class CacheCoordinator {
     this.#counters.errors++;
     const node = this.#run.dag.ids[i] as string;
     const code = PhysError.is(error) ? error.code : undefined;
+    const errno = errnoOf(error);
+    const kind = `${what} ${code ?? ''} ${errno ?? ''}`;
+    const repeated = this.#repeated.get(kind);
+    if (repeated !== undefined) {
+      repeated.count++;
+      return;
+    }
+    this.#repeated.set(kind, { what, code, errno, count: 0 });
     const message = error instanceof Error ? error.message : String(error);
     this.#run.logger.warn(
       what === 'lookup'
@@ -331,6 +439,40 @@ export class CacheCoordinator {
       { node, ...(code === undefined ? {} : { code }) },
     );
   }
+
+  /** One line for each kind of failure that happened again after its first was logged. */
+  #logRepeated(): void {
+    for (const { what, code, errno, count } of this.#repeated.values()) {
+      if (count === 0) continue;
+      const nodes = `${count.toLocaleString('en-US')} more node${count === 1 ? '' : 's'}`;
+      const why = [code, errno].filter((part) => part !== undefined).join(', ');
+      const same = why === '' ? 'the same way' : `the same way (${why})`;
+      this.#run.logger.warn(
+        what === 'lookup'
+          ? `cache lookup failed for ${nodes} ${same}, so they ran too`
+          : `cannot cache the results of ${nodes} either, failing ${same} (the run goes on)`,
+        { count, ...(code === undefined ? {} : { code }) },
+      );
+    }
+    this.#repeated.clear();
+  }
+}
+
+/** A kind of cache failure that happened again after its first was logged. */
+interface RepeatedFailure {
+  readonly what: 'lookup' | 'store';
+  readonly code: string | undefined;
+  readonly errno: string | undefined;
+  /** How many times after the first. */
+  count: number;
+}
+
+/** The errno a cache failure reports: a PhysError's `details.errno`, or a Node error's code. */
+function errnoOf(error: unknown): string | undefined {
+  const errno = PhysError.is(error)
+    ? error.details?.errno
+    : (error as { code?: unknown } | null)?.code;
+  return typeof errno === 'string' ? errno : undefined;
 }
 
 function isEntry(entry: unknown): entry is CacheEntry {

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import {
   type ArtifactRef,
@@ -13,7 +12,7 @@ import {
   type StageDefinition,
   StageExecutionError,
 } from '@phys/core';
-import { logTail } from '@phys/scheduler-kit';
+import { ensurePrivateDir, logTail, userWorkRoot } from '@phys/scheduler-kit';
 import type { z } from 'zod';
 import { STDERR_TAIL, safe } from './process-runner.js';
 
@@ -73,7 +72,10 @@ export interface CommandStageSpec<TSchema extends z.ZodType, TIn, TOut> {
    * inside a Slurm allocation, else `mpirun -n {ranks}`).
    */
   readonly launcher?: MpiLauncher;
-  /** Base of the per-node work directories (default: `$PHYS_WORK_DIR`, else `<tmp>/phys-work`). */
+  /**
+   * Base of the per-node work directories (default: `$PHYS_WORK_DIR`, else `<tmp>/phys-<uid>`,
+   * made private to the user and refused when it is a symbolic link or another user's).
+   */
   readonly workRoot?: string;
   /** Seconds between SIGTERM and SIGKILL when the node is aborted (default 5). */
   readonly killGraceSeconds?: number;
@@ -102,7 +104,13 @@ export function defineCommandStage<TSchema extends z.ZodType, TIn = unknown, TOu
     isolation: spec.isolation ?? 'inline',
     async process(input: TIn, ctx) {
       const config = ctx.config;
-      const root = spec.workRoot ?? process.env.PHYS_WORK_DIR ?? join(tmpdir(), 'phys-work');
+      let root = spec.workRoot ?? process.env.PHYS_WORK_DIR;
+      if (root === undefined) {
+        root = userWorkRoot();
+        await ensurePrivateDir(root, {
+          elsewhere: "set PHYS_WORK_DIR, or the stage's `workRoot`, to a directory of your own",
+        });
+      }
       const workDir = resolve(
         root,
         'commands',

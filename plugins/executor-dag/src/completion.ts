@@ -1,9 +1,10 @@
-import { type CacheEntry, CancelledError } from '@phys/core';
+import { type CacheEntry, CancelledError, type NodeSpec, type PhysError } from '@phys/core';
 import type { DagRun } from './dag-run.js';
 import {
   type NodeExtras,
   S_CACHED,
   S_COMPLETED,
+  S_FAILED,
   S_PENDING,
   S_READY,
   S_SKIPPED,
@@ -88,13 +89,14 @@ export function recordSuccess(
     consumers[d] = left;
     if (left === 0) outputs[d] = undefined;
   }
-  if (run.observer !== undefined) run.observer.nodeEnd(run, i, status, out);
+  // The fast path reports its nodes to collectors when it is done (fast-path.ts).
+  if (run.observer !== undefined && !run.bursting) run.observer.nodeEnd(run, i, status, out);
   if (run.cache !== undefined) run.cache.settle(i, status);
   if (run.packaging !== undefined) {
     run.packaging.add(i, out, status === S_CACHED, {
       runId: run.runId,
       keys: run.cacheKeys,
-      logger: run.logger,
+      failed: (error) => recordPackagingFailure(run, i, error),
     });
   }
   const outList = dag.outList;
@@ -113,7 +115,9 @@ export function recordSuccess(
     if (left === 0 && states[w] === S_PENDING && !stopped) {
       states[w] = S_READY;
       readied++;
-      if (readyAt !== undefined) readyAt[w] = performance.now();
+      // Kept for collectors only: ready when this node ended. On the fast path its end is not
+      // read yet: -(i + 1) stands for it (see observation.ts).
+      if (readyAt !== undefined) readyAt[w] = run.bursting ? -(i + 1) : (run.end[i] as number);
       heap.push(w);
     }
   }
@@ -155,8 +159,39 @@ export function recordFailure(run: DagRun, i: number, status: number): void {
   }
 }
 
+/**
+ * Node `i` ended COMPLETED or CACHED, but its model package could not be written. The user asked
+ * for the package, so the node ends FAILED with `error` and the run fails as for any failed node:
+ * failFast stops it, otherwise what depends on the node and has not started is skipped.
+ * Dependents that already started with its output are left to finish.
+ */
+export function recordPackagingFailure(run: DagRun, i: number, error: PhysError): void {
+  const status = run.status[i];
+  if (status !== S_COMPLETED && status !== S_CACHED) return;
+  run.errors.set(i, error);
+  run.move(i, S_FAILED);
+  if (run.observer !== undefined) {
+    run.observer.error(run.dag.nodes[i] as NodeSpec, error);
+    run.observer.progress(run, i);
+  }
+  if (!run.stopping) {
+    run.firstError ??= error;
+    if (run.failFast) {
+      run.stop(
+        new CancelledError(
+          `Cancelled because the model package of node '${run.dag.ids[i]}' could not be written (failureMode 'failFast').`,
+          { cause: error },
+        ),
+      );
+    } else {
+      skipDependents(run, i);
+    }
+  }
+  run.pump();
+}
+
 /** failureMode 'continue': everything downstream of node `i` that has not started is SKIPPED. */
-function skipDependents(run: DagRun, i: number): void {
+export function skipDependents(run: DagRun, i: number): void {
   const { outStart, outList } = run.dag;
   const stack = [i];
   while (stack.length > 0) {
@@ -174,7 +209,7 @@ function skipDependents(run: DagRun, i: number): void {
 }
 
 /** Node `i` no longer needs its inputs: a parent whose last consumer this was drops its output. */
-function releaseInputs(run: DagRun, i: number): void {
+export function releaseInputs(run: DagRun, i: number): void {
   const { depStart, depList } = run.dag;
   const consumers = run.consumers;
   for (let e = depStart[i] as number, end = depStart[i + 1] as number; e < end; e++) {

@@ -29,7 +29,9 @@ export interface DagExecutorOptions {
   readonly scheduler?: Scheduler;
   /**
    * Result cache: a hit restores the node's result and marks it CACHED; a miss runs and is
-   * stored. Nodes of one run that share a key are computed (or looked up) once. A cache with
+   * stored, unless nothing needs it (no output of the run, no node that runs): then it is
+   * SKIPPED (`skipReason: 'not-needed'`). Nodes of one run that share a key are computed (or
+   * looked up) once. A cache with
    * `getOrCompute` (`DiskCache`, `SharedDiskCache`) is used through it, so that runs in other
    * processes needing the same key at the same time compute it once between them.
    */
@@ -59,7 +61,8 @@ export interface DagExecutorOptions {
   readonly name?: string;
   /**
    * Packages the result of every node marked `modelArtifact: true` once it completes or is
-   * restored from the cache; run provenance lists the packages (`modelPackages`).
+   * restored from the cache; run provenance lists the packages (`modelPackages`). A node whose
+   * package cannot be written ends FAILED with the packager's error.
    */
   readonly packager?: ModelPackager;
 }

@@ -16,6 +16,7 @@ import { attemptFailed } from './attempts.js';
 import { CacheCoordinator, type CacheCounters, deriveKeys } from './cache-coordination.js';
 import type { CompiledDag } from './compile.js';
 import type { DagExecutorOptions, DagRunOptions } from './dag-executor.js';
+import { Demand } from './demand.js';
 import { launch } from './dispatch.js';
 import { burst } from './fast-path.js';
 import type { LocalDispatch } from './local-scheduler.js';
@@ -63,9 +64,12 @@ export class DagRun extends RunState {
   /** Set by start() when the executor has a cache and the keys could be derived. */
   cache: CacheCoordinator | undefined;
   cacheKeys: readonly string[] | undefined;
+  /** What the run needs; set with `cache` (a run without one runs every node). */
+  demand: Demand | undefined;
   /**
    * Whether ready inline nodes may take the fast path: a LocalScheduler, and nothing that needs
-   * more than recordSuccess does for a plain result (no observer, strict check, cache or packager).
+   * more than recordSuccess does for a plain result (no hooks or progress callback, strict check,
+   * cache or packager; collectors hear of its nodes as of any other).
    */
   readonly fast: boolean;
   readonly t0: number;
@@ -129,12 +133,13 @@ export class DagRun extends RunState {
         : { lookups: 0, hits: 0, misses: 0, shared: 0, stored: 0, errors: 0 };
     this.cache = undefined;
     this.cacheKeys = undefined;
+    this.demand = undefined;
     this.packaging =
       executor.packager === undefined ? undefined : ModelPackaging.create(executor.packager, dag);
     this.#userSignal = options.signal;
     this.fast =
       local !== undefined &&
-      observer === undefined &&
+      (observer === undefined || observer.metricsOnly) &&
       !this.strict &&
       executor.cache === undefined &&
       this.packaging === undefined;
@@ -188,25 +193,35 @@ export class DagRun extends RunState {
           }
         }
       }
-      this.observer?.runStart(n, this.policyHash);
+      this.observer?.runStart(this, this.policyHash);
       const { depStart, outStart } = dag;
-      const heap = this.heap;
-      const readyAt = this.readyAt;
-      const now = readyAt === undefined ? 0 : performance.now();
-      let roots = 0;
-      for (let i = 0; i < n; i++) {
-        const deps = (depStart[i + 1] as number) - (depStart[i] as number);
-        this.waiting[i] = deps;
-        this.consumers[i] = (outStart[i + 1] as number) - (outStart[i] as number);
-        if (deps === 0) {
-          this.status[i] = S_READY;
-          roots++;
-          if (readyAt !== undefined) readyAt[i] = now;
-          heap.push(i);
+      if (this.cache !== undefined) {
+        // With a cache, nodes are looked up from the outputs up, and only what is needed runs.
+        for (let i = 0; i < n; i++) {
+          this.waiting[i] = (depStart[i + 1] as number) - (depStart[i] as number);
+          this.consumers[i] = (outStart[i + 1] as number) - (outStart[i] as number);
         }
+        this.demand = new Demand(this);
+        this.demand.start();
+      } else {
+        const heap = this.heap;
+        const readyAt = this.readyAt;
+        const now = readyAt === undefined ? 0 : performance.now();
+        let roots = 0;
+        for (let i = 0; i < n; i++) {
+          const deps = (depStart[i + 1] as number) - (depStart[i] as number);
+          this.waiting[i] = deps;
+          this.consumers[i] = (outStart[i + 1] as number) - (outStart[i] as number);
+          if (deps === 0) {
+            this.status[i] = S_READY;
+            roots++;
+            if (readyAt !== undefined) readyAt[i] = now;
+            heap.push(i);
+          }
+        }
+        this.counts[S_PENDING] = n - roots;
+        this.counts[S_READY] = roots;
       }
-      this.counts[S_PENDING] = n - roots;
-      this.counts[S_READY] = roots;
       const signal = this.#userSignal;
       if (signal !== undefined) {
         if (signal.aborted) this.#cancel();
@@ -268,10 +283,13 @@ export class DagRun extends RunState {
             if (this.stopping || heap.size === 0) break;
           }
           // The general path: one node that the burst does not take (or any node of a run
-          // that is observed, strict, cached or packaged).
+          // that is observed, strict, cached or packaged). With a cache, the heap also holds
+          // nodes to look up, needed or not, and ready or not (see demand.ts).
           const i = heap.peek();
           if (lookedUp !== undefined && lookedUp[i] === 0) {
             heap.pop();
+            // A node restored from the cache took from here to its restore (observation.ts).
+            if (this.readyAt !== undefined) this.readyAt[i] = performance.now();
             (cache as CacheCoordinator).lookup(i);
             continue;
           }
@@ -347,6 +365,15 @@ export class DagRun extends RunState {
       this.heap.size > 0
     ) {
       return;
+    }
+    // No node can need a missing key any more: what waited for one was not needed. (A stopped
+    // run leaves them to end CANCELLED with the rest.)
+    if (!this.stopping && this.cache !== undefined) {
+      this.cache.skipUnneeded();
+      if (this.heap.size > 0) {
+        this.pump();
+        return;
+      }
     }
     this.finished = true;
     this.#unlisten?.();

@@ -57,11 +57,17 @@ export function launch(run: DagRun, i: number, grant: GrantedResources): void {
   const attempt = beginAttempt(run, i);
   run.grants[i] = grant;
   const input = run.input(i);
+  const local = run.local;
+  // A scheduler that reports starts queues the task first: it starts running later (started()).
+  const queued = local === undefined && run.scheduler.capabilities.reportsStart === true;
+  if (queued) {
+    run.inQueue.add(i);
+    run.runningSince.set(i, -1);
+  }
   if (run.observer !== undefined) {
-    run.observer.nodeStart(run, i, attempt, input, run.attemptStart[i] as number);
+    run.observer.nodeStart(run, i, attempt, input, run.attemptStart[i] as number, queued);
   }
   const iso = dag.isolation[i] as number;
-  const local = run.local;
   const timeout = node.timeoutSeconds;
   // Inline attempts without a timeout share the run's signal: no controller per node.
   let signal = run.runSignal;
@@ -74,7 +80,7 @@ export function launch(run: DagRun, i: number, grant: GrantedResources): void {
     }
   }
   if (local === undefined) {
-    submit(run, i, attempt, input, signal);
+    submit(run, i, attempt, input, signal, queued);
     return;
   }
   if (iso !== ISO_INLINE) {
@@ -88,6 +94,7 @@ export function launch(run: DagRun, i: number, grant: GrantedResources): void {
       input,
       resources: grant,
       ...(run.artifactsDir === undefined ? {} : { artifactsDir: run.artifactsDir }),
+      ...(node.point === undefined ? {} : { point: node.point }),
     };
     local.run(ISOLATION_NAMES[iso] as Isolation, job, signal, run.configFile).then(
       (out) => {
@@ -103,7 +110,7 @@ export function launch(run: DagRun, i: number, grant: GrantedResources): void {
   try {
     out = stage.process(
       input,
-      new NodeContext(run, stage.config, signal, grant, dag.ids[i] as string, attempt),
+      new NodeContext(run, stage.config, signal, grant, dag.ids[i] as string, attempt, node.point),
     );
   } catch (error) {
     attemptFailed(run, i, attempt, toPhysError(run, i, error));
@@ -144,6 +151,17 @@ export function afterProcess(
   attemptSucceeded(run, i, attempt, out as StageResult, input, before);
 }
 
+/**
+ * Attempt `attempt` of node `i`, queued in a scheduler that reports starts, started running: it
+ * leaves the queue, and collectors hear of its start (with the time it waited since it was ready).
+ */
+function started(run: DagRun, i: number, attempt: number): void {
+  if (!isCurrent(run, i, attempt) || !run.inQueue.delete(i)) return;
+  const now = performance.now();
+  run.runningSince.set(i, now);
+  run.observer?.nodeRunning(run, i, attempt, now);
+}
+
 /** Runs an attempt as a task of a scheduler seen only through the Scheduler contract. */
 function submit(
   run: DagRun,
@@ -151,6 +169,7 @@ function submit(
   attempt: number,
   input: unknown,
   signal: AbortSignal,
+  queued: boolean,
 ): void {
   const dag = run.dag;
   const node = dag.nodes[i] as NodeSpec;
@@ -164,6 +183,8 @@ function submit(
     policy: run.policyObject(),
     signal,
     ...(node.timeoutSeconds === undefined ? {} : { timeoutSeconds: node.timeoutSeconds }),
+    ...(node.point === undefined ? {} : { point: node.point }),
+    ...(queued ? { onRunning: () => started(run, i, attempt) } : {}),
   };
   const scheduler = run.scheduler;
   scheduler

@@ -18,8 +18,9 @@ import { S_RUNNING } from './run-result.js';
  * a running attempt, and the burst ends.
  *
  * A node here goes READY → COMPLETED without passing through RUNNING: nothing can observe the
- * difference, since the stage runs synchronously and the run has no hooks or progress. Its end
- * time is the next clock reading (RunState.endDebt), which is the next node's start.
+ * difference, since the stage runs synchronously and the run has no hooks or progress (metrics
+ * collectors hear of its start and end once the burst is over). Its end time is the next clock
+ * reading (RunState.endDebt), which is the next node's start.
  */
 export function burst(run: DagRun): void {
   const heap = run.heap;
@@ -40,6 +41,12 @@ export function burst(run: DagRun): void {
   const attemptStart = run.attemptStart;
   const end = run.end;
   const signal = run.runSignal;
+  // A run with collectors (and nothing else: see DagRun.fast) reports the nodes run here when
+  // the burst ends or hands a node over (they are the COMPLETED nodes of the finish order from
+  // `reported` on): their starts and ends, with the times the arrays hold. Nothing per node here,
+  // and nothing can read the collectors meanwhile (the burst holds the thread).
+  const observer = run.observer;
+  let reported = run.finishCount;
   // Nodes here run one at a time, so consecutive nodes asking for the same resources (the
   // same normalized object: the usual case) pass one grant along instead of releasing and
   // re-acquiring it per node. It is returned when the burst ends.
@@ -102,6 +109,7 @@ export function burst(run: DagRun): void {
             grant as GrantedResources,
             ids[i] as string,
             attempt,
+            node.point,
           ),
         );
       } catch (error) {
@@ -124,6 +132,11 @@ export function burst(run: DagRun): void {
         held = undefined;
         heldReq = undefined;
         run.bursting = false;
+        if (observer !== undefined) {
+          // Before the general path reports this node's end: it started (those before it ended).
+          observer.reportInPlace(run, reported, run.finishCount, i);
+          reported = -1;
+        }
         run.move(i, S_RUNNING);
         run.running++;
         run.grants[i] = grant;
@@ -135,6 +148,11 @@ export function burst(run: DagRun): void {
     }
   } finally {
     run.bursting = false;
+    if (observer !== undefined && reported >= 0 && run.finishCount > reported) {
+      // The last node's end is owed to the next clock reading: read it now.
+      if (run.endDebt >= 0) run.clock();
+      observer.reportInPlace(run, reported, run.finishCount, -1);
+    }
     if (held !== undefined) local.release(held, heldReq as ResourceRequirements);
     run.endDeferredStop();
   }

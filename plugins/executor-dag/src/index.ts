@@ -28,5 +28,8 @@ export type {
   DagRunProvenance,
   ModelPackageRecord,
   NodeRunRecord,
+  SkipReason,
 } from './run-result.js';
 export { DagRunResult } from './run-result.js';
+export type { ThreadPoolStats } from './thread-runner.js';
+export { threadPoolStats } from './thread-runner.js';

@@ -1,5 +1,4 @@
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
 import {
   CancelledError,
@@ -38,7 +37,11 @@ export interface LocalSchedulerOptions {
   readonly maxMemory?: number | string;
   /** The `phys.config.*` declaring the stages: needed by `thread` and `process` isolation. */
   readonly configFile?: string;
-  /** Where `process` isolation writes task envelopes and logs (default: `<tmp>/phys-work`). */
+  /**
+   * Where `process` isolation writes task envelopes and logs. Default: `<tmp>/phys-<uid>`, made
+   * private to the user (mode 0700) and refused (`PHYS_WORKDIR_UNSAFE`) when it is a symbolic
+   * link or another user's. A directory given here is used as it is.
+   */
   readonly workDir?: string;
   /** Keep a process node's work directory after it succeeded (default false; failures are kept). */
   readonly keepWorkDirs?: boolean;
@@ -61,6 +64,8 @@ export interface RemoteJob {
   readonly input: unknown;
   readonly resources: GrantedResources;
   readonly artifactsDir?: string;
+  /** The node's `point`, for the stage's `ctx.point`. */
+  readonly point?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -174,7 +179,7 @@ export class LocalScheduler implements Scheduler {
         : { resourceLimits: options.threadResourceLimits }),
     });
     this.#processes = new ProcessRunner({
-      workDir: options.workDir ?? join(tmpdir(), 'phys-work'),
+      workDir: options.workDir,
       keepWorkDirs: options.keepWorkDirs ?? false,
       graceMs,
     });
@@ -450,6 +455,7 @@ export class LocalScheduler implements Scheduler {
           policy: task.policy,
           input: task.input,
           resources: grant,
+          ...(task.point === undefined ? {} : { point: task.point }),
         },
         job.controller.signal,
       ).then(

@@ -1,10 +1,4 @@
-import {
-  type Logger,
-  type ModelPackager,
-  type NodeSpec,
-  type StageResult,
-  serializeError,
-} from '@phys/core';
+import { type ModelPackager, type NodeSpec, PhysError, type StageResult } from '@phys/core';
 import { type CompiledDag, recordedOrder } from './compile.js';
 import type { ModelPackageRecord } from './run-result.js';
 
@@ -17,8 +11,9 @@ type Output = {
 
 /**
  * Packages `modelArtifact` nodes of one run as they complete, cache hits included: the original
- * skipped cached nodes, so a warm run lost its model packages. A packaging failure is logged and
- * recorded; the node's own outcome stands.
+ * skipped cached nodes, so a warm run lost its model packages. The user asked for the package, so
+ * a packaging failure fails the node (`failed`), with the packager's error; the run's result is
+ * assembled only once every package has settled.
  */
 export class ModelPackaging {
   readonly #packager: ModelPackager;
@@ -45,7 +40,8 @@ export class ModelPackaging {
     run: {
       readonly runId: string;
       readonly keys: readonly string[] | undefined;
-      readonly logger: Logger;
+      /** Called when the package cannot be written, with the error the node ends with. */
+      readonly failed: (error: PhysError) => void;
     },
   ): void {
     const node = this.#dag.nodes[i] as NodeSpec;
@@ -74,14 +70,15 @@ export class ModelPackaging {
       .then(
         (pkg): ModelPackageRecord => ({ nodeId: node.id, path: pkg.path }),
         (error: unknown): ModelPackageRecord => {
-          run.logger.warn(`cannot package the model of node '${node.id}': ${String(error)}`);
-          return { nodeId: node.id, error: serializeError(error) };
+          const failure = packagingError(node.id, error);
+          run.failed(failure);
+          return { nodeId: node.id, error: failure.toJSON() };
         },
       );
     this.#pending.set(i, task);
   }
 
-  /** Every package of the run, in recorded order, once all are written. */
+  /** Every package of the run, in recorded order, once all are written or have failed. */
   async settle(): Promise<ModelPackageRecord[]> {
     const out: ModelPackageRecord[] = [];
     if (this.#pending.size === 0) return out;
@@ -114,4 +111,31 @@ export class ModelPackaging {
     }
     return Array.from(this.#recorded()).filter((v) => seen.has(v));
   }
+}
+
+/**
+ * The error a node whose package cannot be written ends with: the packager's own code (which
+ * names the cause: `PHYS_PACKAGE_WRITE_FAILED` with the errno, `PHYS_STATE_UNSUPPORTED`, ...),
+ * with the node named when the packager's message does not; `PHYS_PACKAGE_FAILED` for an error
+ * without a code.
+ */
+function packagingError(nodeId: string, error: unknown): PhysError {
+  if (PhysError.is(error)) {
+    if (error.message.includes(`'${nodeId}'`)) return error;
+    return new PhysError(
+      error.code,
+      `Cannot package the model of node '${nodeId}': ${error.message}`,
+      {
+        cause: error,
+        retryable: error.retryable,
+        details: { ...error.details, nodeId },
+      },
+    );
+  }
+  const errno = (error as { code?: unknown } | undefined)?.code;
+  return new PhysError(
+    'PHYS_PACKAGE_FAILED',
+    `Cannot package the model of node '${nodeId}': ${error instanceof Error ? error.message : String(error)}${typeof errno === 'string' && !String(error).includes(errno) ? ` (${errno})` : ''}. The packager gave no error code; see its documentation.`,
+    { cause: error, details: { nodeId, ...(typeof errno === 'string' ? { errno } : {}) } },
+  );
 }

@@ -21,6 +21,8 @@ export class NodeContext implements StageContext {
   declare readonly resources: GrantedResources;
   declare readonly nodeId: string;
   declare readonly attempt: number;
+  /** The node's `point`: the parameters of the sweep copy it is, if it is one. */
+  declare readonly point: Readonly<Record<string, unknown>> | undefined;
   declare readonly [RUN]: DagRun;
 
   constructor(
@@ -30,12 +32,14 @@ export class NodeContext implements StageContext {
     resources: GrantedResources,
     nodeId: string,
     attempt: number,
+    point: Readonly<Record<string, unknown>> | undefined,
   ) {
     this.config = config;
     this.signal = signal;
     this.resources = resources;
     this.nodeId = nodeId;
     this.attempt = attempt;
+    this.point = point;
     this[RUN] = run;
   }
 

@@ -1,4 +1,5 @@
 import {
+  type CacheMetric,
   type ExecutionStatus,
   getMetricsCollectors,
   type HookFailure,
@@ -6,44 +7,79 @@ import {
   type Logger,
   type MetricsCollector,
   MetricsFanout,
+  type NodeBatchMetric,
+  type NodeEndMetric,
   type NodeSpec,
+  type NodeStartMetric,
   type NodeStatus,
   type PhysError,
   type ProgressEvent,
+  type RunActivity,
   type StageResult,
 } from '@phys/core';
 import type { StageOutput } from './completion.js';
 import type { DagExecutorOptions, DagRunOptions } from './dag-executor.js';
-import { S_CACHED, S_SKIPPED, STATUS_NAMES } from './run-result.js';
+import type { DagRun } from './dag-run.js';
+import { S_CACHED, S_COMPLETED, S_READY, S_SKIPPED, STATUS_NAMES } from './run-result.js';
 import type { RunState } from './run-state.js';
 
 /**
  * What a run reports while it runs: lifecycle hooks, metrics collectors and the progress
  * callback. A run with none of them gets no observer (see {@link RunObserver.create}), so its
- * nodes pay one `undefined` check, and only such runs may take the fast path.
+ * nodes pay one `undefined` check. Runs that nothing observes, or only collectors
+ * ({@link RunObserver.metricsOnly}), may take the fast path.
+ *
+ * Every execution path reports the same events: a node's start when its attempt starts running
+ * (for a scheduler that reports starts, when its job leaves the queue), its end once, whatever
+ * its status (a cached node with the time its lookup and restore took, a cancelled one too),
+ * retries with the error's code, cache reads and writes with their bytes, and the run's
+ * {@link RunActivity} for gauges. The collectors' methods are bound once per run
+ * ({@link MetricsFanout.bind}): an event is one object and one call. The nodes the fast path
+ * runs in place go to collectors with `onNodeBatch` as columns, a call per thousand nodes
+ * ({@link RunObserver.reportInPlace}).
  */
 export class RunObserver {
   readonly hooks: HookRunner | undefined;
   readonly metrics: MetricsFanout | undefined;
+  /** Only collectors observe the run: nothing a node does in place can be told apart. */
+  readonly metricsOnly: boolean;
   readonly #onProgress: ((event: ProgressEvent) => void) | undefined;
   readonly #pipeline: string;
   readonly #runId: string;
   readonly #logger: Logger;
+  readonly #nodeStart: ((event: NodeStartMetric) => void) | undefined;
+  readonly #nodeEnd: ((event: NodeEndMetric) => void) | undefined;
+  readonly #cache: ((event: CacheMetric) => void) | undefined;
+  /** For nodes run in place: the collectors with onNodeBatch, and the others' start and end. */
+  readonly #batch: ((batch: NodeBatchMetric) => void) | undefined;
+  readonly #eachStart: ((event: NodeStartMetric) => void) | undefined;
+  readonly #eachEnd: ((event: NodeEndMetric) => void) | undefined;
+  #columns: NodeColumns | undefined;
 
   private constructor(
     hooks: HookRunner | undefined,
-    metrics: MetricsFanout | undefined,
+    collectors: readonly MetricsCollector[],
     onProgress: ((event: ProgressEvent) => void) | undefined,
     pipeline: string,
     runId: string,
     logger: Logger,
   ) {
+    const metrics = collectors.length > 0 ? new MetricsFanout(collectors) : undefined;
     this.hooks = hooks;
     this.metrics = metrics;
+    this.metricsOnly = hooks === undefined && onProgress === undefined;
     this.#onProgress = onProgress;
     this.#pipeline = pipeline;
     this.#runId = runId;
     this.#logger = logger;
+    this.#nodeStart = metrics?.bind('onNodeStart');
+    this.#nodeEnd = metrics?.bind('onNodeEnd');
+    this.#cache = metrics?.bind('onCache');
+    this.#batch = metrics?.bind('onNodeBatch');
+    const each = collectors.filter((c) => c.onNodeBatch === undefined);
+    const eachFanout = each.length === collectors.length ? metrics : new MetricsFanout(each);
+    this.#eachStart = eachFanout?.bind('onNodeStart');
+    this.#eachEnd = eachFanout?.bind('onNodeEnd');
   }
 
   /**
@@ -65,10 +101,11 @@ export class RunObserver {
         : Array.isArray(executor.metrics)
           ? (executor.metrics as readonly MetricsCollector[])
           : [executor.metrics as MetricsCollector];
-    const metrics = collectors.length > 0 ? new MetricsFanout(collectors) : undefined;
     const onProgress = options.onProgress;
-    if (hooks === undefined && metrics === undefined && onProgress === undefined) return undefined;
-    return new RunObserver(hooks, metrics, onProgress, pipeline, runId, logger);
+    if (hooks === undefined && collectors.length === 0 && onProgress === undefined) {
+      return undefined;
+    }
+    return new RunObserver(hooks, collectors, onProgress, pipeline, runId, logger);
   }
 
   /**
@@ -83,46 +120,83 @@ export class RunObserver {
     return this.hooks?.failures ?? [];
   }
 
-  runStart(nodes: number, policyHash: string | undefined): void {
+  runStart(run: DagRun, policyHash: string | undefined): void {
+    const nodes = run.dag.n;
     this.hooks?.emit('onPipelineStart', {
       pipeline: this.#pipeline,
       runId: this.#runId,
       context: { nodes, policyHash },
     });
-    this.metrics?.emit('onRunStart', { pipeline: this.#pipeline, runId: this.#runId, nodes });
-  }
-
-  nodeStart(run: RunState, i: number, attempt: number, input: unknown, now: number): void {
-    const node = run.dag.nodes[i] as NodeSpec;
-    this.hooks?.emit('onStepStart', {
+    this.metrics?.emit('onRunStart', {
       pipeline: this.#pipeline,
       runId: this.#runId,
-      step: node.id,
-      attempt,
-      inputs: input,
+      nodes,
+      scheduler: run.scheduler.name,
+      activity: new LiveActivity(run),
     });
-    if (this.metrics !== undefined) {
-      this.metrics.emit('onNodeStart', {
-        pipeline: this.#pipeline,
-        runId: this.#runId,
-        node: node.id,
-        stage: node.stage.name,
-        attempt,
-        queueSeconds: (now - (run.readyAt?.[i] ?? now)) / 1000,
-      });
-    }
-    if (attempt === 1) this.progress(run, i);
   }
 
+  /**
+   * An attempt of node `i` starts at `now` (queue wait: since the node became ready). With
+   * `queued`, it went to a scheduler that reports when it starts running: collectors hear of it
+   * then ({@link RunObserver.nodeRunning}).
+   */
+  nodeStart(
+    run: RunState,
+    i: number,
+    attempt: number,
+    input: unknown,
+    now: number,
+    queued = false,
+  ): void {
+    const node = run.dag.nodes[i] as NodeSpec;
+    if (this.hooks !== undefined) {
+      this.hooks.emit('onStepStart', {
+        pipeline: this.#pipeline,
+        runId: this.#runId,
+        step: node.id,
+        attempt,
+        inputs: input,
+      });
+    }
+    if (!queued) this.nodeRunning(run, i, attempt, now);
+    if (attempt === 1 && this.#onProgress !== undefined) this.progress(run, i);
+  }
+
+  /** The attempt of node `i` started running at `now`: collectors hear of it. */
+  nodeRunning(run: RunState, i: number, attempt: number, now: number): void {
+    const emit = this.#nodeStart;
+    if (emit !== undefined) this.#emitStart(emit, run, i, attempt, now);
+  }
+
+  #emitStart(
+    emit: (event: NodeStartMetric) => void,
+    run: RunState,
+    i: number,
+    attempt: number,
+    now: number,
+  ): void {
+    const node = run.dag.nodes[i] as NodeSpec;
+    emit({
+      pipeline: this.#pipeline,
+      runId: this.#runId,
+      node: node.id,
+      stage: node.stage.name,
+      attempt,
+      queueSeconds: queueSeconds(run, i, now),
+    });
+  }
+
+  /**
+   * Node `i` ended with `status` (its end time already stamped). The duration is its last
+   * attempt's, from when it started running; a cached node's is the time from its lookup to its
+   * restore; a node that never started took 0 s.
+   */
   nodeEnd(run: RunState, i: number, status: number, out: StageOutput | undefined): void {
     const node = run.dag.nodes[i] as NodeSpec;
     const name = STATUS_NAMES[status] as NodeStatus;
     const attempt = run.attempts[i] as number;
-    const started = run.attemptStart[i] as number;
-    const durationSeconds =
-      started > 0 && status !== S_SKIPPED && status !== S_CACHED
-        ? (performance.now() - started) / 1000
-        : 0;
+    const durationSeconds = nodeSeconds(run, i, status);
     if (this.hooks !== undefined && (attempt > 0 || status === S_CACHED)) {
       this.hooks.emit('onStepEnd', {
         pipeline: this.#pipeline,
@@ -134,17 +208,94 @@ export class RunObserver {
         outputs: out === undefined ? undefined : (out as StageResult),
       });
     }
-    this.metrics?.emit('onNodeEnd', {
-      pipeline: this.#pipeline,
-      runId: this.#runId,
-      node: node.id,
-      stage: node.stage.name,
-      status: name,
-      attempt,
-      durationSeconds,
-      cacheHit: status === S_CACHED,
-    });
-    this.progress(run, i);
+    const emit = this.#nodeEnd;
+    if (emit !== undefined) {
+      emit({
+        pipeline: this.#pipeline,
+        runId: this.#runId,
+        node: node.id,
+        stage: node.stage.name,
+        status: name,
+        attempt,
+        durationSeconds,
+        cacheHit: status === S_CACHED,
+      });
+    }
+    if (this.#onProgress !== undefined) this.progress(run, i);
+  }
+
+  /**
+   * The nodes the fast path ran in place: the COMPLETED ones of `run.finishSeq[from..to)` (their
+   * end times settled; nothing else ends COMPLETED while it runs), each one's start and end, in
+   * order, then the start of `open`, which it handed to the general path still running (-1:
+   * none). Collectors with `onNodeBatch` get the ended ones as columns, a batch per
+   * {@link BATCH} nodes; the others an object per event.
+   */
+  reportInPlace(run: RunState, from: number, to: number, open: number): void {
+    const placed = run.finishSeq;
+    const attempts = run.attempts;
+    const attemptStart = run.attemptStart;
+    const status = run.status;
+    const eachStart = this.#eachStart;
+    const eachEnd = this.#eachEnd;
+    if (eachStart !== undefined || eachEnd !== undefined) {
+      for (let k = from; k < to; k++) {
+        const i = placed[k] as number;
+        if (status[i] !== S_COMPLETED) continue;
+        if (eachStart !== undefined) {
+          this.#emitStart(eachStart, run, i, attempts[i] as number, attemptStart[i] as number);
+        }
+        if (eachEnd !== undefined) {
+          const node = run.dag.nodes[i] as NodeSpec;
+          eachEnd({
+            pipeline: this.#pipeline,
+            runId: this.#runId,
+            node: node.id,
+            stage: node.stage.name,
+            status: 'COMPLETED',
+            attempt: attempts[i] as number,
+            durationSeconds: nodeSeconds(run, i, S_COMPLETED),
+            cacheHit: false,
+          });
+        }
+      }
+    }
+    const batch = this.#batch;
+    if (batch !== undefined) {
+      this.#columns ??= new NodeColumns(this.#pipeline, this.#runId);
+      const columns = this.#columns;
+      const ids = run.dag.ids;
+      const nodes = run.dag.nodes;
+      const end = run.end;
+      const readyAt = run.readyAt as Float64Array;
+      let m = 0;
+      for (let k = from; k < to; k++) {
+        const i = placed[k] as number;
+        if (status[i] !== S_COMPLETED) continue;
+        // queueSeconds() and nodeSeconds() written out for a node run in place.
+        const started = attemptStart[i] as number;
+        let ready = readyAt[i] as number;
+        if (ready < 0) ready = end[-ready - 1] as number;
+        columns.nodes[m] = ids[i] as string;
+        columns.stages[m] = (nodes[i] as NodeSpec).stage.name;
+        columns.attempts[m] = attempts[i] as number;
+        columns.queueSeconds[m] = ready > 0 && started > ready ? (started - ready) / 1000 : 0;
+        columns.durationSeconds[m] = ((end[i] as number) - started) / 1000;
+        if (++m === BATCH) {
+          columns.count = m;
+          batch(columns);
+          m = 0;
+        }
+      }
+      if (m > 0) {
+        columns.count = m;
+        batch(columns);
+      }
+    }
+    // The node handed over still runs: its start, after those that ended before it.
+    if (open >= 0) {
+      this.nodeRunning(run, open, attempts[open] as number, attemptStart[open] as number);
+    }
   }
 
   /** Node `node` failed and will run `attempt` after its backoff. */
@@ -153,8 +304,29 @@ export class RunObserver {
       pipeline: this.#pipeline,
       runId: this.#runId,
       node: node.id,
+      stage: node.stage.name,
       attempt,
       errorCode: error.code,
+    });
+  }
+
+  /** Node `i`'s key was read from the cache (`hit`, `miss`) or its result written (`store`). */
+  cache(
+    run: RunState,
+    i: number,
+    outcome: CacheMetric['outcome'],
+    bytes: number | undefined,
+  ): void {
+    const emit = this.#cache;
+    if (emit === undefined) return;
+    const node = run.dag.nodes[i] as NodeSpec;
+    emit({
+      pipeline: this.#pipeline,
+      runId: this.#runId,
+      node: node.id,
+      stage: node.stage.name,
+      outcome,
+      bytes: bytes !== undefined && Number.isFinite(bytes) && bytes > 0 ? bytes : 0,
     });
   }
 
@@ -206,4 +378,79 @@ export class RunObserver {
       counts,
     });
   }
+}
+
+/**
+ * The {@link RunActivity} of one run, read from its state when a collector samples it: attempts
+ * in flight are `jobs`; those a scheduler that reports starts has not started yet are queued
+ * with the ready nodes waiting for slots, the others running. (Nodes the fast path runs in place
+ * start and end while it holds the thread: no reader ever sees them running.)
+ */
+class LiveActivity implements RunActivity {
+  readonly #run: DagRun;
+  constructor(run: DagRun) {
+    this.#run = run;
+  }
+  get running(): number {
+    const run = this.#run;
+    return run.running - run.inQueue.size;
+  }
+  get queued(): number {
+    const run = this.#run;
+    return (run.counts[S_READY] as number) + run.inQueue.size;
+  }
+  get jobs(): number {
+    const run = this.#run;
+    return run.running;
+  }
+}
+
+/** Nodes per {@link NodeBatchMetric}: the columns of one run are this long. */
+const BATCH = 1024;
+
+/** The reused columns of a run's node batches. */
+class NodeColumns implements NodeBatchMetric {
+  readonly pipeline: string;
+  readonly runId: string;
+  count = 0;
+  readonly nodes: string[] = [];
+  readonly stages: string[] = [];
+  readonly attempts = new Float64Array(BATCH);
+  readonly queueSeconds = new Float64Array(BATCH);
+  readonly durationSeconds = new Float64Array(BATCH);
+  constructor(pipeline: string, runId: string) {
+    this.pipeline = pipeline;
+    this.runId = runId;
+  }
+}
+
+/**
+ * Seconds node `i` waited from when it became ready until its attempt started at `started`.
+ * A node the fast path readied holds -(p + 1) for "when node p ended" (completion.ts).
+ */
+function queueSeconds(run: RunState, i: number, started: number): number {
+  const readyAt = run.readyAt;
+  if (readyAt === undefined) return 0;
+  let ready = readyAt[i] as number;
+  if (ready < 0) ready = run.end[-ready - 1] as number;
+  return ready > 0 && started > ready ? (started - ready) / 1000 : 0;
+}
+
+/**
+ * Seconds node `i`, ended with `status` (its end time stamped), took: its last attempt's, from
+ * when it started running (on a scheduler that reports starts, when its job did); for a cached
+ * node, from its lookup to its restore; 0 for a node that never ran.
+ */
+function nodeSeconds(run: RunState, i: number, status: number): number {
+  const end = run.end[i] as number;
+  let since = 0;
+  if (status === S_CACHED) {
+    since = run.readyAt === undefined ? 0 : (run.readyAt[i] as number);
+  } else if (status !== S_SKIPPED && (run.attempts[i] as number) > 0) {
+    // -1 on a scheduler that reports starts, for a job that never started.
+    const running = run.runningSince.size > 0 ? run.runningSince.get(i) : undefined;
+    since = running === undefined ? (run.attemptStart[i] as number) : running;
+  }
+  // Nodes that end without an end time (cancelled or skipped before they ran) took 0 s.
+  return since > 0 && end > since ? (end - since) / 1000 : 0;
 }

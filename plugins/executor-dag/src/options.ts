@@ -22,7 +22,10 @@ export const executorDagOptionsSchema = z.object({
   isolation: z.enum(['inline', 'thread', 'process']).default('inline'),
   /** The phys.config.* declaring the stages (default: the config file that loaded the plugin). */
   configFile: z.string().optional(),
-  /** Work directory of process isolation. */
+  /**
+   * Work directory of process isolation (default: `<tmp>/phys-<uid>`, private to the user; a
+   * directory given here is used as it is).
+   */
   workDir: z.string().optional(),
   keepWorkDirs: z.boolean().default(false),
   /** Seconds an aborted worker or process gets before it is killed. */

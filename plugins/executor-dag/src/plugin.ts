@@ -8,6 +8,7 @@ import {
   type ExecuteRequest,
   type ExecuteResult,
   ExecutorToken,
+  getMetricsCollectors,
   HooksToken,
   LoggerToken,
   MetricsCollectorToken,
@@ -92,7 +93,11 @@ export default function executorDag(
         ...(cache === undefined ? {} : { cache }),
         ...(packager === undefined ? {} : { packager }),
         hooks: resolveAll(container, HooksToken),
-        metrics: resolveAll(container, MetricsCollectorToken),
+        // The plugins' collectors, and those set in code with setMetricsCollector (the
+        // orchestration guide's form), each once.
+        metrics: [
+          ...new Set([...resolveAll(container, MetricsCollectorToken), ...getMetricsCollectors()]),
+        ],
         failureMode: parsed.failureMode,
         strict: parsed.strict,
         isolation: parsed.isolation,

@@ -28,13 +28,16 @@ export async function assembleResult(run: DagRun): Promise<DagRunResult> {
     const reports = observer?.reportsLeftovers === true;
     for (let i = 0; i < n; i++) {
       const s = run.status[i] as number;
-      if (s < S_COMPLETED || s === S_LOOKUP) {
+      // S_LOOKUP and S_IDLE: queued for, or waiting on, a cache lookup.
+      if (s < S_COMPLETED || s >= S_LOOKUP) {
         run.move(i, S_CANCELLED);
         run.finishSeq[run.finishCount++] = i;
         if (reports) observer.nodeEnd(run, i, S_CANCELLED, undefined);
       }
     }
   }
+  // A node whose model package fails ends FAILED (completion.ts): before the counts.
+  const packages = await run.packaging?.settle();
   const counts = run.countsByStatus();
   const status: ExecutionStatus = run.cancelled
     ? ExecutionStatus.CANCELLED
@@ -64,7 +67,6 @@ export async function assembleResult(run: DagRun): Promise<DagRunResult> {
   }
   const writes = run.cache?.close();
   if (writes !== undefined) await writes;
-  const packages = await run.packaging?.settle();
 
   const outputs: Record<string, unknown> = {};
   const { outStart } = dag;
@@ -102,6 +104,7 @@ export async function assembleResult(run: DagRun): Promise<DagRunResult> {
     finishCount: run.finishCount,
     policyHash: run.policyHash,
     ...(packages === undefined ? {} : { packages }),
+    notNeeded: run.demand?.notNeeded,
   };
   const counters = run.cacheCounters;
   return new DagRunResult({

@@ -22,6 +22,8 @@ export const S_TIMEOUT = 7;
 export const S_SKIPPED = 8;
 export const S_CACHED = 9;
 export const S_LOOKUP = 10;
+/** Not looked up yet: waits until a node that will run needs it, or until nothing can. */
+export const S_IDLE = 11;
 
 export const STATUS_NAMES: readonly NodeStatus[] = [
   NodeStatus.QUEUED,
@@ -34,6 +36,7 @@ export const STATUS_NAMES: readonly NodeStatus[] = [
   NodeStatus.TIMEOUT,
   NodeStatus.SKIPPED,
   NodeStatus.CACHED,
+  NodeStatus.QUEUED,
   NodeStatus.QUEUED,
 ];
 
@@ -62,24 +65,34 @@ export interface RunRecord {
   readonly policyHash: string | undefined;
   /** Model packages written for `modelArtifact` nodes, in recorded order. */
   readonly packages?: readonly ModelPackageRecord[];
+  /** 1 for a SKIPPED node that nothing needed (the others were skipped after a failure). */
+  readonly notNeeded?: Uint8Array | undefined;
 }
+
+/**
+ * Why a node was SKIPPED: `upstream-failed` (failureMode 'continue': a node it depends on
+ * failed), or `not-needed` (the cache holds no result for it, and no node that ran and no output
+ * of the run needed one, so it was not run). @public
+ */
+export type SkipReason = 'upstream-failed' | 'not-needed';
 
 /** A model package the run wrote for a node marked `modelArtifact: true`. @public */
 export interface ModelPackageRecord {
   readonly nodeId: string;
   /** The package directory; absent when packaging failed. */
   readonly path?: string;
-  /** Why packaging failed (the node itself still succeeded). */
+  /** Why packaging failed (the node then ended FAILED with this error). */
   readonly error?: SerializedPhysError;
 }
 
 /**
  * What a run did with its cache. Nodes that share a key are looked up once: `hits + misses`
- * counts distinct keys, and CACHED nodes are `hits` plus `shared`.
+ * counts distinct keys (a key is asked again only when a node needs it after it was found
+ * missing for a node that did not), and CACHED nodes are `hits` plus `shared`.
  * @public
  */
 export interface DagCacheSummary {
-  /** Distinct keys looked up in the cache. */
+  /** Keys looked up in the cache. */
   readonly lookups: number;
   /** Lookups that found an entry. */
   readonly hits: number;
@@ -127,6 +140,8 @@ export interface NodeRunRecord {
   /** Seconds of the last attempt alone. */
   readonly wallTimeSeconds: number | undefined;
   readonly cacheHit: boolean;
+  /** Why a SKIPPED node did not run; absent for every other status. */
+  readonly skipReason?: SkipReason;
   readonly error?: SerializedPhysError;
 }
 
@@ -194,7 +209,7 @@ export class DagRunResult {
     this.#orderIdx = fields.orderIdx;
   }
 
-  /** True when every node COMPLETED or was CACHED. */
+  /** True when every node COMPLETED, was CACHED, or was not needed (SKIPPED, `not-needed`). */
   get ok(): boolean {
     return this.status === 'COMPLETED';
   }
@@ -320,6 +335,9 @@ export class DagRunResult {
             ? 0
             : undefined,
       cacheHit: s === S_CACHED,
+      ...(s === S_SKIPPED
+        ? { skipReason: r.notNeeded?.[i] === 1 ? 'not-needed' : 'upstream-failed' }
+        : {}),
       ...(error === undefined ? {} : { error: serializeError(error) }),
     };
   }

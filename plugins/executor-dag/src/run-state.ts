@@ -2,6 +2,7 @@ import {
   DagState,
   type GrantedResources,
   type JobHandle,
+  type NodeSpec,
   type NodeStatus,
   type PhysError,
 } from '@phys/core';
@@ -47,7 +48,7 @@ export class RunState {
   readonly finishSeq: Int32Array;
   finishCount = 0;
   /** Nodes in each S_* state. */
-  readonly counts = new Int32Array(11);
+  readonly counts = new Int32Array(12);
   /**
    * A node whose end time is the next clock reading (-1: none). While the fast path runs nodes
    * back to back, a node's end is stamped by the next clock reading (the next node's start, or
@@ -71,6 +72,16 @@ export class RunState {
   /** Inline attempts whose stage returned a promise: nothing can interrupt them. */
   readonly inlineAsync = new Set<number>();
   readonly handles = new Map<number, JobHandle>();
+  /**
+   * Attempts submitted to a scheduler that reports starts (`capabilities.reportsStart`) and not
+   * started yet: waiting in its queue.
+   */
+  readonly inQueue = new Set<number>();
+  /**
+   * When the current attempts of nodes submitted to such a scheduler started running
+   * (performance.now()), -1 until their scheduler says so.
+   */
+  readonly runningSince = new Map<number, number>();
   readonly #scratch: ([string[], unknown[]] | undefined)[] = [];
 
   constructor(dag: CompiledDag, initial: unknown, keepReadyTimes: boolean) {
@@ -123,7 +134,11 @@ export class RunState {
     return now;
   }
 
-  /** Node `i`'s input: the initial state, its one parent's output, or a DagState of its parents. */
+  /**
+   * Node `i`'s input: the initial state, its one parent's output, or a DagState of its parents,
+   * each under the name the node's `inputNames` gives it (a sweep copy's parents under their
+   * declared ids), else under its id.
+   */
   input(i: number): unknown {
     const dag = this.dag;
     const start = dag.depStart[i] as number;
@@ -145,9 +160,12 @@ export class RunState {
     const outputs = this.outputs;
     const depList = dag.depList;
     const names = dag.ids;
+    const renamed = (dag.nodes[i] as NodeSpec).inputNames;
     for (let e = start; e < end; e++) {
       const d = depList[e] as number;
-      ids[e - start] = names[d] as string;
+      const id = names[d] as string;
+      ids[e - start] =
+        renamed !== undefined && Object.hasOwn(renamed, id) ? (renamed[id] as string) : id;
       values[e - start] = outputs[d];
     }
     const state = new DagState(ids, values);

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
 import {
@@ -12,18 +13,40 @@ import {
 import type { PortableResult } from '@phys/runtime';
 import { builtFile } from './built-file.js';
 import type { RemoteJob } from './local-scheduler.js';
-import type { AbortMessage, ThreadAnswer, ThreadTask } from './worker.js';
+import { stageSlot } from './thread-protocol.js';
+import type { AbortAck, AbortMessage, ThreadAnswer, ThreadTask } from './worker.js';
 
 interface ThreadRunnerOptions {
+  /** Attempts this runner has on threads at once (the scheduler's maxWorkers). */
   readonly maxThreads: number;
   readonly graceMs: number;
   readonly resourceLimits?: ResourceLimits;
+}
+
+/** What {@link threadPoolStats} reports. @public */
+export interface ThreadPoolStats {
+  /** Worker threads alive, across every pool of the process. */
+  readonly threads: number;
+  /** Threads running an attempt. */
+  readonly busy: number;
+  /** Attempts waiting for a thread. */
+  readonly waiting: number;
+  /** The most threads the pools may have at once: the machine's cores, or more if asked. */
+  readonly maxThreads: number;
 }
 
 type Reply = ({ ok: true } & PortableResult) | { ok: false; error: SerializedPhysError };
 
 /** A worker thread stops after this long without a task (the pool shrinks back to none). */
 const IDLE_MS = 30_000;
+
+/**
+ * How long a thread asked to stop has to acknowledge it. A thread whose event loop is free
+ * answers within milliseconds and then gets the whole grace period; one that does not is running
+ * synchronous code that can never see its AbortSignal, so waiting out the grace period would
+ * only delay the cancellation (Ctrl-C must take effect within a second).
+ */
+export const ABORT_ACK_MS = 250;
 
 /** One worker thread of the pool; it runs one attempt at a time. */
 interface PoolThread {
@@ -34,6 +57,8 @@ interface PoolThread {
   gone: boolean;
   idleSince: number;
   idleTimer: NodeJS.Timeout | undefined;
+  /** Slot 0: `stageSlot(id)` of the task whose stage code runs on it, 0 otherwise (worker.ts). */
+  readonly inStage: Int32Array;
 }
 
 /** One call of {@link ThreadRunner.run}, from its dispatch to its answer. */
@@ -44,14 +69,25 @@ interface Attempt {
   readonly onAbort: () => void;
   readonly resolve: (bytes: Uint8Array) => void;
   readonly reject: (error: unknown) => void;
+  /** Seconds, as ms, the stage gets to stop once it acknowledged an abort. */
+  readonly graceMs: number;
+  /** The attempts of the runner it came from: that runner's close() stops them. */
+  readonly owner: Set<Attempt>;
   /** The thread running it; undefined while it waits for one. */
   thread: PoolThread | undefined;
   grace: NodeJS.Timeout | undefined;
+  /** The thread acknowledged the abort: its event loop was free to deliver it to the stage. */
+  acked: boolean;
+  /** When the abort was sent (performance.now()). */
+  abortedAt: number;
 }
 
 /**
- * `thread` isolation: a bounded pool of worker threads that rebuild stages by identity (see
- * worker.ts). Each thread runs one attempt at a time; the task, and a request to stop it, go to
+ * `thread` isolation: the process's pool of worker threads that rebuild stages by identity (see
+ * worker.ts). There is one pool per process (per distinct `resourceLimits`), shared by every
+ * run and executor in it: thirty concurrent runs use the machine's cores, not thirty pools. It
+ * holds at most as many threads as the machine has cores, or as the largest `maxWorkers` of a
+ * scheduler using it asks for; each run's own limit comes from its scheduler's resource grants. Each thread runs one attempt at a time; the task, and a request to stop it, go to
  * the thread on its own port, in order, and the answer is one encoded buffer moved back. An
  * abort is first delivered cooperatively (the stage's AbortSignal fires in the worker) and the
  * thread is terminated only after the grace period. A thread that crashes, runs out of memory or
@@ -63,19 +99,78 @@ interface Attempt {
  * piscina's per-task bookkeeping cost more than the worker-thread round trip itself; this pool
  * does only what `thread` isolation needs (bench: thread_dispatch).
  */
-export class ThreadRunner {
-  readonly #options: ThreadRunnerOptions;
+export class ThreadPool {
+  static readonly #pools = new Map<string, ThreadPool>();
+
+  /** The process's pool for threads with `resourceLimits` (created on first use). */
+  static shared(resourceLimits?: ResourceLimits): ThreadPool {
+    const key = resourceLimits === undefined ? '' : JSON.stringify(resourceLimits);
+    let pool = ThreadPool.#pools.get(key);
+    if (pool === undefined) {
+      pool = new ThreadPool(resourceLimits);
+      ThreadPool.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /** Every pool of the process, summed. */
+  static stats(): ThreadPoolStats {
+    let threads = 0;
+    let busy = 0;
+    let waiting = 0;
+    let maxThreads = availableParallelism();
+    for (const pool of ThreadPool.#pools.values()) {
+      threads += pool.#threads.size;
+      busy += pool.#threads.size - pool.#idle.length;
+      waiting += pool.#waiting.length;
+      maxThreads = Math.max(maxThreads, pool.#limit());
+    }
+    return { threads, busy, waiting, maxThreads };
+  }
+
+  readonly #resourceLimits: ResourceLimits | undefined;
+  /** maxThreads of each runner using the pool. */
+  readonly #demands = new Map<object, number>();
   readonly #threads = new Set<PoolThread>();
   readonly #idle: PoolThread[] = [];
   readonly #waiting: Attempt[] = [];
   #entry: string | undefined;
   #nextId = 0;
 
-  constructor(options: ThreadRunnerOptions) {
-    this.#options = options;
+  private constructor(resourceLimits: ResourceLimits | undefined) {
+    this.#resourceLimits = resourceLimits;
   }
 
-  async run(configFile: string, job: RemoteJob, signal: AbortSignal): Promise<PortableResult> {
+  /** Threads the pool may hold: the machine's cores, or the largest demand of a runner. */
+  #limit(): number {
+    let limit = availableParallelism();
+    for (const demand of this.#demands.values()) if (demand > limit) limit = demand;
+    return limit;
+  }
+
+  /** `runner` runs up to `threads` attempts at once; the pool grows to that if it must. */
+  join(runner: object, threads: number): void {
+    this.#demands.set(runner, threads);
+  }
+
+  /** `runner` is done with the pool: idle threads beyond the new limit stop. */
+  leave(runner: object): void {
+    this.#demands.delete(runner);
+    const limit = this.#limit();
+    while (this.#threads.size > limit && this.#idle.length > 0) {
+      const thread = this.#idle.pop() as PoolThread;
+      this.#remove(thread);
+      void thread.worker.terminate();
+    }
+  }
+
+  async run(
+    configFile: string,
+    job: RemoteJob,
+    signal: AbortSignal,
+    graceMs: number,
+    owner: Set<Attempt>,
+  ): Promise<PortableResult> {
     if (signal.aborted) throw abortReason(signal, job.nodeId);
     const input = encodeState(job.input);
     const task: ThreadTask = {
@@ -90,6 +185,7 @@ export class ThreadRunner {
       resources: job.resources,
       input,
       ...(job.artifactsDir === undefined ? {} : { artifactsDir: job.artifactsDir }),
+      ...(job.point === undefined ? {} : { point: job.point }),
     };
     const bytes = await new Promise<Uint8Array>((resolve, reject) => {
       const attempt: Attempt = {
@@ -99,9 +195,14 @@ export class ThreadRunner {
         onAbort: () => this.#abort(attempt),
         resolve,
         reject,
+        graceMs,
+        owner,
         thread: undefined,
         grace: undefined,
+        acked: false,
+        abortedAt: 0,
       };
+      owner.add(attempt);
       signal.addEventListener('abort', attempt.onAbort, { once: true });
       this.#dispatch(attempt);
     });
@@ -111,28 +212,34 @@ export class ThreadRunner {
     return result;
   }
 
-  /** Terminates every thread; attempts still running or waiting fail as crashed. */
-  async close(): Promise<void> {
-    const threads = [...this.#threads];
-    this.#threads.clear();
-    this.#idle.length = 0;
+  /**
+   * Stops the attempts of one runner: waiting ones fail, and the threads running the others are
+   * terminated (they run that runner's stages) and replaced on demand. Other runners' attempts
+   * go on.
+   */
+  async stop(owner: Set<Attempt>): Promise<void> {
     const stopped = new Error('Terminating worker thread');
-    for (const attempt of this.#waiting.splice(0))
+    const terminating: Promise<number>[] = [];
+    for (const attempt of [...owner]) {
+      const thread = attempt.thread;
+      if (thread === undefined) {
+        const at = this.#waiting.indexOf(attempt);
+        if (at >= 0) this.#waiting.splice(at, 1);
+      } else if (thread.task === attempt && !thread.gone) {
+        this.#remove(thread);
+        thread.task = undefined;
+        terminating.push(thread.worker.terminate());
+      }
       this.#fail(attempt, crashed(attempt.job, stopped));
-    for (const thread of threads) {
-      thread.gone = true;
-      if (thread.idleTimer !== undefined) clearTimeout(thread.idleTimer);
-      const attempt = thread.task;
-      thread.task = undefined;
-      if (attempt !== undefined) this.#fail(attempt, crashed(attempt.job, stopped));
     }
-    await Promise.all(threads.map((thread) => thread.worker.terminate()));
+    await Promise.all(terminating);
+    this.#refill();
   }
 
   #dispatch(attempt: Attempt): void {
     let thread = this.#idle.pop();
     if (thread === undefined) {
-      if (this.#threads.size >= this.#options.maxThreads) {
+      if (this.#threads.size >= this.#limit()) {
         this.#waiting.push(attempt);
         return;
       }
@@ -165,12 +272,12 @@ export class ThreadRunner {
     // module entry refuses some flags of the parent that a script accepts (`node
     // --input-type=module -e ...` hands its workers `--input-type`).
     this.#entry ??= `import(${JSON.stringify(pathToFileURL(builtFile(import.meta.url, 'worker.js')).href)});`;
+    const inStage = new SharedArrayBuffer(4);
     const worker = new Worker(this.#entry, {
       eval: true,
       execArgv: workerExecArgv(),
-      ...(this.#options.resourceLimits === undefined
-        ? {}
-        : { resourceLimits: this.#options.resourceLimits }),
+      workerData: { inStage },
+      ...(this.#resourceLimits === undefined ? {} : { resourceLimits: this.#resourceLimits }),
     });
     const thread: PoolThread = {
       worker,
@@ -178,8 +285,12 @@ export class ThreadRunner {
       gone: false,
       idleSince: 0,
       idleTimer: undefined,
+      inStage: new Int32Array(inStage),
     };
-    worker.on('message', (answer: ThreadAnswer) => this.#answered(thread, answer));
+    worker.on('message', (answer: ThreadAnswer | AbortAck) => {
+      if ('ack' in answer) this.#acknowledged(thread, answer);
+      else this.#answered(thread, answer);
+    });
     // 'error' (an uncaught exception, an exhausted heap) is followed by 'exit'; the first one
     // fails the attempt, the second finds the thread gone.
     worker.on('error', (error: Error) => this.#lost(thread, error));
@@ -203,6 +314,15 @@ export class ThreadRunner {
     this.#release(thread);
     this.#settle(attempt);
     attempt.resolve(answer.bytes);
+  }
+
+  /** The thread saw the abort of its attempt: the stage gets the grace period to stop. */
+  #acknowledged(thread: PoolThread, ack: AbortAck): void {
+    const attempt = thread.task;
+    if (attempt === undefined || attempt.task.id !== ack.id || thread.gone) return;
+    if (attempt.grace !== undefined) clearTimeout(attempt.grace);
+    attempt.acked = true;
+    attempt.grace = setTimeout(() => this.#kill(thread, attempt), attempt.graceMs);
   }
 
   /** The thread finished its attempt: it takes the next waiting one or goes idle. */
@@ -256,7 +376,7 @@ export class ThreadRunner {
 
   /** Starts threads for waiting attempts after threads left the pool. */
   #refill(): void {
-    while (this.#waiting.length > 0 && this.#threads.size < this.#options.maxThreads) {
+    while (this.#waiting.length > 0 && this.#threads.size < this.#limit()) {
       this.#dispatch(this.#waiting.shift() as Attempt);
     }
   }
@@ -280,7 +400,31 @@ export class ThreadRunner {
         : `Node '${attempt.job.nodeId}' was cancelled.`,
     };
     thread.worker.postMessage(message);
-    attempt.grace = setTimeout(() => this.#kill(thread, attempt), this.#options.graceMs);
+    attempt.abortedAt = performance.now();
+    this.#awaitAck(thread, attempt);
+  }
+
+  /**
+   * Until the thread acknowledges the abort, it may be stuck in synchronous code (see
+   * ABORT_ACK_MS). Stuck in stage code, it is terminated; still loading its config, it will
+   * take the abort before the stage starts (worker.ts), so it is given longer, up to the grace
+   * period.
+   */
+  #awaitAck(thread: PoolThread, attempt: Attempt): void {
+    const left = attempt.graceMs - (performance.now() - attempt.abortedAt);
+    attempt.grace = setTimeout(
+      () => {
+        attempt.grace = undefined;
+        if (attempt.acked || thread.gone || thread.task !== attempt) return;
+        const inStage = Atomics.load(thread.inStage, 0) === stageSlot(attempt.task.id);
+        if (inStage || performance.now() - attempt.abortedAt >= attempt.graceMs) {
+          this.#kill(thread, attempt);
+        } else {
+          this.#awaitAck(thread, attempt);
+        }
+      },
+      Math.max(0, Math.min(ABORT_ACK_MS, left)),
+    );
   }
 
   /** The grace period ran out: the thread is terminated and the attempt fails with the reason. */
@@ -295,7 +439,9 @@ export class ThreadRunner {
       attempt,
       new PhysError(
         reason.code,
-        `${reason.message} The worker thread did not stop within ${this.#options.graceMs / 1000} s and was terminated.`,
+        attempt.acked || performance.now() - attempt.abortedAt >= attempt.graceMs
+          ? `${reason.message} The worker thread did not stop within ${attempt.graceMs / 1000} s and was terminated.`
+          : `${reason.message} The worker thread was busy in synchronous code, where the stage cannot see its AbortSignal, and was terminated.`,
         { cause: reason, retryable: reason.retryable },
       ),
     );
@@ -303,6 +449,7 @@ export class ThreadRunner {
   }
 
   #settle(attempt: Attempt): void {
+    attempt.owner.delete(attempt);
     attempt.signal.removeEventListener('abort', attempt.onAbort);
     if (attempt.grace !== undefined) clearTimeout(attempt.grace);
   }
@@ -311,6 +458,51 @@ export class ThreadRunner {
     this.#settle(attempt);
     attempt.reject(error);
   }
+}
+
+/**
+ * One scheduler's use of the process's {@link ThreadPool}: its grace period, its share of the
+ * threads, and its attempts, which {@link ThreadRunner.close} stops without touching other
+ * schedulers' work.
+ */
+export class ThreadRunner {
+  readonly #pool: ThreadPool;
+  readonly #graceMs: number;
+  readonly #maxThreads: number;
+  readonly #attempts = new Set<Attempt>();
+  #closed = false;
+
+  constructor(options: ThreadRunnerOptions) {
+    this.#pool = ThreadPool.shared(options.resourceLimits);
+    this.#graceMs = options.graceMs;
+    this.#maxThreads = options.maxThreads;
+    this.#pool.join(this, options.maxThreads);
+  }
+
+  run(configFile: string, job: RemoteJob, signal: AbortSignal): Promise<PortableResult> {
+    // A closed scheduler's runner is back in the pool as soon as it is used again.
+    if (this.#closed) {
+      this.#closed = false;
+      this.#pool.join(this, this.#maxThreads);
+    }
+    return this.#pool.run(configFile, job, signal, this.#graceMs, this.#attempts);
+  }
+
+  /** Stops this runner's attempts (running ones with their threads) and leaves the pool. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#pool.stop(this.#attempts);
+    this.#pool.leave(this);
+  }
+}
+
+/**
+ * Threads of the process's worker-thread pools right now: for progress displays, servers and
+ * tests (`thread` isolation shares one pool per process across runs and executors).
+ * @public
+ */
+export function threadPoolStats(): ThreadPoolStats {
+  return ThreadPool.stats();
 }
 
 /**

@@ -3,7 +3,7 @@
 // decodes the input, runs the stage, and answers with one encoded buffer that is moved, not
 // copied, back. Tasks and abort requests arrive in order on the worker's own port, one task at a
 // time.
-import { parentPort } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import {
   CancelledError,
   createConsoleLogger,
@@ -18,6 +18,7 @@ import {
   TimeoutError,
 } from '@phys/core';
 import { executeTask, FileArtifactRecorder, loadRuntime, type PhysRuntime } from '@phys/runtime';
+import { stageSlot } from './thread-protocol.js';
 
 /** What the pool sends for one node attempt. */
 export interface ThreadTask {
@@ -33,6 +34,7 @@ export interface ThreadTask {
   readonly resources: GrantedResources;
   readonly input: Uint8Array;
   readonly artifactsDir?: string;
+  readonly point?: Readonly<Record<string, unknown>>;
 }
 
 /** A message asking the running attempt `id` to stop. */
@@ -47,6 +49,27 @@ export interface ThreadAnswer {
   readonly id: number;
   readonly bytes: Uint8Array;
 }
+
+/**
+ * Sent as soon as an {@link AbortMessage} for a running attempt arrives: the thread's event loop
+ * is free, so the stage can see its AbortSignal and gets the grace period to stop. A thread
+ * that sends none is stuck in synchronous code and is terminated at once.
+ */
+export interface AbortAck {
+  readonly id: number;
+  readonly ack: true;
+}
+
+/**
+ * Shared with the pool (see thread-protocol.ts): slot 0 holds `stageSlot(id)` of
+ * the task whose stage code is running, 0 otherwise. The pool reads it when an abort goes
+ * unacknowledged: a thread in stage code is stuck there and is terminated, one still loading its
+ * config is not.
+ */
+const inStage: Int32Array | undefined =
+  (workerData as { inStage?: SharedArrayBuffer } | null)?.inStage === undefined
+    ? undefined
+    : new Int32Array((workerData as { inStage: SharedArrayBuffer }).inStage);
 
 const stages = new Map<string, PipelineStage>();
 const runtimes = new Map<string, Promise<PhysRuntime>>();
@@ -87,6 +110,11 @@ export async function runThreadTask(task: ThreadTask): Promise<Uint8Array> {
   try {
     const stage = await stageFor(task);
     logger ??= createConsoleLogger('info');
+    // An abort that came while the config loaded in one synchronous stretch waits in the port:
+    // take it now rather than start a stage that nobody waits for.
+    drainAborts();
+    if (controller.signal.aborted) throw controller.signal.reason;
+    if (inStage !== undefined) Atomics.store(inStage, 0, stageSlot(task.id));
     const out = await executeTask({
       stage,
       input: decodeState(task.input),
@@ -97,6 +125,7 @@ export async function runThreadTask(task: ThreadTask): Promise<Uint8Array> {
       resources: task.resources,
       signal: controller.signal,
       logger,
+      point: task.point,
       ...(task.artifactsDir === undefined
         ? {}
         : { recorder: new FileArtifactRecorder(task.artifactsDir) }),
@@ -106,8 +135,44 @@ export async function runThreadTask(task: ThreadTask): Promise<Uint8Array> {
     const reason = controller.signal.aborted && !isPhys(error) ? controller.signal.reason : error;
     return encodeState({ ok: false, error: serializeError(reason) });
   } finally {
+    if (inStage !== undefined) Atomics.store(inStage, 0, 0);
     running.delete(task.id);
   }
+}
+
+/** Handles the abort messages waiting in the port, synchronously (tasks come one at a time). */
+function drainAborts(): void {
+  if (parentPort === null) return;
+  for (;;) {
+    const next = receiveMessageOnPort(parentPort);
+    if (next === undefined) return;
+    onMessage(next.message as ThreadTask | AbortMessage);
+  }
+}
+
+function onAbort(message: AbortMessage): void {
+  // An attempt that already answered is not running any more: nothing to stop.
+  const controller = running.get(message.id);
+  if (controller === undefined) return;
+  const ack: AbortAck = { id: message.id, ack: true };
+  parentPort?.postMessage(ack);
+  controller.abort(
+    message.abort === 'timeout'
+      ? new TimeoutError(message.message)
+      : new CancelledError(message.message),
+  );
+}
+
+function onMessage(message: ThreadTask | AbortMessage): void {
+  if ('abort' in message) {
+    onAbort(message);
+    return;
+  }
+  const id = message.id;
+  void runThreadTask(message).then((bytes) => {
+    const answer: ThreadAnswer = { id, bytes };
+    parentPort?.postMessage(answer, [bytes.buffer as ArrayBuffer]);
+  });
 }
 
 function isPhys(error: unknown): boolean {
@@ -119,24 +184,4 @@ function isPhys(error: unknown): boolean {
   );
 }
 
-if (parentPort !== null) {
-  const port = parentPort;
-  port.on('message', (message: ThreadTask | AbortMessage) => {
-    if ('abort' in message) {
-      // An attempt that already answered is not running any more: nothing to stop.
-      running
-        .get(message.id)
-        ?.abort(
-          message.abort === 'timeout'
-            ? new TimeoutError(message.message)
-            : new CancelledError(message.message),
-        );
-      return;
-    }
-    const id = message.id;
-    void runThreadTask(message).then((bytes) => {
-      const answer: ThreadAnswer = { id, bytes };
-      port.postMessage(answer, [bytes.buffer as ArrayBuffer]);
-    });
-  });
-}
+if (parentPort !== null) parentPort.on('message', onMessage);

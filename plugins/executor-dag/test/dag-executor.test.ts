@@ -1,4 +1,5 @@
 import {
+  type DagState,
   DagValidationError,
   defineStage,
   type MetricsCollector,
@@ -64,6 +65,35 @@ describe('DagExecutor: data flow and results', () => {
     const many = input('many') as { inputs: Map<string, unknown> };
     expect([...many.inputs.keys()]).toEqual(['y', 'x']);
     expect([...many.inputs.values()]).toEqual([{ payload: 12 }, { payload: 11 }]);
+  });
+
+  it('keys a DagState by the names inputNames gives the deps, and hands the stage its point', async () => {
+    const Seen = defineStage({
+      name: 'test/seen',
+      config: z.object({}),
+      process: (state: DagState, ctx) => ({
+        state: { names: [...state.keys()], x: state.get('x'), point: ctx.point ?? null },
+      }),
+    });
+    const result = await executor().run({ payload: 10 }, [
+      { id: 'x[k=1]', stage: Add({ amount: 1 }), point: { k: 1 } },
+      { id: 'y', stage: Add({ amount: 2 }) },
+      {
+        id: 'many[k=1]',
+        stage: Seen({}),
+        deps: ['y', 'x[k=1]'],
+        inputNames: { 'x[k=1]': 'x' },
+        point: { k: 1 },
+      },
+      { id: 'plain', stage: Seen({}), deps: ['y', 'x[k=1]'] },
+    ]);
+    expect(result.status).toBe('COMPLETED');
+    expect(result.outputs['many[k=1]']).toEqual({
+      names: ['y', 'x'],
+      x: { payload: 11 },
+      point: { k: 1 },
+    });
+    expect(result.outputs.plain).toEqual({ names: ['y', 'x[k=1]'], x: undefined, point: null });
   });
 
   it('records a deterministic order (topological, ties by id) independent of declaration order', async () => {
@@ -211,6 +241,20 @@ describe('DagExecutor: validation before anything runs', () => {
     expect(error.details?.problems).toEqual([
       expect.objectContaining({ kind: 'missing-dependency', node: 'b', dependency: 'ghost' }),
     ]);
+  });
+
+  it('rejects inputNames that rename a node that is not a dep, or give two deps one name', async () => {
+    const error = await invalid([
+      { id: 'a', stage: Add({}) },
+      { id: 'b', stage: Add({}) },
+      { id: 'typo', stage: Merge({}), deps: ['a', 'b'], inputNames: { c: 'x' } },
+      { id: 'clash', stage: Merge({}), deps: ['a', 'b'], inputNames: { a: 'b' } },
+    ]);
+    expect(error.details?.problems).toEqual([
+      expect.objectContaining({ kind: 'invalid-input-names', node: 'typo' }),
+      expect.objectContaining({ kind: 'invalid-input-names', node: 'clash' }),
+    ]);
+    expect(error.message).toMatch(/would see deps 'a' and 'b' under one name 'b'/);
   });
 
   it('rejects a self-dependency', async () => {

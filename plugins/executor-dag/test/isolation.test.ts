@@ -123,7 +123,27 @@ describe.each<Isolation>(['thread', 'process'])('%s isolation', (isolation) => {
     const message = result.nodes.stubborn?.error?.message ?? '';
     expect(message).toMatch(/exceeded its timeout/);
     // A child process still loading its config when the timeout hits dies of SIGTERM at once;
-    // once the stage spins, only the kill after the grace period stops it.
+    // once the stage spins, its thread never acknowledges the abort and is terminated without
+    // waiting out the grace period.
+    if (isolation === 'thread') {
+      expect(message).toMatch(/busy in synchronous code.*was terminated/);
+    }
+  });
+
+  it('grants a stage whose event loop is free the grace period before the kill', async () => {
+    const result = await run([
+      {
+        id: 'deaf',
+        stage: Sleep({ ms: 20_000, ignoreAbort: true }),
+        timeoutSeconds: isolation === 'process' ? 1.5 : 0.2,
+        isolation,
+      },
+    ]);
+    expect(result.nodes.deaf?.status).toBe('TIMEOUT');
+    const message = result.nodes.deaf?.error?.message ?? '';
+    expect(message).toMatch(/exceeded its timeout/);
+    // It acknowledged the request, ignored it, and was killed only when the grace period ran
+    // out. (A child process still loading its config dies of the SIGTERM at once.)
     if (isolation === 'thread') {
       expect(message).toMatch(/did not stop within 0.3 s and was terminated/);
     }

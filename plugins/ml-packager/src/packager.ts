@@ -1,7 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import {
   decodeState,
   encodeState,
@@ -66,7 +77,11 @@ export interface ModelPackage {
 export interface LoadOptions {
   /** Also decode `state.bin` into `state`. */
   readonly state?: boolean;
-  /** Where an archive is extracted (default: a new temporary directory). */
+  /**
+   * Where an archive is extracted (default: a new temporary directory): a directory that does not
+   * exist yet, an empty one, or one holding this same package (it is replaced). The archive is
+   * extracted beside it and renamed into place, so a failed load leaves nothing there.
+   */
   readonly extractTo?: string;
 }
 
@@ -136,17 +151,26 @@ export class ModelArtifactPackager implements ModelPackager {
       );
     }
     const nameDir = join(this.root, safeName(name));
-    await mkdir(nameDir, { recursive: true });
     const staging = join(nameDir, `.staging-${randomUUID()}`);
     try {
+      await mkdir(nameDir, { recursive: true });
       return await this.#write(nodeId, name, nameDir, staging, result, options);
     } catch (error) {
-      await rm(staging, { recursive: true, force: true });
+      await rm(staging, { recursive: true, force: true }).catch(() => undefined);
       if (PhysError.is(error)) throw error;
+      const cause = fileSystemCause(error);
       throw new PhysError(
         'PHYS_PACKAGE_WRITE_FAILED',
-        `Cannot write the model package of node '${nodeId}' under ${nameDir}: ${(error as Error).message}. Check that the directory is writable and has space.`,
-        { cause: error, retryable: true, details: { nodeId, root: this.root } },
+        `Cannot write the model package of node '${nodeId}' under ${nameDir}: ${(error as Error).message}. ${cause.advice} (or set the packager's \`root\` elsewhere).`,
+        {
+          cause: error,
+          retryable: cause.retryable,
+          details: {
+            nodeId,
+            root: this.root,
+            ...(cause.errno === undefined ? {} : { errno: cause.errno }),
+          },
+        },
       );
     }
   }
@@ -214,7 +238,9 @@ export class ModelArtifactPackager implements ModelPackager {
     if (existing !== undefined) {
       if (existing.contentHash === contentHash && (await verifyPackage(dir)).ok) {
         await rm(staging, { recursive: true, force: true });
-        const archive = this.#archive ? await this.#ensureArchive(dir, name, version) : undefined;
+        const archive = this.#archive
+          ? await this.#ensureArchive(dir, name, version, existing)
+          : undefined;
         return { path: dir, archive, name, version, manifest: existing, reused: true };
       }
       if (options.version !== undefined && existing.contentHash !== contentHash) {
@@ -256,7 +282,9 @@ export class ModelArtifactPackager implements ModelPackager {
     } else {
       await rename(staging, dir);
     }
-    const archive = this.#archive ? await this.#writeArchive(dir, name, version) : undefined;
+    const archive = this.#archive
+      ? await this.#writeArchive(dir, name, version, manifest)
+      : undefined;
     return { path: dir, archive, name, version, manifest, reused: false };
   }
 
@@ -265,20 +293,29 @@ export class ModelArtifactPackager implements ModelPackager {
     return this.#environment;
   }
 
-  async #ensureArchive(dir: string, name: string, version: string): Promise<string> {
+  async #ensureArchive(
+    dir: string,
+    name: string,
+    version: string,
+    manifest: ModelManifest,
+  ): Promise<string> {
     const file = `${dir}.tar.gz`;
     if ((await exists(file)) && (await verifyPackage(file)).ok) return file;
-    return this.#writeArchive(dir, name, version);
+    return this.#writeArchive(dir, name, version, manifest);
   }
 
   /**
    * `<version>.tar.gz` beside the directory, with every file under one top directory
    * `<name>-<version>/`, in sorted order, without owner or host details.
    */
-  async #writeArchive(dir: string, name: string, version: string): Promise<string> {
+  async #writeArchive(
+    dir: string,
+    name: string,
+    version: string,
+    manifest: ModelManifest,
+  ): Promise<string> {
     const file = `${dir}.tar.gz`;
-    const manifest = await readManifest(dir);
-    const paths = ['manifest.json', ...(manifest?.files ?? []).map((f) => f.path)].sort();
+    const paths = ['manifest.json', ...manifest.files.map((f) => f.path)].sort();
     const tmp = `${file}.${randomUUID()}.tmp`;
     try {
       await tar.c(
@@ -316,9 +353,11 @@ export class ModelArtifactPackager implements ModelPackager {
 }
 
 /**
- * Verifies a package directory or archive (throwing `PHYS_PACKAGE_INVALID` if it is not intact),
- * extracts an archive, and returns the typed manifest, the absolute path of every file, and the
- * decoded state when `state: true`.
+ * Verifies a package directory or archive (throwing `PHYS_PACKAGE_INVALID` if it is not intact,
+ * `PHYS_PACKAGE_UNSAFE_PATH` if it names a path outside itself), extracts an archive, and returns
+ * the typed manifest, the absolute path of every file, and the decoded state when `state: true`.
+ * Nothing is extracted before the archive has verified, and a failed extraction leaves nothing
+ * behind (`PHYS_PACKAGE_EXTRACT_FAILED`).
  * @public
  */
 export async function loadPackage(
@@ -328,14 +367,7 @@ export async function loadPackage(
   const report = await verifyPackageOrThrow(path);
   const manifest = report.manifest as ModelManifest;
   let dir = report.path;
-  if (report.kind === 'archive') {
-    dir =
-      options.extractTo === undefined
-        ? await mkdtemp(join(tmpdir(), 'phys-model-'))
-        : resolve(options.extractTo);
-    await mkdir(dir, { recursive: true });
-    await tar.x({ file: report.path, cwd: dir, strip: 1, strict: true });
-  }
+  if (report.kind === 'archive') dir = await extract(report.path, manifest, options.extractTo);
   const files: Record<string, string> = {};
   for (const file of manifest.files) files[file.path] = join(dir, ...file.path.split('/'));
   const loaded: LoadedModelPackage = { path: dir, manifest, files };
@@ -345,6 +377,163 @@ export async function loadPackage(
     ...loaded,
     state: decodeState(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
   };
+}
+
+/**
+ * Extracts a verified archive: only the files its manifest lists, into a new temporary directory,
+ * or into a hidden sibling of `extractTo` that is renamed into place once complete. On failure
+ * the partial extraction is removed.
+ */
+async function extract(
+  file: string,
+  manifest: ModelManifest,
+  extractTo: string | undefined,
+): Promise<string> {
+  const target = extractTo === undefined ? undefined : resolve(extractTo);
+  const replaces = target === undefined ? false : await checkTarget(target, manifest);
+  const listed = new Set(['manifest.json', ...manifest.files.map((f) => f.path)]);
+  const dirs = new Set<string>();
+  for (const path of listed) {
+    for (let at = path.lastIndexOf('/'); at > 0; at = path.lastIndexOf('/', at - 1)) {
+      dirs.add(path.slice(0, at));
+    }
+  }
+  let work: string | undefined;
+  try {
+    if (target === undefined) {
+      work = await mkdtemp(join(tmpdir(), 'phys-model-'));
+    } else {
+      await mkdir(dirname(target), { recursive: true });
+      work = join(dirname(target), `.${basename(target)}.extract-${randomUUID()}`);
+      await mkdir(work);
+    }
+    const into = work;
+    await tar.x({
+      file,
+      cwd: into,
+      strip: 1,
+      strict: true,
+      // verify has checked every entry; this keeps extraction to what it checked.
+      filter: (path, entry) => {
+        const slash = path.indexOf('/');
+        const rel = slash === -1 ? '' : path.slice(slash + 1).replace(/\/+$/, '');
+        const type = (entry as { type?: string }).type;
+        if (type === 'Directory') return rel === '' || dirs.has(rel);
+        return (type === 'File' || type === 'OldFile') && listed.has(rel);
+      },
+    });
+    if (target === undefined) return into;
+    if (replaces) {
+      const old = join(dirname(target), `.${basename(target)}.replaced-${randomUUID()}`);
+      await rename(target, old);
+      await rename(into, target);
+      await rm(old, { recursive: true, force: true });
+    } else {
+      // An empty directory given as the target goes; rename cannot replace it everywhere.
+      await rmdir(target).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+      await rename(into, target);
+    }
+    return target;
+  } catch (error) {
+    if (work !== undefined) await rm(work, { recursive: true, force: true }).catch(() => undefined);
+    const cause = fileSystemCause(error);
+    throw new PhysError(
+      'PHYS_PACKAGE_EXTRACT_FAILED',
+      `Cannot extract model package ${file} ${target === undefined ? 'to a temporary directory' : `into ${target}`}: ${(error as Error).message}. Nothing was left behind. ${cause.advice}.`,
+      {
+        cause: error,
+        retryable: cause.retryable,
+        details: {
+          path: file,
+          ...(target === undefined ? {} : { extractTo: target }),
+          ...(cause.errno === undefined ? {} : { errno: cause.errno }),
+        },
+      },
+    );
+  }
+}
+
+/**
+ * Whether `target` holds this same package (a former load, replaced); throws `PHYS_USAGE` unless
+ * it holds that, is an empty directory, or does not exist.
+ */
+async function checkTarget(target: string, manifest: ModelManifest): Promise<boolean> {
+  const stats = await lstat(target).catch(() => undefined);
+  if (stats === undefined) return false;
+  const refuse = (what: string) =>
+    new PhysError(
+      'PHYS_USAGE',
+      `Cannot extract a model package into ${target}: it is ${what}. Give \`extractTo\` a directory that does not exist yet, an empty one, or one this package was loaded into before.`,
+      { details: { extractTo: target } },
+    );
+  if (!stats.isDirectory()) throw refuse('not a directory');
+  if ((await readdir(target)).length === 0) return false;
+  // The integrity hash covers the whole manifest: equal hashes, the same package.
+  const held = await readFile(join(target, 'manifest.json'), 'utf8')
+    .then((text) => (JSON.parse(text) as { integrity?: unknown }).integrity)
+    .catch(() => undefined);
+  if (held !== manifest.integrity) throw refuse('a directory holding something else');
+  return true;
+}
+
+/**
+ * What an error of the file system (its errno, also inside node-tar's errors) says to do, and
+ * whether trying again can help. Only the errno's own meaning is given: no guessing.
+ */
+function fileSystemCause(error: unknown): {
+  errno: string | undefined;
+  advice: string;
+  retryable: boolean;
+} {
+  const own = (error as { code?: unknown } | undefined)?.code;
+  const inner = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  const errno = [own, inner].find((c): c is string => typeof c === 'string' && /^E[A-Z]+$/.test(c));
+  switch (errno) {
+    case 'EACCES':
+    case 'EPERM':
+      return {
+        errno,
+        advice: 'Permission was denied: make the directory writable',
+        retryable: false,
+      };
+    case 'EROFS':
+      return {
+        errno,
+        advice: 'The file system is read-only: use a writable directory',
+        retryable: false,
+      };
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return {
+        errno,
+        advice: 'The disk (or your quota) is full: free some space',
+        retryable: true,
+      };
+    case 'ENOTDIR':
+    case 'EEXIST':
+    case 'EISDIR':
+      return {
+        errno,
+        advice: 'A file is in the way of a directory, or a directory of a file: move it',
+        retryable: false,
+      };
+    case 'ENAMETOOLONG':
+      return {
+        errno,
+        advice: 'A path is too long for the file system: use a shorter name or directory',
+        retryable: false,
+      };
+    case 'EMFILE':
+    case 'ENFILE':
+    case 'EAGAIN':
+    case 'EBUSY':
+    case 'EIO':
+      return { errno, advice: 'The file system was busy or failing: try again', retryable: true };
+    default:
+      return { errno, advice: 'Check the directory', retryable: false };
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -11,6 +11,7 @@ import {
   modelManifestSchema,
   renderManifest,
 } from './manifest.js';
+import { UNSAFE_PATH_CODE, unsafePathError, unsafePathMessage, unsafePathReason } from './paths.js';
 
 /** What kind of problem `verify` found. @public */
 export type VerifyProblemKind =
@@ -20,7 +21,8 @@ export type VerifyProblemKind =
   | 'unexpected-entry'
   | 'manifest-missing'
   | 'manifest-invalid'
-  | 'archive-invalid';
+  | 'archive-invalid'
+  | 'unsafe-path';
 
 /** One problem `verify` found. @public */
 export interface VerifyProblem {
@@ -50,6 +52,11 @@ export interface VerifyReport {
   readonly checked: number;
   /** Every problem found; empty when `ok`. */
   readonly problems: readonly VerifyProblem[];
+  /**
+   * The error code `verifyOrThrow` and `load` throw for these problems: `PHYS_PACKAGE_UNSAFE_PATH`
+   * when a path leads outside the package, else `PHYS_PACKAGE_INVALID`; undefined when `ok`.
+   */
+  readonly code: string | undefined;
 }
 
 interface Found {
@@ -110,6 +117,15 @@ export async function verifyPackage(path: string): Promise<VerifyReport> {
       for (const file of manifest.files) {
         listed.add(file.path);
         checked++;
+        const unsafe = unsafePathReason(file.path);
+        if (unsafe !== undefined) {
+          problems.push({
+            kind: 'unsafe-path',
+            path: file.path,
+            message: unsafePathMessage('manifest', file.path, unsafe),
+          });
+          continue;
+        }
         const found = content.files.get(file.path);
         if (found === undefined) {
           problems.push({
@@ -137,7 +153,13 @@ export async function verifyPackage(path: string): Promise<VerifyReport> {
       }
     }
   }
-  return { ok: problems.length === 0, path: absolute, kind, manifest, checked, problems };
+  const code =
+    problems.length === 0
+      ? undefined
+      : problems.some((p) => p.kind === 'unsafe-path')
+        ? UNSAFE_PATH_CODE
+        : 'PHYS_PACKAGE_INVALID';
+  return { ok: problems.length === 0, path: absolute, kind, manifest, checked, problems, code };
 }
 
 function parseManifest(text: string, problems: VerifyProblem[]): ModelManifest | undefined {
@@ -214,6 +236,17 @@ async function readArchive(file: string): Promise<Content> {
       strict: true,
       onReadEntry(entry) {
         const path = entry.path.replace(/\/+$/, '');
+        const unsafe = unsafePathReason(path);
+        if (unsafe !== undefined) {
+          // Never listed, so never extracted: `load` refuses the archive before extracting.
+          problems.push({
+            kind: 'unsafe-path',
+            path,
+            message: unsafePathMessage('archive', path, unsafe),
+          });
+          entry.resume();
+          return;
+        }
         const slash = path.indexOf('/');
         tops.add(slash === -1 ? path : path.slice(0, slash));
         const rel = slash === -1 ? '' : path.slice(slash + 1);
@@ -279,12 +312,20 @@ async function readArchive(file: string): Promise<Content> {
 }
 
 /**
- * Like {@link verifyPackage}, but throws a `PhysError` with code `PHYS_PACKAGE_INVALID` listing
- * every problem when the package is not intact.
+ * Like {@link verifyPackage}, but throws a `PhysError` listing every problem when the package is
+ * not intact: `PHYS_PACKAGE_UNSAFE_PATH` when it names a path outside itself (an absolute path,
+ * a `..` segment, ...), else `PHYS_PACKAGE_INVALID`.
  * @public
  */
 export async function verifyPackageOrThrow(path: string): Promise<VerifyReport> {
   const report = await verifyPackage(path);
+  if (report.code === UNSAFE_PATH_CODE) {
+    throw unsafePathError(
+      report.path,
+      report.problems.filter((p) => p.kind === 'unsafe-path'),
+      report.problems,
+    );
+  }
   if (!report.ok) {
     const listed = report.problems
       .slice(0, 20)

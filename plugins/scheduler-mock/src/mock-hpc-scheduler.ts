@@ -170,6 +170,8 @@ export class MockHpcScheduler implements Scheduler {
       dependencies: false,
       gpus: parsed.gpusPerHost > 0,
       cancel: true,
+      // A job leaves the queue when it is placed on a host: its task hears of it (onRunning).
+      reportsStart: true,
       maxResources: Object.freeze({
         cpu: this.#cpuPerHost,
         gpu: parsed.gpusPerHost,
@@ -374,6 +376,11 @@ export class MockHpcScheduler implements Scheduler {
     job.gpus = gpus;
     job.allocated = true;
     job.status = ExecutionStatus.RUNNING;
+    try {
+      task.onRunning?.();
+    } catch {
+      // The executor's callback; a failure there must not lose the job.
+    }
     const fault = pickFault(
       this.options.faults,
       { nodeId: task.nodeId, attempt: task.attempt, host: host.name },
@@ -387,7 +394,7 @@ export class MockHpcScheduler implements Scheduler {
         error: serializeError(
           new SchedulerError(
             'PHYS_SCHEDULER_MOCK_START_FAILED',
-            `Job ${job.handle.jobId} (node '${task.nodeId}') could not be started on ${host.name}: ${(error as Error).message}`,
+            `Job ${job.handle.jobId} (node '${task.nodeId}') could not be started on ${host.name}: ${(error as Error).message}. Check that the job command (\`command\`, or the host's task command: ${this.#command.join(' ')}) exists and is executable, and that ${job.dir} is writable.`,
             { cause: error },
           ),
         ),
@@ -420,6 +427,7 @@ export class MockHpcScheduler implements Scheduler {
           ]
         : [...this.#command, job.envelopeFile];
     let child: ChildProcess;
+    let exited: Promise<Exit>;
     try {
       // Its own process group, so that a kill reaches whatever the job started, as a
       // cluster's cgroup would.
@@ -429,6 +437,10 @@ export class MockHpcScheduler implements Scheduler {
         detached: true,
         stdio: ['ignore', stdout.fd, stderr.fd],
       });
+      // Listen before anything is awaited: a job that ends at once, or a command that cannot be
+      // spawned, reports it while the log files close, and an event nobody listened for is
+      // gone for good (the job would then stay RUNNING forever).
+      exited = processExit(child);
     } finally {
       await stdout.close();
       await stderr.close();
@@ -453,13 +465,10 @@ export class MockHpcScheduler implements Scheduler {
         }, fault.afterSeconds * 1000),
       );
     }
-    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
-      (resolve) => {
-        child.once('error', () => resolve({ code: null, signal: null }));
-        child.once('exit', (code, signal) => resolve({ code, signal }));
-      },
-    );
+    const exit = await exited;
     this.#clearTimers(job);
+    // Never started (the command is missing or not executable): #start reports it.
+    if (exit.spawnError !== undefined) throw exit.spawnError;
     this.#release(job);
     this.#dispatch();
     if (job.killedFor === 'lost' && !job.cancelRequested) {
@@ -470,10 +479,7 @@ export class MockHpcScheduler implements Scheduler {
     this.#jobs.settle(job, await this.#outcome(job, exit));
   }
 
-  async #outcome(
-    job: Job,
-    exit: { code: number | null; signal: NodeJS.Signals | null },
-  ): Promise<TaskOutcome> {
+  async #outcome(job: Job, exit: Exit): Promise<TaskOutcome> {
     const { task, handle } = job;
     const where = `job ${handle.jobId} on ${job.host?.name ?? '?'}`;
     const granted = this.#granted(job);
@@ -580,6 +586,27 @@ export class MockHpcScheduler implements Scheduler {
     for (const timer of job.timers) clearTimeout(timer);
     job.timers = [];
   }
+}
+
+/** How a job's process ended; `spawnError` when it never started. */
+interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly spawnError?: Error;
+}
+
+/** Resolves once `child` has ended or failed to start. Call it right after `spawn`. */
+function processExit(child: ChildProcess): Promise<Exit> {
+  return new Promise((resolve) => {
+    child.once('error', (error) =>
+      resolve(
+        child.pid === undefined
+          ? { code: null, signal: null, spawnError: error }
+          : { code: null, signal: null },
+      ),
+    );
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
 }
 
 /** Signals the job's process group, or remembers the signal until the process exists. */

@@ -13,6 +13,8 @@ export {
 } from './directives.js';
 export type { PbsExitKind, PbsJobStatus } from './exit-status.js';
 export { mapPbsState, PBS_EXIT_CODES, pbsJobStatus } from './exit-status.js';
+export type { PbsNodeRecord } from './nodes.js';
+export { execHosts, parsePbsnodesJson, pbsNodeState, pbsStalls } from './nodes.js';
 export type { PbsSchedulerOptions, ResolvedPbsOptions } from './options.js';
 export { pbsOptionsSchema } from './options.js';
 export type { PbsCommandCounts } from './pbs-backend.js';

@@ -61,16 +61,23 @@ export const pbsOptionsSchema = z.object({
    * job that vanished from `qstat` to reappear, before it is declared lost (default 60).
    */
   lostJobGraceSeconds: z.number().min(0).default(60),
+  /**
+   * Seconds a job may stay stalled (its node down or state-unknown, or queued while no node can
+   * start jobs, as `pbsnodes` says) before it is deleted and fails with `PHYS_JOB_NODE_FAIL`,
+   * which a retry policy may retry (default 120). The stall is reported as a warning at once.
+   */
+  stuckAfterSeconds: z.number().min(0).default(120),
   /** `qdel` the jobs still running when the scheduler closes (default true). */
   cancelOnClose: z.boolean().default(true),
   /** Keep work directories of completed tasks (default false; failures are always kept). */
   keepWorkDirs: z.boolean().default(false),
-  /** Names of the PBS commands (default `qsub`, `qstat`, `qdel`, found on PATH). */
+  /** Names of the PBS commands (default `qsub`, `qstat`, `qdel`, `pbsnodes`, found on PATH). */
   commands: z
     .object({
       qsub: z.string().default('qsub'),
       qstat: z.string().default('qstat'),
       qdel: z.string().default('qdel'),
+      pbsnodes: z.string().default('pbsnodes'),
     })
     .prefault({}),
 });

@@ -15,6 +15,7 @@ import { runCommand } from './commands.js';
 import { jobName, pbsDirectives, selectStatement } from './directives.js';
 import { mapPbsState, type PbsJobStatus, pbsJobStatus } from './exit-status.js';
 import { buildJobScript } from './job-script.js';
+import { parsePbsnodesJson, pbsStalls } from './nodes.js';
 import type { ResolvedPbsOptions } from './options.js';
 import { isFinishedState, jobKey, parseQstatJson } from './qstat.js';
 
@@ -26,6 +27,8 @@ export interface PbsCommandCounts {
   readonly qstat: number;
   /** qdel calls. */
   readonly qdel: number;
+  /** pbsnodes calls: one per poll interval while jobs are in flight, for the state of their nodes. */
+  readonly pbsnodes: number;
 }
 
 // What qsub says when the request itself is wrong: asking again cannot help.
@@ -41,7 +44,7 @@ export class PbsBackend implements BatchQueueBackend<PbsJobStatus> {
   readonly name = 'pbs';
   readonly capabilities: SchedulerCapabilities;
   readonly logFileName = 'pbs.log';
-  readonly counts = { qsub: 0, qstat: 0, qdel: 0 };
+  readonly counts = { qsub: 0, qstat: 0, qdel: 0, pbsnodes: 0 };
 
   readonly #options: ResolvedPbsOptions;
   readonly #maxMemory: number | undefined;
@@ -108,7 +111,7 @@ export class PbsBackend implements BatchQueueBackend<PbsJobStatus> {
         batchDir: batch.dir,
       }),
     );
-    const id = await this.#qsub(script, batch.dir);
+    const id = await this.#qsub(script, batch.dir, batch.signal);
     return batch.tasks.map((_, i) => (array ? id.replace('[]', `[${i}]`) : id));
   }
 
@@ -163,6 +166,26 @@ export class PbsBackend implements BatchQueueBackend<PbsJobStatus> {
     }
   }
 
+  /**
+   * One `pbsnodes -a -F json`: a started job on a node that is down (or state-unknown, stale,
+   * unresolvable), or a queued job while no node can start jobs, is stalled (see `pbsStalls`).
+   */
+  async stalls(jobs: ReadonlyMap<string, PbsJobStatus>): Promise<ReadonlyMap<string, string>> {
+    const res = await runCommand(this.#options.commands.pbsnodes, ['-a', '-F', 'json'], {
+      timeoutMs: this.#options.commandTimeoutSeconds * 1000,
+    });
+    this.counts.pbsnodes++;
+    const nodes = res.code === 0 ? parsePbsnodesJson(res.stdout) : undefined;
+    if (nodes === undefined) {
+      throw new SchedulerError(
+        'PHYS_SCHEDULER_PBS_PBSNODES',
+        `pbsnodes exited ${res.code} without JSON output: ${res.stderr.trim() || res.stdout.trim().slice(0, 200)}`,
+        { retryable: true },
+      );
+    }
+    return pbsStalls(jobs, nodes);
+  }
+
   mapState(status: PbsJobStatus): BatchJobState {
     return mapPbsState(status.record);
   }
@@ -190,12 +213,19 @@ export class PbsBackend implements BatchQueueBackend<PbsJobStatus> {
     }
   }
 
-  async #qsub(script: string, cwd: string): Promise<string> {
+  async #qsub(script: string, cwd: string, signal: AbortSignal): Promise<string> {
     const { qsub } = this.#options.commands;
     let lastError: PhysError | undefined;
     for (let attempt = 1; attempt <= this.#options.submitAttempts; attempt++) {
-      if (attempt > 1)
-        await delay(this.#options.submitRetryDelaySeconds * 1000 * 2 ** (attempt - 2));
+      // Closed, or every task of the batch cancelled, while waiting to retry: nothing to submit.
+      signal.throwIfAborted();
+      if (attempt > 1) {
+        await delay(this.#options.submitRetryDelaySeconds * 1000 * 2 ** (attempt - 2), undefined, {
+          signal,
+        }).catch(() => {
+          throw signal.reason;
+        });
+      }
       try {
         const res = await runCommand(qsub, [script], {
           timeoutMs: this.#options.commandTimeoutSeconds * 1000,

@@ -80,6 +80,7 @@ export class PbsScheduler extends BatchQueueScheduler<PbsJobStatus> {
       poll: parsed.pollInterval,
       resultTimeoutSeconds: parsed.lostJobGraceSeconds,
       lostAfterSeconds: parsed.lostJobGraceSeconds,
+      stuckAfterSeconds: parsed.stuckAfterSeconds,
       cancelOnClose: parsed.cancelOnClose,
       keepWorkDirs: parsed.keepWorkDirs,
     });
@@ -87,7 +88,7 @@ export class PbsScheduler extends BatchQueueScheduler<PbsJobStatus> {
     this.#backend = backend;
   }
 
-  /** How many qsub, qstat and qdel calls this scheduler made. */
+  /** How many qsub, qstat, qdel and pbsnodes calls this scheduler made. */
   get commandCounts(): PbsCommandCounts {
     return { ...this.#backend.counts };
   }

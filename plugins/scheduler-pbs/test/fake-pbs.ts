@@ -1,4 +1,4 @@
-// Installs fake qsub/qstat/qdel executables into a temp directory on PATH. They really run job
+// Installs fake qsub/qstat/qdel/pbsnodes executables into a temp directory on PATH. They really run job
 // scripts in the background (test/fake-pbs/mom.cjs), keep the server's state in files, and
 // print what PBS Pro prints (see test/fake-pbs/*.cjs and the README's "Testing" section).
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
@@ -24,6 +24,12 @@ export interface FakePbsConfig {
   readonly maxNgpus: number;
   /** The next N qsub calls fail as if the server were unreachable. */
   readonly qsubFailures: number;
+  /**
+   * The vnodes `pbsnodes` lists, by name, with their state. Jobs run on `cn01`; while its state
+   * says down (`state-unknown,down`), queued jobs stay queued and running ones go on but ignore
+   * qdel, as with a mom that no longer answers.
+   */
+  readonly nodes: Readonly<Record<string, { readonly state: string; readonly comment?: string }>>;
   /** Jobs whose name matches `name` end at once with `exitStatus` (e.g. -1, JOB_EXEC_FAIL1). */
   readonly faults: readonly {
     readonly name: string;
@@ -35,7 +41,7 @@ export interface FakePbsConfig {
 
 /** One recorded command invocation. */
 export interface FakePbsCall {
-  readonly cmd: 'qsub' | 'qstat' | 'qdel';
+  readonly cmd: 'qsub' | 'qstat' | 'qdel' | 'pbsnodes';
   readonly args: readonly string[];
 }
 
@@ -64,6 +70,7 @@ const DEFAULTS: FakePbsConfig = {
   maxNcpus: 8,
   maxNgpus: 2,
   qsubFailures: 0,
+  nodes: { cn01: { state: 'free' } },
   faults: [],
 };
 
@@ -83,7 +90,7 @@ export async function installFakePbs(config: Partial<FakePbsConfig> = {}): Promi
   const settings = { ...DEFAULTS, ...config };
   const configFile = join(home, 'config.json');
   await writeFile(configFile, JSON.stringify(settings, null, 2));
-  for (const cmd of ['qsub', 'qstat', 'qdel']) {
+  for (const cmd of ['qsub', 'qstat', 'qdel', 'pbsnodes']) {
     const file = join(bin, cmd);
     await writeFile(
       file,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   ExecutionStatus,
   type JobHandle,
+  type Logger,
   resources,
   type SchedulerTask,
   type StageRef,
@@ -30,23 +31,26 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
-  await fake.configure({ qsubFailures: 0, faults: [] });
+  await fake.configure({ qsubFailures: 0, faults: [], nodes: { cn01: { state: 'free' } } });
 });
 afterAll(async () => {
   await fake.shutdown();
   await rm(dir, { recursive: true, force: true });
 });
 
-function pbs(options: Partial<PbsSchedulerInit> = {}): PbsScheduler {
-  const scheduler = new PbsScheduler({
-    configFile: conformanceConfigFile(),
-    taskCommand: taskCommand(),
-    workDir: join(dir, 'work'),
-    pollInterval: { initialSeconds: 0.05, maxSeconds: 0.2 },
-    lostJobGraceSeconds: 0.5,
-    submitRetryDelaySeconds: 0.01,
-    ...options,
-  });
+function pbs(options: Partial<PbsSchedulerInit> = {}, logger?: Logger): PbsScheduler {
+  const scheduler = new PbsScheduler(
+    {
+      configFile: conformanceConfigFile(),
+      taskCommand: taskCommand(),
+      workDir: join(dir, 'work'),
+      pollInterval: { initialSeconds: 0.05, maxSeconds: 0.2 },
+      lostJobGraceSeconds: 0.5,
+      submitRetryDelaySeconds: 0.01,
+      ...options,
+    },
+    logger,
+  );
   open.push(scheduler);
   return scheduler;
 }
@@ -62,6 +66,24 @@ function task(nodeId: string, stage: StageRef, extra: Partial<SchedulerTask> = {
     policy: {},
     ...extra,
   };
+}
+
+/** A logger that keeps what it is told, as `phys run` shows it on stderr. */
+function recordingLogger(): Logger & { readonly lines: string[] } {
+  const lines: string[] = [];
+  const logger = {
+    lines,
+    debug: () => undefined,
+    info: (message: string) => void lines.push(`info ${message}`),
+    warn: (message: string) => void lines.push(`warn ${message}`),
+    error: (message: string) => void lines.push(`error ${message}`),
+    child: () => logger,
+  };
+  return logger;
+}
+
+async function vitestUntil(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setTimeout(r, 20));
 }
 
 async function until(s: PbsScheduler, handle: JobHandle, status: ExecutionStatus): Promise<void> {
@@ -122,7 +144,13 @@ describe('PbsScheduler against the fake PBS Pro commands', () => {
     );
     expect(both.length).toBeGreaterThan(0);
     expect(qstats.every((c) => !c.args.some((a) => /\[\d+\]/.test(a)))).toBe(true);
-    expect(s.commandCounts).toEqual({ qsub: 2, qstat: qstats.length, qdel: 0 });
+    expect(s.commandCounts).toEqual({
+      qsub: 2,
+      qstat: qstats.length,
+      qdel: 0,
+      // The state of the jobs' nodes, once per poll while jobs are in flight.
+      pbsnodes: calls.filter((c) => c.cmd === 'pbsnodes').length,
+    });
   });
 
   it('surfaces a non-zero exit of the job with its code and stderr tail', async () => {
@@ -238,6 +266,48 @@ describe('PbsScheduler against the fake PBS Pro commands', () => {
     expect((await s.wait(handles[2] as JobHandle)).status).toBe('COMPLETED');
     const qdels = (await fake.calls()).filter((c) => c.cmd === 'qdel');
     expect(qdels.at(-1)?.args).toEqual([handles[1]?.jobId]);
+  });
+
+  it('reports a node that goes down, fails its running and queued jobs PHYS_JOB_NODE_FAIL, and a cancel there ends at once', async () => {
+    const logger = recordingLogger();
+    const s = pbs({ stuckAfterSeconds: 0.5 }, logger);
+    // Waits out the stall, so that the cancel below is what ends its job.
+    const patient = pbs({ stuckAfterSeconds: 3600 });
+    const running = await s.submit(task('on-failed-node', ConformanceSleep({ seconds: 60 }).ref));
+    const other = await patient.submit(
+      task('cancelled-there', ConformanceSleep({ seconds: 60 }).ref),
+    );
+    await until(s, running, ExecutionStatus.RUNNING);
+    await until(patient, other, ExecutionStatus.RUNNING);
+    await fake.configure({
+      nodes: { cn01: { state: 'state-unknown,down', comment: 'node down: communication closed' } },
+    });
+    await vitestUntil(() => logger.lines.some((l) => l.includes('is down')));
+    expect(logger.lines.find((l) => l.includes('is down'))).toBe(
+      `warn pbs: compute node cn01 (state-unknown,down, node down: communication closed) is down; a job waits on it: 'on-failed-node' (job ${running.jobId}). Unless that changes within 0.5 s (stuckAfterSeconds), it fails with PHYS_JOB_NODE_FAIL, which the retry policy may retry.`,
+    );
+    // Submitted now, a job stays queued: no node can start it.
+    const queued = await s.submit(task('queued-behind', ConformanceEcho({}).ref));
+    const [outRunning, outQueued] = await Promise.all([s.wait(running), s.wait(queued)]);
+    expect(outRunning).toMatchObject({
+      status: 'FAILED',
+      error: {
+        code: 'PHYS_JOB_NODE_FAIL',
+        retryable: true,
+        details: { scheduler: 'pbs', nativeState: 'R', nodeId: 'on-failed-node' },
+      },
+    });
+    expect(outRunning.error?.message).toContain('is down (for ');
+    expect(outQueued).toMatchObject({
+      status: 'FAILED',
+      error: { code: 'PHYS_JOB_NODE_FAIL', details: { nativeState: 'Q' } },
+    });
+    expect(outQueued.error?.message).toContain('no compute node can start jobs: cn01');
+    // qdel of a job whose mom is silent changes nothing PBS shows; the cancel does not wait.
+    await patient.cancel(other);
+    expect((await patient.wait(other)).status).toBe('CANCELLED');
+    const still = await fake.calls();
+    expect(still.filter((c) => c.cmd === 'qdel').at(-1)?.args).toEqual([other.jobId]);
   });
 
   it('rejects requests beyond maxResources before qsub, and deletes running jobs on close', async () => {

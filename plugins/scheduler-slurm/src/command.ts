@@ -16,7 +16,7 @@ export interface CommandResult {
 export class SlurmCommands {
   readonly #bin: string | undefined;
   readonly #timeoutMs: number;
-  readonly calls = { sbatch: 0, squeue: 0, scontrol: 0, scancel: 0, sacct: 0 };
+  readonly calls = { sbatch: 0, squeue: 0, scontrol: 0, scancel: 0, sacct: 0, sinfo: 0 };
 
   constructor(bin: string | undefined, timeoutSeconds: number) {
     this.#bin = bin;

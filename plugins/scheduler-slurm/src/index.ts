@@ -12,6 +12,15 @@ export {
   slurmCpus,
   slurmMemoryMiB,
 } from './directives.js';
+// the nodes of live jobs
+export type { SlurmNodeInfo } from './nodes.js';
+export {
+  expandHostlist,
+  parseSinfoNodes,
+  SINFO_FORMAT,
+  slurmNodeState,
+  slurmStalls,
+} from './nodes.js';
 // options
 export type { ResolvedSlurmOptions, SlurmOptions } from './options.js';
 export { slurmOptionsSchema } from './options.js';

@@ -49,6 +49,12 @@ export const slurmOptionsSchema = z.object({
   commandTimeout: seconds.default(60),
   /** Seconds to wait for a finished job's result file to appear (shared filesystems lag; default 60). */
   resultTimeout: seconds.default(60),
+  /**
+   * Seconds a job may stay stalled (its node down or not responding, or pending while no node
+   * of its partition can start jobs) before it is cancelled and fails with `PHYS_JOB_NODE_FAIL`,
+   * which a retry policy may retry (default 120). The stall is reported as a warning at once.
+   */
+  stuckAfter: z.number().min(0).default(120),
   /** Keep the work directories of successful tasks (default false; failed ones are always kept). */
   keepWorkDirs: z.boolean().default(false),
   /** Directory holding sbatch, squeue, scontrol, scancel and sacct (default: found on PATH). */

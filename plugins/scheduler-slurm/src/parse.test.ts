@@ -1,4 +1,4 @@
-// Outputs captured from this repository's CI Slurm (22.05.8, ci-services/slurm-up.sh).
+// Outputs captured from this repository's CI Slurm (22.05.8, scripts/services/slurm-up.sh).
 import { describe, expect, it } from 'vitest';
 import {
   isInvalidJobIdError,

@@ -13,10 +13,18 @@ export interface SlurmJobRecord extends BatchJobRecord {
   readonly exitCode?: number;
   /** Signal that ended the batch script (0: none), when the command reports it. */
   readonly signal?: number;
+  /** The partition it runs in, or the comma-separated partitions it may start in (squeue). */
+  readonly partition?: string;
+  /** The nodes it holds, as a Slurm hostlist (`cn[01-04]`); absent while it is pending (squeue). */
+  readonly nodes?: string;
 }
 
-/** Output format of the one squeue call per poll: job id (array tasks expanded), state, reason. @public */
-export const SQUEUE_FORMAT = '%i|%T|%r';
+/**
+ * Output format of the one squeue call per poll: job id (array tasks expanded), state, reason,
+ * partition and nodes.
+ * @public
+ */
+export const SQUEUE_FORMAT = '%i|%T|%r|%P|%N';
 
 /**
  * The job id `sbatch --parsable` printed (`<jobid>` or `<jobid>;<cluster>`), or undefined when
@@ -32,8 +40,9 @@ export function parseSbatchParsable(stdout: string): string | undefined {
 }
 
 /**
- * Parses `squeue -h -r -t all -o '%i|%T|%r'`: one line per job or array task. A still pending,
- * unexpanded array range (`123_[4-9%2]`, printed without `-r`) is expanded task by task.
+ * Parses `squeue -h -r -t all -o '%i|%T|%r|%P|%N'` (or the older `'%i|%T|%r'`): one line per job
+ * or array task. A still pending, unexpanded array range (`123_[4-9%2]`, printed without `-r`)
+ * is expanded task by task.
  * @public
  */
 export function parseSqueue(stdout: string): Map<string, SlurmJobRecord> {
@@ -43,11 +52,17 @@ export function parseSqueue(stdout: string): Map<string, SlurmJobRecord> {
     if (trimmed === '') continue;
     const [id, state, ...rest] = trimmed.split('|');
     if (id === undefined || state === undefined || state === '') continue;
+    // Partition and nodes are the last two fields; a reason never holds a '|', but keep any.
+    const located = rest.length >= 3;
+    const nodes = located ? (rest.pop() as string).trim() : '';
+    const partition = located ? (rest.pop() as string).trim() : '';
     const reason = rest.join('|').trim();
     const record = (jobId: string): SlurmJobRecord => ({
       id: jobId,
       nativeState: normalizeSlurmState(state),
       ...(reason === '' ? {} : { reason }),
+      ...(partition === '' ? {} : { partition }),
+      ...(nodes === '' || nodes === '(null)' ? {} : { nodes }),
     });
     for (const jobId of expandArrayId(id.trim())) out.set(jobId, record(jobId));
   }

@@ -25,6 +25,7 @@ import {
   slurmCpus,
 } from './directives.js';
 import { renderJobScript, shellQuote } from './job-script.js';
+import { parseSinfoNodes, SINFO_FORMAT, slurmStalls } from './nodes.js';
 import type { ResolvedSlurmOptions } from './options.js';
 import {
   isInvalidJobIdError,
@@ -121,7 +122,7 @@ export class SlurmBackend implements BatchQueueBackend<SlurmJobRecord> {
       }),
       { mode: 0o755 },
     );
-    const jobId = await this.#sbatch([...args, script], n, batch.stage.name);
+    const jobId = await this.#sbatch([...args, script], n, batch.stage.name, batch.signal);
     return batch.tasks.map((_, i) => (isArray ? `${jobId}_${i}` : jobId));
   }
 
@@ -182,6 +183,22 @@ export class SlurmBackend implements BatchQueueBackend<SlurmJobRecord> {
     return out;
   }
 
+  /**
+   * One `sinfo` for the nodes of the partitions the jobs run or wait in: a job on a node that is
+   * down or not responding, or pending while no node of its partitions can start jobs, is
+   * stalled (see `slurmStalls`).
+   */
+  async stalls(jobs: ReadonlyMap<string, SlurmJobRecord>): Promise<ReadonlyMap<string, string>> {
+    const partitions = new Set<string>();
+    for (const record of jobs.values()) {
+      for (const p of record.partition?.split(',') ?? []) if (p !== '') partitions.add(p);
+    }
+    const which = partitions.size === 0 ? [] : ['-p', [...partitions].join(',')];
+    const result = await this.#commands.run('sinfo', ['-h', '-N', '-o', SINFO_FORMAT, ...which]);
+    if (result.code !== 0) throw unavailable('sinfo', result);
+    return slurmStalls(jobs, parseSinfoNodes(result.stdout));
+  }
+
   async cancel(jobIds: readonly string[]): Promise<void> {
     for (let at = 0; at < jobIds.length; at += SCANCEL_CHUNK) {
       const result = await this.#commands.run('scancel', jobIds.slice(at, at + SCANCEL_CHUNK));
@@ -210,10 +227,17 @@ export class SlurmBackend implements BatchQueueBackend<SlurmJobRecord> {
   }
 
   /** Runs sbatch, retrying failures that say the controller was unreachable or busy. */
-  async #sbatch(args: readonly string[], n: number, stage: string): Promise<string> {
+  async #sbatch(
+    args: readonly string[],
+    n: number,
+    stage: string,
+    signal: AbortSignal,
+  ): Promise<string> {
     const { submitRetries, submitRetryDelay } = this.#options;
     let delay = submitRetryDelay;
     for (let attempt = 0; ; attempt++) {
+      // Closed, or every task of the batch cancelled, while waiting to retry: nothing to submit.
+      signal.throwIfAborted();
       const result = await this.#commands.run('sbatch', args, dirname(this.#configFile));
       const jobId = result.code === 0 ? parseSbatchParsable(result.stdout) : undefined;
       if (jobId !== undefined) return jobId;
@@ -247,7 +271,9 @@ export class SlurmBackend implements BatchQueueBackend<SlurmJobRecord> {
       this.#logger.warn(
         `sbatch failed transiently (${describeFailure('sbatch', result)}); retrying in ${delay} s`,
       );
-      await sleep(delay * 1000);
+      await sleep(delay * 1000, undefined, { signal }).catch(() => {
+        throw signal.reason;
+      });
       delay = Math.min(60, Math.max(delay * 2, 0.05));
     }
   }

@@ -32,6 +32,8 @@ export interface SlurmSchedulerStats {
   readonly scancel: number;
   /** sacct calls: the first probes whether Slurm keeps accounting. */
   readonly sacct: number;
+  /** sinfo calls: one per poll while jobs are queued or running, for the state of their nodes. */
+  readonly sinfo: number;
   /** Status checks of the poll loop (each makes exactly one squeue call). */
   readonly polls: number;
   /** Tasks handed to Slurm. */
@@ -86,6 +88,7 @@ export class SlurmScheduler extends BatchQueueScheduler<SlurmJobRecord> {
         maxSeconds: parsed.maxPollInterval,
       },
       resultTimeoutSeconds: parsed.resultTimeout,
+      stuckAfterSeconds: parsed.stuckAfter,
       keepWorkDirs: parsed.keepWorkDirs,
     });
     this.options = parsed;

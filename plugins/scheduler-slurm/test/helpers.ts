@@ -46,13 +46,13 @@ export function describeSlurm(
     describe(name, () => {
       it('needs a running Slurm (CI=true)', () => {
         throw new Error(
-          `${slurm.why}. CI must run the Slurm tests: start Slurm with ../shared/ci-services/slurm-up.sh (see .ci/run).`,
+          `${slurm.why}. CI must run the Slurm tests: start Slurm with \`sudo bash scripts/services/slurm-up.sh\` from the repository root (see .ci/run).`,
         );
       });
     });
   } else {
     console.warn(
-      `[scheduler-slurm] skipping "${name}": ${slurm.why}. Start a local Slurm with ../shared/ci-services/slurm-up.sh (root) to run these tests.`,
+      `[scheduler-slurm] skipping "${name}": ${slurm.why}. To run these tests, start a local Slurm with \`sudo bash scripts/services/slurm-up.sh\` from the repository root.`,
     );
     describe.skip(`${name} (no Slurm here: ${slurm.why})`, body);
   }

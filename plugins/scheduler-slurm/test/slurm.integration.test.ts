@@ -1,4 +1,4 @@
-// End-to-end on a real Slurm (ci-services/slurm-up.sh): SlurmScheduler with jobs that run
+// End-to-end on a real Slurm (scripts/services/slurm-up.sh): SlurmScheduler with jobs that run
 // `phys exec` on task envelopes and report through squeue/scontrol. The node has as many CPUs as
 // the machine (2 in CI), which bounds how many jobs run at once. DAGs run through DagExecutor on
 // Slurm (executor-dag with this plugin) are tested in

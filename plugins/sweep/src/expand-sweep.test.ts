@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Evaluate, Load, Merge, Train } from '../test/stages.js';
 import { collectResults } from './collect-results.js';
 import { expandSweep, planSweep } from './expand-sweep.js';
+import { DEFAULT_MAX_POINTS, MAX_POINTS_CEILING } from './spec.js';
 
 const chain = (): NodeSpec[] => [
   { id: 'load', stage: Load({ n: 4 }) },
@@ -120,6 +121,27 @@ describe('expandSweep (grid)', () => {
       assignments: { a: { lr: 2 }, b: { lr: 4 } },
       nodes: { a: 'a[lr=2]', b: 'b[lr=4]', merge: 'merge[a.lr=2,b.lr=4]' },
     });
+  });
+
+  it('lets every copy see its parents under their declared ids, and tells it its point', () => {
+    const nodes: NodeSpec[] = [
+      { id: 'load', stage: Load({ n: 2 }) },
+      { id: 'a', stage: Train({ lr: 0.1 }), deps: ['load'] },
+      { id: 'b', stage: Train({ lr: 0.1 }), deps: ['load'] },
+      { id: 'merge', stage: Merge({}), deps: ['a', 'b', 'load'], inputNames: { load: 'data' } },
+    ];
+    const plan = planSweep(nodes, [
+      { node: 'a', params: { lr: [1, 2] } },
+      { node: 'b', params: { lr: [3] } },
+    ]);
+    const merge = byId(plan.nodes, 'merge[a.lr=2,b.lr=3]');
+    expect(merge.deps).toEqual(['a[lr=2]', 'b[lr=3]', 'load']);
+    expect(merge.inputNames).toEqual({ 'a[lr=2]': 'a', 'b[lr=3]': 'b', load: 'data' });
+    expect(merge.point).toEqual({ 'a.lr': 2, 'b.lr': 3 });
+    expect(byId(plan.nodes, 'a[lr=2]').point).toEqual({ lr: 2 });
+    expect(byId(plan.nodes, 'a[lr=2]').inputNames).toBeUndefined();
+    // untouched nodes stay as they were
+    expect(byId(plan.nodes, 'load')).toBe(nodes[0]);
   });
 
   it('sweeps a node downstream of another swept node per combination', () => {
@@ -270,6 +292,68 @@ describe('expandSweep ranges', () => {
       params: { lr: { min: 1e-4, max: 1, steps: 5, log: true } },
     });
     expect(log.points.map((p) => p.params.lr)).toEqual([1e-4, 1e-3, 1e-2, 1e-1, 1]);
+  });
+});
+
+describe('point limits', () => {
+  it('refuses a 1e8-point grid before expanding it, with the count and how to raise the limit', () => {
+    const error = caught(() =>
+      planSweep(chain(), {
+        node: 'train',
+        params: {
+          lr: { min: 0.001, max: 1, steps: 10_000 },
+          bs: { min: 1, max: 10_000, steps: 10_000, integer: true },
+        },
+      }),
+    );
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.code).toBe('PHYS_SWEEP_TOO_LARGE');
+    expect(error.message).toContain(
+      'The sweep has 100,000,000 points (grid: train.bs 10,000 × train.lr 10,000), more than maxPoints allows (100,000)',
+    );
+    expect(error.message).toContain('split the study into several sweeps');
+    expect(error.details).toMatchObject({ points: 100_000_000, maxPoints: DEFAULT_MAX_POINTS });
+  });
+
+  it('counts without allocating: an axis of 1e15 steps and 1e12 samples are refused', () => {
+    const steps = caught(() =>
+      planSweep(chain(), { node: 'train', params: { lr: { min: 1, max: 2, steps: 1e15 } } }),
+    );
+    expect(steps.code).toBe('PHYS_SWEEP_TOO_LARGE');
+    expect(steps.message).toContain('1,000,000,000,000,000 points (grid: train.lr');
+    const samples = caught(() =>
+      planSweep(
+        chain(),
+        { node: 'train', params: { lr: { min: 0.1, max: 1 } } },
+        { mode: 'lhs', samples: 1e12, seed: 1 },
+      ),
+    );
+    expect(samples.code).toBe('PHYS_SWEEP_TOO_LARGE');
+    expect(samples.message).toContain('(lhs: samples = 1,000,000,000,000)');
+    const zip = caught(() =>
+      planSweep(
+        chain(),
+        { node: 'train', params: { lr: { min: 0.1, max: 1, steps: 2e5 } } },
+        { mode: 'zip' },
+      ),
+    );
+    expect(zip.message).toContain('The sweep has 200,000 points (zip: a list of 200,000 values)');
+  });
+
+  it('takes maxPoints: up to it the sweep expands, above it the error names the value to set', () => {
+    const spec = { node: 'train', params: { lr: [0.1, 0.2], bs: [8, 16] } };
+    expect(planSweep(chain(), spec, { maxPoints: 4 }).points).toHaveLength(4);
+    const error = caught(() => planSweep(chain(), spec, { maxPoints: 3 }));
+    expect(error.code).toBe('PHYS_SWEEP_TOO_LARGE');
+    expect(error.message).toContain('more than maxPoints allows (3)');
+    expect(error.message).toContain("plugins: [['sweep', { maxPoints: 4 }]]");
+    for (const bad of [0, 1.5, MAX_POINTS_CEILING + 1]) {
+      const invalid = caught(() => planSweep(chain(), spec, { maxPoints: bad }));
+      expect(invalid.code).toBe('PHYS_SWEEP_INVALID');
+      expect(invalid.message).toContain(
+        `maxPoints: must be a whole number from 1 to ${MAX_POINTS_CEILING}`,
+      );
+    }
   });
 });
 

@@ -10,9 +10,24 @@ import {
 } from '@phys/core';
 import { collectResults } from './collect-results.js';
 import { isPlainObject, renderPoint, type SweepValue } from './render-value.js';
-import { checkSpace, gridPoints, type Space, sampledPoints, zipPoints } from './samplers.js';
+import {
+  checkSpace,
+  countPoints,
+  gridPoints,
+  type Space,
+  sampledPoints,
+  sizeOf,
+  zipPoints,
+} from './samplers.js';
 import { declaresKey, unknownKey } from './schema-keys.js';
-import type { SweepCollect, SweepMode, SweepOptions, SweepSpec } from './spec.js';
+import {
+  DEFAULT_MAX_POINTS,
+  MAX_POINTS_CEILING,
+  type SweepCollect,
+  type SweepMode,
+  type SweepOptions,
+  type SweepSpec,
+} from './spec.js';
 
 /** One point of a sweep. @public */
 export interface SweepPoint {
@@ -77,7 +92,9 @@ function invalid(issues: readonly ConfigIssue[], what: string): ConfigError {
 /**
  * Expands a sweep over a DAG and returns the new nodes: every swept node and everything
  * downstream of it is duplicated once per point, with ids like `train[bs=32,lr=0.01]` and edges
- * rewired to the matching copies. See {@link planSweep} for the points and their copies.
+ * rewired to the matching copies. A copy's stage still sees its parents under their declared ids
+ * (the copy's `inputNames`) and gets its parameters as `ctx.point` (the copy's `point`). See
+ * {@link planSweep} for the points and their copies.
  * @public
  */
 export function expandSweep(
@@ -90,7 +107,9 @@ export function expandSweep(
 
 /**
  * Works out a sweep without running anything: checks the specs (unknown nodes and parameters,
- * empty or malformed spaces), makes the points, validates every point's config against its
+ * empty or malformed spaces), counts the points and refuses more than `maxPoints`
+ * (`PHYS_SWEEP_TOO_LARGE`, before anything is expanded), makes the points one at a time,
+ * validates every point's config against its
  * stage's schema (all bad points reported together in one `ConfigError`, code
  * `PHYS_SWEEP_INVALID`, with paths like `train[lr=-1].lr`), and builds the expanded DAG.
  * @public
@@ -109,12 +128,21 @@ export function planSweep(
   }
   const specs: readonly SweepSpec[] = Array.isArray(spec) ? spec : [spec as SweepSpec];
   const byId = indexNodes(nodes);
-  const dims = checkSpecs(specs, byId, mode, options);
+  const maxPoints = options.maxPoints ?? DEFAULT_MAX_POINTS;
+  const dims = checkSpecs(specs, byId, mode, options, maxPoints);
   const sweptIds = [...new Set(dims.map((d) => d.node))].sort();
   const several = sweptIds.length > 1;
+  const samples = (options as { samples?: number }).samples ?? 0;
+  const count = countPoints(
+    dims.map((d) => sizeOf(d.space)),
+    mode,
+    samples,
+  );
+  if (count > BigInt(maxPoints)) throw tooLarge(count, maxPoints, mode, dims);
 
-  // Points: one value per dimension, deduplicated (random draws can repeat).
-  let raw: SweepValue[][];
+  // Points: one value per dimension, made one at a time (no product is built) and deduplicated
+  // (random draws can repeat).
+  let raw: Iterable<SweepValue[]>;
   if (mode === 'grid') raw = gridPoints(dims.map((d) => valuesOf(d.space)));
   else if (mode === 'zip') raw = zipPoints(dims.map((d) => valuesOf(d.space)));
   else {
@@ -141,11 +169,13 @@ export function planSweep(
   const stages = buildStages(dims, sweptIds, byId, points);
 
   const sweptIndex = new Map(sweptIds.map((id, i) => [id, i]));
-  const copyId = (id: string, values: readonly SweepValue[]): string => {
+  /** The parameters of a node's copy at a point: those of the swept nodes it descends from. */
+  const copyPoint = (id: string, values: readonly SweepValue[]): Record<string, SweepValue> => {
     const among = ancestry.get(id) as ReadonlySet<string>;
-    const inScope = (d: Dim) => among.has(d.node);
-    return `${id}[${renderPoint(columnsOf(dims, values, inScope, among.size > 1))}]`;
+    return columnsOf(dims, values, (d) => among.has(d.node), among.size > 1);
   };
+  const copyId = (id: string, values: readonly SweepValue[]): string =>
+    `${id}[${renderPoint(copyPoint(id, values))}]`;
 
   const out: NodeSpec[] = [];
   const expanded: string[] = [];
@@ -163,9 +193,17 @@ export function planSweep(
       (pointNodes[p] as Record<string, string>)[node.id] = id;
       if (made.has(id)) return;
       made.add(id);
-      const deps = (node.deps ?? []).map((dep) =>
-        (ancestry.get(dep)?.size ?? 0) === 0 ? dep : copyId(dep, point.values),
-      );
+      // Copies of parents keep the parents' declared ids as input names, so the stage reads
+      // `state.get('<declared id>')` in every copy.
+      const given = node.inputNames;
+      const inputNames: Record<string, string> = {};
+      const deps = (node.deps ?? []).map((dep) => {
+        const name = given !== undefined && Object.hasOwn(given, dep) ? given[dep] : undefined;
+        const swept = (ancestry.get(dep)?.size ?? 0) > 0;
+        const depId = swept ? copyId(dep, point.values) : dep;
+        if (swept || name !== undefined) inputNames[depId] = name ?? dep;
+        return depId;
+      });
       const stage = sweptIndex.has(node.id)
         ? (stages.get(`${node.id}\n${ownLabel(dims, node.id, point.values)}`) as PipelineStage)
         : node.stage;
@@ -174,6 +212,8 @@ export function planSweep(
         id,
         stage,
         ...(node.deps === undefined ? {} : { deps }),
+        ...(Object.keys(inputNames).length === 0 ? {} : { inputNames }),
+        point: Object.freeze({ ...node.point, ...copyPoint(node.id, point.values) }),
         tags: {
           ...node.tags,
           'sweep.node': node.id,
@@ -250,8 +290,48 @@ function indexNodes(nodes: readonly NodeSpec[]): Map<string, NodeSpec> {
   return byId;
 }
 
+/** A grid or zip axis's values; after the point count, every such axis has been expanded. */
 function valuesOf(space: Space): readonly SweepValue[] {
   return space.kind === 'values' ? space.values : [];
+}
+
+/** 1234567 as `1,234,567`; a number too long to read as `about 1.2e+40`. */
+function formatCount(n: bigint): string {
+  const digits = n.toString();
+  if (digits.length > 18) return `about ${Number(n).toPrecision(2)}`;
+  return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/** The error of a sweep with more points than `maxPoints`: the count, its make-up, the way out. */
+function tooLarge(
+  count: bigint,
+  maxPoints: number,
+  mode: SweepMode,
+  dims: readonly Dim[],
+): ConfigError {
+  const axes = dims.map((d) => ({ path: `${d.node}.${d.param}`, size: sizeOf(d.space) }));
+  const makeUp =
+    mode === 'random' || mode === 'lhs'
+      ? `${mode}: samples = ${formatCount(count)}`
+      : mode === 'zip'
+        ? `zip: ${axes.length === 1 ? 'a list' : 'lists'} of ${formatCount(count)} values`
+        : `grid: ${axes.map((a) => `${a.path} ${formatCount(BigInt(a.size))}`).join(' × ')}`;
+  const raise =
+    count > BigInt(MAX_POINTS_CEILING)
+      ? `That is more than one sweep can hold (${formatCount(BigInt(MAX_POINTS_CEILING))} points at most): sweep fewer values, or split the study into several sweeps.`
+      : `Sweep fewer values${mode === 'random' || mode === 'lhs' ? ' (smaller samples)' : ' or steps'}, or raise the limit: for phys sweep, plugins: [['sweep', { maxPoints: ${count.toString()} }]] in the config; from code, planSweep(nodes, spec, { maxPoints: ${count.toString()} }).`;
+  return new ConfigError(
+    'PHYS_SWEEP_TOO_LARGE',
+    `The sweep has ${formatCount(count)} points (${makeUp}), more than maxPoints allows (${formatCount(BigInt(maxPoints))}); nothing was expanded. ${raise}`,
+    {
+      details: {
+        points: count <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(count) : count.toString(),
+        maxPoints,
+        mode,
+        axes,
+      },
+    },
+  );
 }
 
 function columnName(d: Dim, qualified: boolean): string {
@@ -282,11 +362,18 @@ function checkSpecs(
   byId: ReadonlyMap<string, NodeSpec>,
   mode: SweepMode,
   options: SweepOptions,
+  maxPoints: number,
 ): Dim[] {
   const issues: ConfigIssue[] = [];
   const dims: Dim[] = [];
   const seen = new Set<string>();
   if (specs.length === 0) issues.push({ path: '', message: 'no sweep spec given' });
+  if (!(Number.isInteger(maxPoints) && maxPoints >= 1 && maxPoints <= MAX_POINTS_CEILING)) {
+    issues.push({
+      path: 'maxPoints',
+      message: `must be a whole number from 1 to ${MAX_POINTS_CEILING} (one sweep cannot hold more points), got ${String(maxPoints)}`,
+    });
+  }
   if (mode === 'random' || mode === 'lhs') {
     const { samples, seed } = options as { samples?: unknown; seed?: unknown };
     if (typeof samples !== 'number' || !Number.isInteger(samples) || samples < 1) {
@@ -344,13 +431,13 @@ function checkSpecs(
         });
         continue;
       }
-      const checked = checkSpace(space, mode, path, issues);
+      const checked = checkSpace(space, mode, path, issues, maxPoints);
       if (checked !== undefined) dims.push({ node: node.id, param, space: checked });
     }
   }
   dims.sort((a, b) => (a.node === b.node ? compare(a.param, b.param) : compare(a.node, b.node)));
   if (mode === 'zip' && dims.length > 1) {
-    const lengths = dims.map((d) => valuesOf(d.space).length);
+    const lengths = dims.map((d) => sizeOf(d.space));
     if (new Set(lengths).size > 1) {
       issues.push({
         path: '',

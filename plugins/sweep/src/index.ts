@@ -29,5 +29,6 @@ export type {
   SweepOptionsBase,
   SweepSpec,
 } from './spec.js';
+export { DEFAULT_MAX_POINTS, MAX_POINTS_CEILING } from './spec.js';
 export type { SweepResultsOptions } from './sweep-results.js';
 export { sweepResults } from './sweep-results.js';

@@ -2,11 +2,18 @@ import { definePlugin, type PhysPlugin, parsePluginOptions } from '@phys/core';
 import { z } from 'zod';
 import { sweepCommand } from './cli/command.js';
 import { collectResults } from './collect-results.js';
+import { DEFAULT_MAX_POINTS, MAX_POINTS_CEILING } from './spec.js';
 
 /** zod schema of the `sweep` plugin options. @public */
-export const sweepOptionsSchema = z.object({});
+export const sweepOptionsSchema = z.object({
+  /**
+   * The most points `phys sweep` may run (default 100,000, at most 10,000,000). Points are
+   * counted before anything is expanded; a larger sweep fails with `PHYS_SWEEP_TOO_LARGE`.
+   */
+  maxPoints: z.number().int().min(1).max(MAX_POINTS_CEILING).default(DEFAULT_MAX_POINTS),
+});
 
-/** Options of the `sweep` plugin (none yet; the object is reserved). @public */
+/** Options of the `sweep` plugin. @public */
 export type SweepPluginOptions = z.input<typeof sweepOptionsSchema>;
 
 declare module '@phys/core' {

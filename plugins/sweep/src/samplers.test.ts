@@ -2,7 +2,7 @@ import type { NodeSpec } from '@phys/core';
 import { describe, expect, it } from 'vitest';
 import { Load, Train } from '../test/stages.js';
 import { planSweep } from './expand-sweep.js';
-import { seededRandom } from './samplers.js';
+import { gridPoints, sampledPoints, seededRandom, zipPoints } from './samplers.js';
 
 const nodes = (): NodeSpec[] => [
   { id: 'load', stage: Load({}) },
@@ -91,5 +91,66 @@ describe('random and Latin-hypercube sweeps', () => {
     );
     expect(plan.points.map((p) => p.params.bs).sort()).toEqual([1, 2, 3]);
     expect(new Set(plan.nodes.map((n) => n.id)).size).toBe(plan.nodes.length);
+  });
+});
+
+/** `values` behind a proxy that counts the elements read from it. */
+function counted(values: number[], reads: { n: number }): number[] {
+  return new Proxy(values, {
+    get(target, key, receiver) {
+      if (typeof key === 'string' && /^\d+$/.test(key)) reads.n++;
+      return Reflect.get(target, key, receiver);
+    },
+  });
+}
+
+describe('point generators', () => {
+  it('make grid points one at a time, without building the product first', () => {
+    const reads = { n: 0 };
+    const axis = counted(
+      Array.from({ length: 1000 }, (_, i) => i),
+      reads,
+    );
+    // 1,000,000 points; taking the first three reads a handful of values, not every point.
+    const points = gridPoints([axis, axis]);
+    expect(Array.isArray(points)).toBe(false);
+    const first: number[][] = [];
+    for (const point of points) {
+      first.push(point as number[]);
+      if (first.length === 3) break;
+    }
+    expect(first).toEqual([
+      [0, 0],
+      [0, 1],
+      [0, 2],
+    ]);
+    expect(reads.n).toBeLessThan(10);
+  });
+
+  it('still give every grid point in order, the last axis fastest', () => {
+    expect([
+      ...gridPoints([
+        [1, 2],
+        ['a', 'b', 'c'],
+      ]),
+    ]).toEqual([
+      [1, 'a'],
+      [1, 'b'],
+      [1, 'c'],
+      [2, 'a'],
+      [2, 'b'],
+      [2, 'c'],
+    ]);
+    expect([
+      ...zipPoints([
+        [1, 2],
+        ['a', 'b'],
+      ]),
+    ]).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+    ]);
+    const space = { kind: 'range', range: { min: 0, max: 1 } } as const;
+    expect([...sampledPoints([space], 'lhs', 4, 1)]).toHaveLength(4);
   });
 });

@@ -2,7 +2,11 @@ import type { ConfigIssue } from '@phys/core';
 import { isPlainObject, type SweepValue } from './render-value.js';
 import type { ParamRange, ParamSpace, SweepMode } from './spec.js';
 
-/** A parameter space in checked form. */
+/**
+ * A parameter space in checked form. A grid or zip range is turned into its values, unless it
+ * has more steps than the sweep may have points: it then stays a range, for the point count to
+ * refuse it without allocating them.
+ */
 export type Space =
   | { readonly kind: 'values'; readonly values: readonly SweepValue[] }
   | { readonly kind: 'range'; readonly range: ParamRange };
@@ -13,13 +17,15 @@ const GRID_DIGITS = 15;
 
 /**
  * Checks one parameter space for `mode`; problems are pushed to `issues` under `path`.
- * Returns undefined when the space is unusable.
+ * Returns undefined when the space is unusable. A grid or zip range of more than `maxValues`
+ * steps is returned as a range, not expanded.
  */
 export function checkSpace(
   space: ParamSpace,
   mode: SweepMode,
   path: string,
   issues: ConfigIssue[],
+  maxValues: number,
 ): Space | undefined {
   const sampled = mode === 'random' || mode === 'lhs';
   let values: readonly SweepValue[] | undefined;
@@ -69,8 +75,29 @@ export function checkSpace(
     });
   }
   if (issues.length > before) return undefined;
-  if (!sampled) return { kind: 'values', values: gridValues(range) };
+  if (!sampled && (range.steps as number) <= maxValues) {
+    return { kind: 'values', values: gridValues(range) };
+  }
   return { kind: 'range', range };
+}
+
+/**
+ * How many values a space gives a grid or zip: its values, or the steps of a range left
+ * unexpanded (an upper bound: whole-number ranges drop repeated values).
+ */
+export function sizeOf(space: Space): number {
+  return space.kind === 'values' ? space.values.length : (space.range.steps ?? 1);
+}
+
+/**
+ * How many points a sweep makes before duplicates are dropped: the product of the axes' sizes
+ * (grid), their common size (zip), or `samples` (random, lhs). A bigint, so that no product
+ * overflows; computed without expanding anything.
+ */
+export function countPoints(sizes: readonly number[], mode: SweepMode, samples: number): bigint {
+  if (mode === 'random' || mode === 'lhs') return BigInt(samples);
+  if (mode === 'zip') return BigInt(sizes[0] ?? 0);
+  return sizes.reduce((n, size) => n * BigInt(size), 1n);
 }
 
 /** `steps` values from min to max inclusive, evenly spaced (geometrically with `log`). */
@@ -95,21 +122,34 @@ function lerp(a: number, b: number, t: number): number {
   return a + (b - a) * t;
 }
 
-/** Every combination of the dimensions' values; the last dimension varies fastest. */
-export function gridPoints(spaces: readonly (readonly SweepValue[])[]): SweepValue[][] {
-  let points: SweepValue[][] = [[]];
-  for (const values of spaces) {
-    const next: SweepValue[][] = [];
-    for (const point of points) for (const v of values) next.push([...point, v]);
-    points = next;
+/**
+ * Every combination of the dimensions' values, one at a time; the last dimension varies
+ * fastest. Nothing but the current point is held, so the caller decides what to keep.
+ */
+export function* gridPoints(
+  spaces: readonly (readonly SweepValue[])[],
+): Generator<SweepValue[], void, undefined> {
+  if (spaces.some((values) => values.length === 0)) return;
+  // An odometer over the dimensions' indices.
+  const at = spaces.map(() => 0);
+  for (;;) {
+    yield spaces.map((values, d) => values[at[d] as number] as SweepValue);
+    let d = spaces.length - 1;
+    while (d >= 0 && (at[d] as number) + 1 === (spaces[d] as readonly SweepValue[]).length) {
+      at[d] = 0;
+      d--;
+    }
+    if (d < 0) return;
+    at[d] = (at[d] as number) + 1;
   }
-  return points;
 }
 
-/** The i-th value of every dimension together; the caller checked that lengths agree. */
-export function zipPoints(spaces: readonly (readonly SweepValue[])[]): SweepValue[][] {
+/** The i-th value of every dimension together, one at a time; the caller checked the lengths. */
+export function* zipPoints(
+  spaces: readonly (readonly SweepValue[])[],
+): Generator<SweepValue[], void, undefined> {
   const n = spaces[0]?.length ?? 0;
-  return Array.from({ length: n }, (_, i) => spaces.map((values) => values[i] as SweepValue));
+  for (let i = 0; i < n; i++) yield spaces.map((values) => values[i] as SweepValue);
 }
 
 /**
@@ -117,12 +157,12 @@ export function zipPoints(spaces: readonly (readonly SweepValue[])[]): SweepValu
  * dimension's unit interval is cut into `samples` strata, a random permutation assigns one
  * stratum to each point, and the point lies uniformly within it.
  */
-export function sampledPoints(
+export function* sampledPoints(
   spaces: readonly Space[],
   mode: 'random' | 'lhs',
   samples: number,
   seed: number | string,
-): SweepValue[][] {
+): Generator<SweepValue[], void, undefined> {
   const rand = seededRandom(seed);
   const units: number[][] = spaces.map(() => new Array<number>(samples));
   for (let d = 0; d < spaces.length; d++) {
@@ -138,9 +178,9 @@ export function sampledPoints(
       for (let s = 0; s < samples; s++) column[s] = ((strata[s] as number) + rand()) / samples;
     }
   }
-  return Array.from({ length: samples }, (_, s) =>
-    spaces.map((space, d) => fromUnit(space, (units[d] as number[])[s] as number)),
-  );
+  for (let s = 0; s < samples; s++) {
+    yield spaces.map((space, d) => fromUnit(space, (units[d] as number[])[s] as number));
+  }
 }
 
 /** Maps u in [0, 1) onto a space. */

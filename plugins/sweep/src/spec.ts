@@ -75,7 +75,28 @@ export interface SweepCollect {
 export interface SweepOptionsBase {
   /** Add a node that fans in every point (e.g. into a results table). */
   readonly collect?: SweepCollect;
+  /**
+   * The most points the sweep may have (default {@link DEFAULT_MAX_POINTS}, at most
+   * {@link MAX_POINTS_CEILING}). Points are counted before anything is expanded: a grid's count
+   * is the product of its axes' lengths, a zip's the length of its lists, a random or LHS
+   * sweep's `samples`. Above it, the sweep fails with `PHYS_SWEEP_TOO_LARGE`.
+   */
+  readonly maxPoints?: number;
 }
+
+/**
+ * Default of `maxPoints`: 100,000 points. A sweep of that size over a three-node DAG plans and
+ * runs in about a minute in about 1 GB; ten times more does not fit in Node's default heap.
+ * @public
+ */
+export const DEFAULT_MAX_POINTS = 100_000;
+
+/**
+ * The largest `maxPoints` accepted: one process cannot hold the ids of more points and their
+ * node copies (V8 caps a `Set` at 2^24 entries). Split a larger study into several sweeps.
+ * @public
+ */
+export const MAX_POINTS_CEILING = 10_000_000;
 
 /** Options of a grid or zip sweep. @public */
 export interface ListSweepOptions extends SweepOptionsBase {

@@ -1,5 +1,6 @@
 // `phys package verify`, which @phys/ml-packager adds to the CLI, run through the CLI's own entry
-// point (as the `phys` binary runs it) in a project whose config lists the plugin.
+// point (as the `phys` binary runs it) in a project whose config lists the plugin; and `phys run`
+// of a node whose model package cannot be written.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -7,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { runCli } from '@phys/cli';
 import { ModelArtifactPackager } from '@phys/ml-packager';
 import { afterAll, describe, expect, it } from 'vitest';
+import { fixture, cli as phys } from './helpers/cli.js';
+import { forgeArchive } from './helpers/forge-package.js';
 
 const project = fileURLToPath(new URL('./fixtures/cli-ml-packager', import.meta.url));
 const scratch = mkdtemp(join(tmpdir(), 'phys-cli-package-'));
@@ -88,5 +91,40 @@ describe('phys package verify', () => {
     const { code, stderr } = await cli(['package', 'verify', join(await scratch, 'nope')]);
     expect(code).toBe(1);
     expect(stderr).toContain('error PHYS_PACKAGE_NOT_FOUND: No model package at');
+  });
+});
+
+describe('phys package verify, on a forged package', () => {
+  it('exits 1 with PHYS_PACKAGE_UNSAFE_PATH for an archive whose manifest lists ../../ (hashes recomputed)', async () => {
+    const pkg = await makePackage();
+    const forged = await forgeArchive(
+      pkg,
+      '../../escape/x',
+      'planted',
+      join(await scratch, `forged-${pkg.version}.tar.gz`),
+    );
+    const text = await cli(['package', 'verify', forged]);
+    expect(text.code).toBe(1);
+    expect(text.stdout).not.toContain('intact');
+    expect(text.stdout).toMatch(/^✗ fit \S+ \(.+\): 2 problems \(PHYS_PACKAGE_UNSAFE_PATH\)$/m);
+    expect(text.stdout).toMatch(
+      /^ {2}unsafe-path\s+\.\.\/\.\.\/escape\/x\s+the manifest lists "\.\.\/\.\.\/escape\/x", which is not a path inside the package: it has a '\.\.' segment/m,
+    );
+    const json = JSON.parse((await cli(['package', 'verify', forged, '--json'])).stdout);
+    expect(json).toMatchObject({ ok: false, code: 'PHYS_PACKAGE_UNSAFE_PATH', exitCode: 1 });
+  });
+});
+
+describe('phys run, when a model package cannot be written', () => {
+  it('fails the node and exits 1, naming the errno rather than guessing', async () => {
+    const { code, stdout, stderr } = await phys(['run', 'train'], {
+      cwd: fixture('cli-package-blocked'),
+    });
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^✗ train: FAILED/m);
+    expect(stderr).toMatch(
+      /^ {2}fit FAILED: PHYS_PACKAGE_WRITE_FAILED Cannot write the model package of node 'fit' under .*: ENOTDIR/m,
+    );
+    expect(`${stdout}${stderr}`).not.toMatch(/space/);
   });
 });

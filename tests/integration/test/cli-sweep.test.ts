@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '@phys/cli';
+import { runPhys } from '@phys/cli/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const cwd = fileURLToPath(new URL('./fixtures/cli-sweep', import.meta.url));
@@ -166,5 +167,84 @@ describe('phys sweep', () => {
     expect(report.nodes['score[opt=broken]'].status).toBe('SKIPPED');
     expect(good.point).toBe('opt=sgd');
     expect(good.metrics['train.loss']).toBeCloseTo(loss(0.1, 8), 12);
+  });
+});
+
+/** Every key `stack` anywhere in a JSON value, by path. */
+function stacksIn(value: unknown, path = '$'): string[] {
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, v]) => [
+    ...(key === 'stack' ? [`${path}.${key}`] : []),
+    ...stacksIn(v, `${path}.${key}`),
+  ]);
+}
+
+// The `phys` binary itself, in a child process: a sweep too large to expand must end in a clear
+// error, not in V8 running out of memory (exit 134 after more than a minute).
+describe('phys sweep limits (the binary)', () => {
+  it('refuses a 1e8-point grid before expanding it: exit 78, PHYS_SWEEP_TOO_LARGE, the count', async () => {
+    const args = ['sweep', 'fit', '--set', 'train.lr=0.001..1:10000'];
+    const bs = ['--set', 'train.bs=1..10000:10000:int'];
+    const human = await runPhys([...args, ...bs, '--progress', 'none'], { cwd });
+    expect(human.signal).toBeNull();
+    expect(human.code).toBe(78);
+    expect(human.stdout).toBe('');
+    expect(human.stderr).toContain(
+      'error PHYS_SWEEP_TOO_LARGE: The sweep has 100,000,000 points (grid: train.bs 10,000 × train.lr 10,000), more than maxPoints allows (100,000); nothing was expanded.',
+    );
+    const json = await runPhys([...args, ...bs, '--json'], { cwd });
+    expect(json.code).toBe(78);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      error: {
+        code: 'PHYS_SWEEP_TOO_LARGE',
+        details: { points: 100_000_000, maxPoints: 100_000, mode: 'grid' },
+      },
+      exitCode: 78,
+    });
+  });
+
+  it("reads maxPoints from the plugin's options, and names the value that would allow the sweep", async () => {
+    const limited = ['--config', 'limited.config.ts', '--progress', 'none'];
+    const over = await runPhys(
+      ['sweep', 'fit', '--set', 'train.lr=0.1,0.2', '--set', 'train.bs=4,8', ...limited],
+      { cwd },
+    );
+    expect(over.code).toBe(78);
+    expect(over.stderr).toContain('The sweep has 4 points (grid: train.bs 2 × train.lr 2)');
+    expect(over.stderr).toContain("plugins: [['sweep', { maxPoints: 4 }]]");
+    const within = await runPhys(['sweep', 'fit', '--set', 'train.lr=0.1,0.2,0.3', ...limited], {
+      cwd,
+    });
+    expect(within.code).toBe(0);
+    expect(within.stdout).toMatch(/^✓ sweep fit: COMPLETED in .+ \(grid, 3 points, 7 nodes\)$/m);
+  });
+
+  it('says what is wrong with a range like 1..2:-5 (exit 64), instead of passing it on as a string', async () => {
+    const { code, stderr } = await runPhys(['sweep', 'fit', '--set', 'train.lr=1..2:-5'], { cwd });
+    expect(code).toBe(64);
+    expect(stderr).toContain(
+      "error PHYS_USAGE: --set train.lr: '1..2:-5' is not a valid range: the number of steps (how many values from lo to hi) must be a whole number >= 1, got '-5'. Write lo..hi[:steps][:log][:int], e.g. 1..2:5",
+    );
+    expect(stderr).not.toContain('expected number, received string');
+  });
+
+  it('--json has no stacks, as docs/cli.md says, and --verbose adds them to every failed node', async () => {
+    const cliMd = await readFile(new URL('../../../docs/cli.md', import.meta.url), 'utf8');
+    expect(cliMd).toContain(
+      "Stacks are left out, unless `--verbose`, `PHYS_DEBUG=1` or `logLevel: 'debug'` asks for them",
+    );
+    const args = ['sweep', 'fit', '--set', 'train.opt=sgd,broken', '--json'];
+    const plain = JSON.parse((await runPhys(args, { cwd })).stdout);
+    expect(plain.nodes['train[opt=broken]'].error).toMatchObject({
+      code: 'PHYS_STAGE_FAILED',
+      cause: { name: 'Error', message: 'the optimiser diverged' },
+    });
+    expect(stacksIn(plain)).toEqual([]);
+    const verbose = JSON.parse((await runPhys([...args, '--verbose'], { cwd })).stdout);
+    const error = verbose.nodes['train[opt=broken]'].error;
+    expect(error.stack).toMatch(/^StageExecutionError: /);
+    expect(error.cause.stack).toMatch(/^Error: the optimiser diverged\n\s+at /);
+    const debug = await runPhys(args, { cwd, env: { PHYS_DEBUG: '1' } });
+    expect(stacksIn(JSON.parse(debug.stdout))).toEqual(stacksIn(verbose));
   });
 });

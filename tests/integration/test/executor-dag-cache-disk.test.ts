@@ -209,21 +209,56 @@ describe('DagExecutor with a DiskCache', () => {
     expect(warm.outputs).toEqual(cold.outputs);
   });
 
-  it('treats a corrupted entry as a miss: only that node runs again', async () => {
+  it('treats a corrupted entry as a miss: the node runs again when something needs it', async () => {
     const cache = new DiskCache({ dir });
     const cold = await executor(cache).run(initial, pipeline());
     const plan = await planDag(pipeline(), cache, { initialState: initial });
-    const key = plan.nodes.find((n) => n.id === 'right')?.key as string;
-    const path = cache.pathOf(key);
-    const bytes = fs.readFileSync(path);
-    bytes[bytes.length - 40] = (bytes[bytes.length - 40] as number) ^ 0xff;
-    fs.writeFileSync(path, bytes);
+    for (const id of ['right', 'report']) {
+      const key = plan.nodes.find((n) => n.id === id)?.key as string;
+      const path = cache.pathOf(key);
+      const bytes = fs.readFileSync(path);
+      bytes[bytes.length - 40] = (bytes[bytes.length - 40] as number) ^ 0xff;
+      fs.writeFileSync(path, bytes);
+    }
 
     calls = [];
     const again = await executor(new DiskCache({ dir })).run(initial, pipeline());
-    expect(calls).toEqual(['right']);
+    // report is the output: it runs again, on join's restored result. Nothing that runs needs
+    // right (join is restored), so right does not run.
+    expect(calls).toEqual(['report']);
     expect(again.outputs).toEqual(cold.outputs);
-    expect(again.cache).toMatchObject({ hits: 4, misses: 1, stored: 1, errors: 0 });
+    expect(again.nodes.right).toMatchObject({ status: 'SKIPPED', skipReason: 'not-needed' });
+    expect(again.status).toBe('COMPLETED');
+    expect(again.cache).toMatchObject({ hits: 3, misses: 2, stored: 1, errors: 0 });
+  });
+
+  it('never runs upstream nodes whose every dependent is cached, and says why', async () => {
+    const cache = new DiskCache({ dir });
+    const cold = await executor(cache).run(initial, pipeline());
+    // The entries of src, left and right are gone (evicted, deleted); join and report are not.
+    const plan = await planDag(pipeline(), cache, { initialState: initial });
+    for (const id of ['src', 'left', 'right']) {
+      expect(await cache.delete(plan.nodes.find((n) => n.id === id)?.key as string)).toBe(true);
+    }
+    const predicted = await planDag(pipeline(), cache, { initialState: initial });
+    expect(predicted).toMatchObject({ cached: 2, toRun: 0, notNeeded: 3 });
+
+    calls = [];
+    const again = await executor(new DiskCache({ dir })).run(initial, pipeline());
+    expect(calls).toEqual([]);
+    expect(again.status).toBe('COMPLETED');
+    expect(again.counts).toEqual({ CACHED: 2, SKIPPED: 3 });
+    for (const id of ['src', 'left', 'right']) {
+      expect(again.nodes[id]).toMatchObject({
+        status: 'SKIPPED',
+        skipReason: 'not-needed',
+        attempts: 0,
+      });
+    }
+    expect(again.outputs).toEqual(cold.outputs);
+    // Nothing was written: the skipped nodes were not computed.
+    expect(again.cache).toMatchObject({ hits: 2, misses: 3, stored: 0 });
+    expect((await new DiskCache({ dir }).stats()).entries).toBe(2);
   });
 
   it('never fails a run because the cache cannot be read or written', async () => {
@@ -279,18 +314,23 @@ describe('failure semantics with a cache', () => {
 
   it('failFast: a job that completes after the run stopped is kept, and nothing starts after it', async () => {
     // A cluster whose jobs finish whatever cancel says (the cancel arrives too late): 'bad'
-    // fails at once, the others complete a moment later, after failFast has stopped the run.
+    // fails as soon as 'slow' was submitted, 'slow' completes a moment later, after failFast
+    // has stopped the run.
+    let slowSubmitted!: () => void;
+    const submitted = new Promise<void>((resolve) => {
+      slowSubmitted = resolve;
+    });
     const scheduler: Scheduler = {
       name: 'late-cancel',
       capabilities: { arrays: false, dependencies: false, gpus: false, cancel: true },
-      submit: async (task): Promise<JobHandle> => ({
-        jobId: task.nodeId,
-        nodeId: task.nodeId,
-        attempt: task.attempt,
-      }),
+      submit: async (task): Promise<JobHandle> => {
+        if (task.nodeId === 'slow') slowSubmitted();
+        return { jobId: task.nodeId, nodeId: task.nodeId, attempt: task.attempt };
+      },
       poll: async () => ExecutionStatus.RUNNING,
       wait: async (handle) => {
         if (handle.nodeId === 'bad') {
+          await submitted;
           return {
             status: ExecutionStatus.FAILED,
             error: new PhysError('PHYS_TASK_FAILED', 'the solver diverged').toJSON(),

@@ -1,7 +1,7 @@
 // DagExecutor (@phys/executor-dag) with the model packager of @phys/ml-packager: nodes marked
-// modelArtifact are packaged from fresh results and from cache hits, and the ml-packager plugin
-// provides its packager to the executor plugin.
-import { mkdtemp, rm } from 'node:fs/promises';
+// modelArtifact are packaged from fresh results and from cache hits, a node whose package cannot
+// be written fails, and the ml-packager plugin provides its packager to the executor plugin.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineStage, type NodeSpec, PackagerToken } from '@phys/core';
@@ -110,7 +110,7 @@ describe('DagExecutor with a packager', () => {
     expect(warm.provenance.modelPackages).toEqual([{ nodeId: 'fit', path }]);
   });
 
-  it('records a packaging failure without failing the node', async () => {
+  it('fails the node when its result cannot be packaged (artifacts or state)', async () => {
     const root = await tempDir();
     const Bad = defineStage({
       name: 'test/bad-artifact',
@@ -118,14 +118,57 @@ describe('DagExecutor with a packager', () => {
       config: z.object({}),
       process: () => ({ state: 1, artifacts: { when: new Map() as never } }),
     });
+    const Unpackable = defineStage({
+      name: 'test/unpackable-state',
+      version: '1',
+      config: z.object({}),
+      process: () => ({ state: { predict: () => 0 } }),
+    });
     const result = await new DagExecutor({
       scheduler: new LocalScheduler({ maxWorkers: 1 }),
       packager: new ModelArtifactPackager({ root }),
+      failureMode: 'continue',
       metrics: [],
-    }).run(null, [{ id: 'bad', stage: Bad({}), modelArtifact: true }]);
-    expect(result.status).toBe('COMPLETED');
+    }).run(null, [
+      { id: 'bad', stage: Bad({}), modelArtifact: true },
+      { id: 'fn', stage: Unpackable({}), modelArtifact: true },
+    ]);
+    expect(result.status).toBe('FAILED');
+    expect(result.statusOf('bad')).toBe('FAILED');
+    expect(result.statusOf('fn')).toBe('FAILED');
+    expect(result.node('bad')?.error).toMatchObject({ code: 'PHYS_PACKAGE_ARTIFACT_INVALID' });
+    expect(result.node('fn')?.error?.code).toBe('PHYS_STATE_UNSUPPORTED');
+    expect(result.node('fn')?.error?.message).toMatch(/^Cannot package the model of node 'fn': /);
     expect(result.provenance.modelPackages).toMatchObject([
       { nodeId: 'bad', error: { code: 'PHYS_PACKAGE_ARTIFACT_INVALID' } },
+      { nodeId: 'fn', error: { code: 'PHYS_STATE_UNSUPPORTED' } },
+    ]);
+  });
+
+  it('fails the node and the run when the package cannot be written, naming the errno', async () => {
+    const dir = await tempDir();
+    // A file where the package root's directory must be: every write under it fails (ENOTDIR).
+    await writeFile(join(dir, 'blocked'), 'not a directory');
+    const result = await new DagExecutor({
+      scheduler: new LocalScheduler({ maxWorkers: 1 }),
+      packager: new ModelArtifactPackager({ root: join(dir, 'blocked', 'models') }),
+      metrics: [],
+    }).run(null, nodes);
+    expect(result.status).toBe('FAILED');
+    expect(result.statusOf('data')).toBe('COMPLETED');
+    expect(result.statusOf('fit')).toBe('FAILED');
+    const error = result.node('fit')?.error;
+    expect(error).toMatchObject({
+      code: 'PHYS_PACKAGE_WRITE_FAILED',
+      retryable: false,
+      details: { nodeId: 'fit', errno: 'ENOTDIR' },
+    });
+    expect(error?.message).toContain('ENOTDIR');
+    expect(error?.message).not.toMatch(/space/);
+    expect(result.error?.code).toBe('PHYS_PACKAGE_WRITE_FAILED');
+    expect(() => result.throwIfFailed()).toThrow(/Cannot write the model package of node 'fit'/);
+    expect(result.provenance.modelPackages).toMatchObject([
+      { nodeId: 'fit', error: { code: 'PHYS_PACKAGE_WRITE_FAILED' } },
     ]);
   });
 

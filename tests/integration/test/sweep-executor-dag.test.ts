@@ -1,11 +1,18 @@
-// Sweeps planned by @phys/sweep, run by DagExecutor (@phys/executor-dag): results tables, and a
-// cache shared between sweeps whose points coincide.
-import type { NodeSpec } from '@phys/core';
+// Sweeps planned by @phys/sweep, run by DagExecutor (@phys/executor-dag): results tables, a
+// cache shared between sweeps whose points coincide, and what the stages of a point's copies see
+// (their parents by declared id, the point), inline, on worker threads and on the mock cluster.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Isolation, NodeSpec } from '@phys/core';
 import { DagExecutor, LocalScheduler } from '@phys/executor-dag';
+import { MockHpcScheduler } from '@phys/scheduler-mock';
 import { collectResults, planSweep, sweepResults, toCsv } from '@phys/sweep';
-import { MemoryCache } from '@phys/testing';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { MemoryCache, taskCommand } from '@phys/testing';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { calls, Evaluate, Load, Train } from '../../../plugins/sweep/test/stages.js';
+import { Compare, Euler, Exact, Problem } from './fixtures/sweep-parents/stages.js';
 
 const chain = (): NodeSpec[] => [
   { id: 'load', stage: Load({ n: 4 }) },
@@ -101,5 +108,96 @@ describe('a sweep run by DagExecutor', () => {
     const result = await executor(cache).run(null, plan.nodes);
     expect(result.statusOf('train[bs=16,lr=0.5]')).toBe('CACHED');
     expect(Object.fromEntries(calls)).toEqual({ train: 1, evaluate: 1 });
+  });
+});
+
+const parentsConfig = fileURLToPath(
+  new URL('./fixtures/sweep-parents/phys.config.ts', import.meta.url),
+);
+
+/** Forward Euler on y' = -y up to t = 1, against the exact solution; `euler` is swept. */
+const study = (isolation?: Isolation): NodeSpec[] => {
+  const iso = isolation === undefined ? {} : { isolation };
+  return [
+    { id: 'problem', stage: Problem({ k: 1, t: 1 }) },
+    { id: 'euler', stage: Euler({ dt: 0.5 }), deps: ['problem'], ...iso },
+    { id: 'exact', stage: Exact({}), deps: ['problem'] },
+    { id: 'compare', stage: Compare({}), deps: ['euler', 'exact'], ...iso },
+  ];
+};
+
+const eulerError = (dt: number) => Math.abs((1 - dt) ** Math.round(1 / dt) - Math.exp(-1));
+
+describe('the stages of a swept point', () => {
+  let workDir: string;
+  let local: LocalScheduler;
+  beforeAll(async () => {
+    workDir = await mkdtemp(join(tmpdir(), 'phys-sweep-parents-'));
+    local = new LocalScheduler({ maxWorkers: 2, configFile: parentsConfig, workDir });
+  });
+  afterAll(async () => {
+    await local.close();
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  it.each<Isolation>(['inline', 'thread', 'process'])(
+    'read their parents by declared id and get the point as ctx.point (%s)',
+    async (isolation) => {
+      const plan = planSweep(study(isolation), { node: 'euler', params: { dt: [0.1, 0.01] } });
+      const result = await new DagExecutor({ scheduler: local, metrics: [] }).run(null, plan.nodes);
+      expect(result.status).toBe('COMPLETED');
+      for (const dt of [0.1, 0.01]) {
+        expect(result.outputs[`compare[dt=${dt}]`]).toEqual({
+          error: eulerError(dt),
+          parents: ['euler', 'exact'],
+          point: { dt },
+          node: `compare[dt=${dt}]`,
+        });
+      }
+      expect(result.metrics['compare[dt=0.01].error']).toBeLessThan(
+        result.metrics['compare[dt=0.1].error'] as number,
+      );
+    },
+  );
+
+  it('read their parents by declared id and get the point on a cluster', async () => {
+    const cluster = new MockHpcScheduler({
+      configFile: parentsConfig,
+      workDir: join(workDir, 'cluster'),
+      hosts: 1,
+      cpusPerHost: 2,
+      queueLatencySeconds: 0,
+      taskCommand: taskCommand(),
+    });
+    try {
+      const plan = planSweep(study(), { node: 'euler', params: { dt: [0.1] } });
+      const result = await new DagExecutor({ scheduler: cluster, metrics: [] }).run(
+        null,
+        plan.nodes,
+      );
+      expect(result.status).toBe('COMPLETED');
+      expect(result.outputs['compare[dt=0.1]']).toEqual({
+        error: eulerError(0.1),
+        parents: ['euler', 'exact'],
+        point: { dt: 0.1 },
+        node: 'compare[dt=0.1]',
+      });
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  it('share cached work with the same nodes run without a sweep', async () => {
+    const cache = new MemoryCache();
+    const executor = () => new DagExecutor({ scheduler: local, cache, metrics: [] });
+    const plain = study().map((n) => (n.id === 'euler' ? { ...n, stage: Euler({ dt: 0.1 }) } : n));
+    const first = await executor().run(null, plain);
+    expect(first.status).toBe('COMPLETED');
+    const swept = planSweep(study(), { node: 'euler', params: { dt: [0.1, 0.01] } });
+    const result = await executor().run(null, swept.nodes);
+    // dt = 0.1 is the plain run's work: its copies see the same inputs under the same names
+    expect(result.statusOf('compare[dt=0.1]')).toBe('CACHED');
+    expect(result.statusOf('compare[dt=0.01]')).toBe('COMPLETED');
+    expect((result.outputs['compare[dt=0.01]'] as { error: number }).error).toBe(eulerError(0.01));
   });
 });

@@ -123,15 +123,24 @@ export async function cacheCommand(
       }
       case 'verify': {
         const report = await maintained(cache, sub).verify();
+        // A cache may also name links inside it that it refuses to follow (@phys/cache-disk does).
+        const links = (report as { readonly symlinks?: unknown }).symlinks;
+        const symlinks = Array.isArray(links) ? (links as unknown[]).map(String) : [];
         if (json) ctx.out(stringify({ ...where(cache), ...report }));
         else {
           header(ctx, cache);
           ctx.out(
             `  ${countEntries(report.checked)} checked: ${report.ok} intact (${formatBytes(report.bytes)}), ${report.corrupt} corrupt${report.corrupt > 0 ? ' (moved to quarantine/, they are misses now)' : ''}`,
           );
+          if (symlinks.length > 0) {
+            ctx.out(
+              `  ${symlinks.length} symbolic link${symlinks.length === 1 ? '' : 's'} inside the cache, never followed (the cache does not write, read or delete through them); remove them:`,
+            );
+            for (const path of symlinks) ctx.out(`    ${path}`);
+          }
         }
-        // A script must notice that entries were damaged, even though they can no longer be served.
-        return report.corrupt > 0 ? ExitCode.RUN_FAILED : ExitCode.OK;
+        // A script must notice damaged entries (no longer served) and planted links alike.
+        return report.corrupt > 0 || symlinks.length > 0 ? ExitCode.RUN_FAILED : ExitCode.OK;
       }
       case 'clear': {
         const report = await maintained(cache, sub).clear();

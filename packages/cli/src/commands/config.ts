@@ -5,6 +5,7 @@ import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { plural, stringify, table, toJsonValue } from '../format.js';
 import { withRuntime } from '../open-runtime.js';
+import { pluginVersions } from '../plugin-versions.js';
 
 /** What `phys config --json` prints. */
 export interface ConfigReport {
@@ -15,7 +16,8 @@ export interface ConfigReport {
   readonly policy: unknown;
   readonly plugins: readonly {
     readonly name: string;
-    readonly version: string | undefined;
+    /** The installed package's version (else the plugin's own); null for a plugin of the project. */
+    readonly version: string | null;
     readonly apiVersion: number;
     readonly provides: readonly string[];
   }[];
@@ -50,15 +52,16 @@ function pipelineSummary(
 
 /** The resolved config of a runtime, as `phys config` shows it. */
 export function describeRuntime(runtime: PhysRuntime): ConfigReport {
+  const versions = pluginVersions(runtime.config.plugins ?? [], runtime.plugins, runtime.configDir);
   return {
     configFile: runtime.configFile,
     configDir: runtime.configDir,
     cacheDir: runtime.cacheDir,
     logLevel: runtime.config.logLevel ?? 'info',
     policy: toJsonValue(runtime.config.policy ?? {}),
-    plugins: runtime.plugins.map((p) => ({
+    plugins: runtime.plugins.map((p, i) => ({
       name: p.name,
-      version: p.version,
+      version: versions[i] ?? null,
       apiVersion: p.apiVersion,
       provides: [...(p.provides ?? [])],
     })),

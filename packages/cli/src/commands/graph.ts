@@ -1,4 +1,4 @@
-import type { NodeSpec, PipelineDeclaration } from '@phys/core';
+import { type NodeSpec, type PipelineDeclaration, validateDag } from '@phys/core';
 import type { GraphOptions } from '../cli.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
@@ -8,10 +8,15 @@ import { withRuntime } from '../open-runtime.js';
 
 /**
  * The nodes of a pipeline: a DAG's own, or a sequential pipeline as a chain (each stage depends
- * on the one before it; a repeated label gets a `#n` suffix so node ids stay unique).
+ * on the one before it; a repeated label gets a `#n` suffix so node ids stay unique). A DAG that
+ * `phys run` would reject (a cycle, a missing dependency, ...) throws the same
+ * `DagValidationError`: a drawing of it would look like a pipeline that can run.
  */
 export function pipelineNodes(declaration: PipelineDeclaration): readonly NodeSpec[] {
-  if (declaration.kind === 'dag') return declaration.nodes;
+  if (declaration.kind === 'dag') {
+    validateDag(declaration.nodes);
+    return declaration.nodes;
+  }
   const seen = new Map<string, number>();
   const nodes: NodeSpec[] = [];
   for (const stage of declaration.stages) {

@@ -15,22 +15,29 @@ export interface PlanReport {
     readonly id: string;
     readonly key: string;
     readonly cached: boolean;
+    /** False: neither cached nor needed by an output or a node that runs, so it will not run. */
+    readonly needed: boolean;
     readonly deps: readonly string[];
-    /** Why the node will run (empty when cached). */
+    /** Why the node will run (empty when cached or not needed). */
     readonly reasons: readonly KeyChangeReason[];
-    /** The reasons in words. */
+    /** The reasons in words (`cached` and `not needed` for the nodes that will not run). */
     readonly why: string;
   }[];
   readonly cached: number;
   readonly toRun: number;
+  /** Nodes neither cached nor needed. */
+  readonly notNeeded: number;
 }
+
+const NOT_NEEDED = 'not needed';
 
 // How many nodes the human listing shows before pointing at --json.
 const MAX_ROWS = 200;
 
 /**
- * `phys plan <pipeline>`: which nodes of a DAG the cache already holds and which would run, and
- * why, without running anything. Keys are derived exactly as `phys run` derives them (same
+ * `phys plan <pipeline>`: which nodes of a DAG the cache already holds, which would run and why,
+ * and which are not needed (missing, but needed by no output and no node that runs), without
+ * running anything. Keys are derived exactly as `phys run` derives them (same
  * policy, `--set` overrides included, same initial state).
  */
 export async function planCommand(
@@ -64,23 +71,32 @@ export async function planCommand(
         id: n.id,
         key: n.key,
         cached: n.cached,
+        needed: n.needed,
         deps: n.deps,
         reasons: n.reasons,
-        why: n.cached ? 'cached' : formatKeyChange(n.reasons),
+        why: n.cached ? 'cached' : n.needed ? formatKeyChange(n.reasons) : NOT_NEEDED,
       })),
       cached: plan.cached,
       toRun: plan.toRun,
+      notNeeded: plan.notNeeded,
     };
     if (options.json === true) {
       ctx.out(stringify(report));
       return ExitCode.OK;
     }
+    const skipped = plan.notNeeded > 0 ? `, ${plan.notNeeded} ${NOT_NEEDED}` : '';
     ctx.out(
-      `${name}: ${plan.cached} cached, ${plan.toRun} to run (${plural(plan.nodes.length, 'node')}, cache ${cache.name})`,
+      `${name}: ${plan.cached} cached, ${plan.toRun} to run${skipped} (${plural(plan.nodes.length, 'node')}, cache ${cache.name})`,
     );
     const rows = report.nodes
       .slice(0, MAX_ROWS)
-      .map((n) => [n.id, n.cached ? 'cached' : 'will run', n.cached ? '' : n.why]);
+      .map((n) =>
+        n.cached
+          ? [n.id, 'cached', '']
+          : n.needed
+            ? [n.id, 'will run', n.why]
+            : [n.id, NOT_NEEDED, 'nothing that runs needs it'],
+      );
     ctx.out();
     for (const line of table([['node', 'status', 'why'], ...rows])) ctx.out(`  ${line}`);
     if (report.nodes.length > MAX_ROWS) {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import {
   type DagPipelineDeclaration,
+  deserializeError,
   type ExecuteResult,
   ExecutionStatus,
   isFailed,
@@ -17,9 +18,17 @@ import type { CliContext } from '../context.js';
 import { exitCodeFor } from '../exit-code-for.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatDuration, formatNumber, plural, stringify, table, toJsonValue } from '../format.js';
+import { journal, journalling } from '../journal.js';
 import { withRuntime } from '../open-runtime.js';
 import { createProgress, formatCounts, type ProgressReporter } from '../progress.js';
-import { errorToJson, formatError } from '../report-error.js';
+import {
+  errorCode,
+  errorToJson,
+  formatError,
+  hasForeignError,
+  STACKS_HINT,
+  shapeSerializedError,
+} from '../report-error.js';
 import { runDag } from '../run-dag.js';
 
 /** What `phys run --json` prints. */
@@ -51,7 +60,7 @@ export function parseOverrides(pairs: readonly string[]): Record<string, unknown
     const eq = pair.indexOf('=');
     if (eq <= 0) {
       throw new UsageError(
-        `--set expects key=value, got '${pair}'. Example: --set sampling.N=1000 --set solver='"rk4"'.`,
+        `--set expects key=value, got '${pair}'. Examples: --set sampling.N=1000, --set solver=rk4 (a value that is not JSON is taken as a string).`,
       );
     }
     const raw = pair.slice(eq + 1);
@@ -97,6 +106,48 @@ function progressHook(total: number, reporter: ProgressReporter): PipelineHook {
   };
 }
 
+/**
+ * The environment variable through which `--metrics-port` reaches the metrics plugin: the CLI
+ * does not depend on that plugin, which reads it when it starts (`@phys/metrics-prometheus`
+ * exports the same name as `METRICS_PORT_ENV`).
+ */
+export const METRICS_PORT_ENV = 'PHYS_METRICS_PORT';
+
+/** Parses `--metrics-port`. */
+export function parseMetricsPort(raw: string): number {
+  const port = /^\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(port) || port > 65535) {
+    throw new UsageError(
+      `--metrics-port expects a port number from 0 to 65535 (0 takes any free port), got '${raw}'.`,
+    );
+  }
+  return port;
+}
+
+/**
+ * Runs `body` with {@link METRICS_PORT_ENV} set to `port` (when given) for the plugins that start
+ * meanwhile, and fails with a hint when no plugin of the config provides metrics.
+ */
+async function withMetricsPort<T>(
+  port: number | undefined,
+  body: (check: (runtime: PhysRuntime) => void) => Promise<T>,
+): Promise<T> {
+  if (port === undefined) return body(() => {});
+  const before = process.env[METRICS_PORT_ENV];
+  process.env[METRICS_PORT_ENV] = String(port);
+  try {
+    return await body((runtime) => {
+      if (runtime.plugins.some((p) => p.provides?.includes('metrics'))) return;
+      throw new UsageError(
+        `--metrics-port ${port}: no plugin of ${runtime.configFile ?? 'the config'} serves metrics. Add 'metrics-prometheus' to its plugins (install it with \`pnpm add @phys/metrics-prometheus\`), or leave out --metrics-port.`,
+      );
+    });
+  } finally {
+    if (before === undefined) delete process.env[METRICS_PORT_ENV];
+    else process.env[METRICS_PORT_ENV] = before;
+  }
+}
+
 /** `phys run <pipeline>`: runs a sequential pipeline or, through the executor plugin, a DAG. */
 export async function runCommand(
   ctx: CliContext,
@@ -104,22 +155,29 @@ export async function runCommand(
   options: RunOptions,
 ): Promise<number> {
   const overrides = parseOverrides(options.set);
-  return withRuntime(ctx, options, 'run', async (runtime) => {
-    const declaration = runtime.pipeline(name);
-    const runId = randomUUID();
-    const policy = Object.keys(overrides).length === 0 ? undefined : overrides;
-    const { report, failure, sinks } =
-      declaration.kind === 'dag'
-        ? await runDagPipeline(ctx, runtime, name, declaration, { ...options, runId, policy })
-        : await runSequential(ctx, runtime, name, declaration.stages.length, {
-            ...options,
-            runId,
-            policy,
-          });
-    if (options.json === true) ctx.out(stringify(report));
-    else printSummary(ctx, report, runtime, failure, sinks ?? []);
-    return report.exitCode;
-  });
+  const metricsPort =
+    options.metricsPort === undefined ? undefined : parseMetricsPort(options.metricsPort);
+  return withMetricsPort(metricsPort, (checkMetrics) =>
+    withRuntime(ctx, options, 'run', async (runtime) => {
+      checkMetrics(runtime);
+      const declaration = runtime.pipeline(name);
+      const runId = randomUUID();
+      const policy = Object.keys(overrides).length === 0 ? undefined : overrides;
+      const { report, failure, sinks } =
+        declaration.kind === 'dag'
+          ? await runDagPipeline(ctx, runtime, name, declaration, { ...options, runId, policy })
+          : await runSequential(
+              ctx,
+              runtime,
+              name,
+              declaration.stages.map((stage) => stage.label),
+              { ...options, runId, policy },
+            );
+      if (options.json === true) ctx.out(stringify(withNodeErrorsShaped(report, ctx.verbose)));
+      else printSummary(ctx, report, runtime, failure, sinks ?? []);
+      return report.exitCode;
+    }),
+  );
 }
 
 /** A report, and what only the human summary needs. */
@@ -157,21 +215,74 @@ interface RunArgs extends RunOptions {
   readonly policy: Readonly<Record<string, unknown>> | undefined;
 }
 
+/**
+ * Records what each stage of a sequential run ended with, for the report of a run that did not
+ * complete (its partial result), and tells the run host (see journal.ts) as it goes.
+ */
+function outcomeHook(
+  labels: readonly string[],
+  nodes: Record<string, { status: NodeStatus; attempts: number; metrics?: Record<string, number> }>,
+): PipelineHook {
+  for (const label of labels) nodes[label] = { status: 'QUEUED', attempts: 0 };
+  return {
+    name: 'phys-cli-outcome',
+    onStepStart(event) {
+      nodes[event.step] = { status: 'RUNNING', attempts: 1 };
+      if (journalling()) journal({ type: 'node', id: event.step, status: 'RUNNING' });
+    },
+    onStepEnd(event) {
+      const metrics = (event.outputs as { metrics?: Record<string, number> } | undefined)?.metrics;
+      nodes[event.step] = {
+        status: event.status,
+        attempts: 1,
+        ...(metrics === undefined ? {} : { metrics: { ...metrics } }),
+      };
+      if (journalling()) {
+        journal({
+          type: 'node',
+          id: event.step,
+          status: event.status,
+          ...(metrics === undefined ? {} : { metrics }),
+        });
+      }
+    },
+  };
+}
+
 async function runSequential(
   ctx: CliContext,
   runtime: PhysRuntime,
   name: string,
-  stages: number,
+  labels: readonly string[],
   args: RunArgs,
 ): Promise<Outcome> {
+  const stages = labels.length;
   const reporter = progressFor(ctx, args, `phys run ${name}`, stages);
   const started = performance.now();
+  if (journalling()) {
+    journal({
+      type: 'run',
+      pipeline: name,
+      kind: 'sequential',
+      runId: args.runId,
+      json: args.json === true,
+      nodes: labels,
+    });
+  }
+  const stageOutcomes: Record<
+    string,
+    { status: NodeStatus; attempts: number; metrics?: Record<string, number> }
+  > = {};
+  const hooks = [
+    outcomeHook(labels, stageOutcomes),
+    ...(reporter === undefined ? [] : [progressHook(stages, reporter)]),
+  ];
   try {
     const result = await runtime.runPipeline(name, {
       runId: args.runId,
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
       ...(args.policy === undefined ? {} : { policy: args.policy }),
-      ...(reporter === undefined ? {} : { hooks: [progressHook(stages, reporter)] }),
+      hooks,
       ...(args.record === undefined
         ? {}
         : {
@@ -201,16 +312,38 @@ async function runSequential(
     }
     // Whatever a stage threw once the run was interrupted, the run was cancelled.
     const cancelled = error.code === 'PHYS_CANCELLED' || ctx.signal?.aborted === true;
+    // The partial result: what the stages that completed measured, and how each stage ended.
+    const metrics: Record<string, number> = {};
+    const nodes: Record<string, { status: NodeStatus; attempts: number }> = {};
+    const counts: Partial<Record<NodeStatus, number>> = {};
+    for (const [label, outcome] of Object.entries(stageOutcomes)) {
+      const status: NodeStatus =
+        outcome.status === 'QUEUED' || outcome.status === 'RUNNING'
+          ? cancelled
+            ? 'CANCELLED'
+            : outcome.status === 'QUEUED'
+              ? 'SKIPPED'
+              : 'FAILED'
+          : outcome.status;
+      nodes[label] = { status, attempts: outcome.attempts };
+      counts[status] = (counts[status] ?? 0) + 1;
+      if (status !== 'COMPLETED') continue;
+      for (const [key, value] of Object.entries(outcome.metrics ?? {})) {
+        metrics[`${label}.${key}`] = value;
+      }
+    }
     const report: RunReport = {
       pipeline: name,
       kind: 'sequential',
       runId: args.runId,
       status: cancelled ? ExecutionStatus.CANCELLED : ExecutionStatus.FAILED,
       durationSeconds: (performance.now() - started) / 1000,
-      metrics: {},
+      metrics,
       artifacts: {},
       outputs: null,
-      error: errorToJson(error),
+      nodes: nodes as NonNullable<RunReport['nodes']>,
+      counts,
+      error: errorToJson(error, ctx.verbose),
       exitCode: cancelled ? ExitCode.INTERRUPTED : ExitCode.RUN_FAILED,
     };
     return { report, failure: error };
@@ -254,6 +387,19 @@ async function runDagPipeline(
   return { report, sinks: sinksOf(declaration.nodes) };
 }
 
+/** The report with its nodes' errors as the CLI prints errors in JSON (stacks only when verbose). */
+function withNodeErrorsShaped(report: RunReport, verbose: boolean): RunReport {
+  if (report.nodes === undefined) return report;
+  const nodes: Record<string, ExecuteResult['nodes'][string]> = {};
+  for (const [id, node] of Object.entries(report.nodes)) {
+    nodes[id] =
+      node.error === undefined
+        ? node
+        : { ...node, error: shapeSerializedError(node.error, verbose) };
+  }
+  return { ...report, nodes };
+}
+
 function printSummary(
   ctx: CliContext,
   report: RunReport,
@@ -273,11 +419,13 @@ function printSummary(
     `${ok ? '✓' : '✗'} ${report.pipeline}: ${report.status} in ${formatDuration(report.durationSeconds)} (${report.kind}, ${size})`,
   );
   ctx.out(`  run ${report.runId}`);
-  if (report.counts !== undefined) ctx.out(`  nodes: ${formatCounts(report.counts)}`);
+  if (report.counts !== undefined) {
+    ctx.out(`  ${report.kind === 'dag' ? 'nodes' : 'stages'}: ${formatCounts(report.counts)}`);
+  }
 
   if (failure !== undefined) {
     ctx.err();
-    for (const line of formatError(failure)) ctx.err(line);
+    for (const line of formatError(failure, ctx.verbose)) ctx.err(line);
   }
   if (report.nodes !== undefined) {
     const failed = Object.entries(report.nodes).filter(
@@ -286,13 +434,19 @@ function printSummary(
     if (failed.length > 0) {
       ctx.err();
       ctx.err(`failed nodes (${failed.length}):`);
+      let hidden = false;
       for (const [id, node] of failed.slice(0, MAX_FAILED_NODES)) {
         const attempts = node.attempts > 1 ? ` after ${node.attempts} attempts` : '';
-        ctx.err(`  ${id} ${node.status}${attempts}: ${node.error?.code} ${node.error?.message}`);
+        const error = deserializeError(node.error as SerializedPhysError);
+        ctx.err(`  ${id} ${node.status}${attempts}: ${errorCode(error)} ${error.message}`);
+        // Verbose: the node's stack and every cause with its stack, below its line.
+        if (ctx.verbose) for (const line of formatError(error, true).slice(1)) ctx.err(`  ${line}`);
+        hidden ||= hasForeignError(error);
       }
       if (failed.length > MAX_FAILED_NODES) {
         ctx.err(`  ... and ${failed.length - MAX_FAILED_NODES} more (see --json)`);
       }
+      if (hidden && !ctx.verbose) ctx.err(`  ${STACKS_HINT}`);
     }
   }
 

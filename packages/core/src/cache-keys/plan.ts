@@ -7,6 +7,7 @@ import {
   type DagKeyInputs,
   explainKeyChange,
   type KeyChangeReason,
+  type NodeCacheKey,
 } from './dag-keys.js';
 
 /** The newest entry a node produced, with what its key was derived from. @public */
@@ -60,7 +61,14 @@ export interface PlannedNode {
   readonly key: string;
   /** The cache holds an entry under `key`: the node would be restored, not run. */
   readonly cached: boolean;
-  /** Why the node will run (empty when cached). */
+  /**
+   * The run needs the result of `key`: an output of the run (a node nothing depends on, or one
+   * marked `modelArtifact`) has it, or a node that runs depends on a node that has it. A node
+   * neither cached nor needed is not run (`phys plan` says "not needed"); a node that is
+   * cached is restored whether it is needed or not.
+   */
+  readonly needed: boolean;
+  /** Why the node will run (empty when cached or not needed). */
   readonly reasons: readonly KeyChangeReason[];
   /** What the key was derived from. */
   readonly inputs: DagKeyInputs;
@@ -76,6 +84,8 @@ export interface DagPlan {
   readonly cached: number;
   /** Nodes that would run. */
   readonly toRun: number;
+  /** Nodes neither cached nor needed: a run neither restores nor runs them. */
+  readonly notNeeded: number;
 }
 
 function hasLineage(cache: Cache): cache is Cache & LineageSource {
@@ -83,12 +93,14 @@ function hasLineage(cache: Cache): cache is Cache & LineageSource {
 }
 
 /**
- * Which nodes of a DAG are cached and which will run, and why (what `phys plan` prints). A
- * node's reasons compare its key inputs with those recorded by the newest entry that node wrote,
- * when the cache keeps that record ({@link LineageSource}); otherwise a miss reads `new`. Nodes
- * that share a key (identical work) share the explanation of whichever of them left a record.
- * Nothing runs and nothing is written: the cache is asked `has` once per distinct key (and, with
- * `verify`, reads each entry it holds).
+ * Which nodes of a DAG are cached, which will run and why, and which are not needed (what
+ * `phys plan` prints). A node that is not cached runs only if the run needs its result (see
+ * {@link PlannedNode.needed}): the outputs of the run need theirs, and a node that runs needs
+ * its deps'. A node's reasons compare its key inputs with those recorded by the newest entry
+ * that node wrote, when the cache keeps that record ({@link LineageSource}); otherwise a miss
+ * reads `new`. Nodes that share a key (identical work) share the explanation of whichever of
+ * them left a record. Nothing runs and nothing is written: the cache is asked `has` once per
+ * distinct key (and, with `verify`, reads each entry it holds).
  * @public
  */
 export async function planDag(
@@ -130,12 +142,20 @@ export async function planDag(
       recordOf.set(node.key, record);
     }
   }
+  const needed = neededKeys(nodes, keys, present);
   const planned: PlannedNode[] = [];
   let cached = 0;
+  let notNeeded = 0;
   for (const node of keys.values()) {
+    const isNeeded = needed.has(node.key);
     if (present.get(node.key) === true) {
       cached++;
-      planned.push({ ...node, cached: true, reasons: [] });
+      planned.push({ ...node, cached: true, needed: isNeeded, reasons: [] });
+      continue;
+    }
+    if (!isNeeded) {
+      notNeeded++;
+      planned.push({ ...node, cached: false, needed: false, reasons: [] });
       continue;
     }
     const previous = lineage.get(node.id) ?? recordOf.get(node.key);
@@ -145,7 +165,38 @@ export async function planDag(
     else if (previous.key === node.key) reasons = [{ kind: 'missing' }];
     else if (previous.keyInputs === undefined) reasons = [{ kind: 'new' }];
     else reasons = explainKeyChange(previous.keyInputs, node.inputs, node.deps);
-    planned.push({ ...node, cached: false, reasons });
+    planned.push({ ...node, cached: false, needed: true, reasons });
   }
-  return { nodes: planned, cached, toRun: planned.length - cached };
+  return { nodes: planned, cached, toRun: planned.length - cached - notNeeded, notNeeded };
+}
+
+/**
+ * The keys a run needs, as the executor decides them: the keys of its outputs (nodes nothing
+ * depends on, and nodes marked `modelArtifact`), and the dep keys of every needed key the cache
+ * does not hold (a node that runs needs its deps). Decided by key, not by node: nodes that share
+ * a key do the same work, which a run computes once.
+ */
+function neededKeys(
+  nodes: readonly NodeSpec[],
+  keys: ReadonlyMap<string, NodeCacheKey>,
+  present: ReadonlyMap<string, boolean>,
+): Set<string> {
+  const hasDependents = new Set<string>();
+  for (const node of keys.values()) for (const dep of node.deps) hasDependents.add(dep);
+  const stack: string[] = [];
+  for (const spec of nodes) {
+    if (!hasDependents.has(spec.id) || spec.modelArtifact === true) {
+      stack.push((keys.get(spec.id) as NodeCacheKey).key);
+    }
+  }
+  const depKeys = new Map<string, readonly string[]>();
+  for (const node of keys.values()) depKeys.set(node.key, node.inputs.depKeys ?? []);
+  const needed = new Set<string>();
+  for (let key = stack.pop(); key !== undefined; key = stack.pop()) {
+    if (needed.has(key)) continue;
+    needed.add(key);
+    if (present.get(key) === true) continue;
+    for (const dep of depKeys.get(key) ?? []) if (!needed.has(dep)) stack.push(dep);
+  }
+  return needed;
 }

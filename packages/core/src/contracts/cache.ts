@@ -6,6 +6,18 @@ export interface CacheEntry {
   readonly metrics: Readonly<Record<string, number>>;
   readonly artifacts?: Readonly<Record<string, unknown>>;
   readonly provenance: Readonly<Record<string, unknown>>;
+  /**
+   * Bytes the entry takes in the cache, set by a cache's `get` when it knows (`DiskCache` does,
+   * as a property that is not enumerable, so that the entry read back equals the one stored);
+   * reported as the bytes a cache hit restored. `put` ignores it.
+   */
+  readonly size?: number;
+}
+
+/** What a cache may report of a {@link Cache.put}. @public */
+export interface CachePutResult {
+  /** Bytes written: 0 when the cache kept an identical entry, or did not store this one. */
+  readonly size: number;
 }
 
 /** @public */
@@ -27,7 +39,9 @@ export interface CacheStats {
 export interface Cache {
   readonly name: string;
   get(key: string): Promise<CacheEntry | undefined>;
-  put(key: string, entry: CacheEntry): Promise<void>;
+  /** Stores `entry`; a cache that counts what it writes resolves with a {@link CachePutResult}. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: caches written before CachePutResult resolve with nothing
+  put(key: string, entry: CacheEntry): Promise<void | CachePutResult>;
   has(key: string): Promise<boolean>;
   delete(key: string): Promise<boolean>;
   stats(): Promise<CacheStats>;
@@ -46,6 +60,11 @@ export interface GetOrComputeResult {
   readonly entry: CacheEntry;
   /** True when this call computed (and stored) the entry, false when it was a hit. */
   readonly computed: boolean;
+  /**
+   * Bytes written when `computed`, when the cache knows (`DiskCache` sets it, not enumerable);
+   * a hit's bytes are the entry's `size`.
+   */
+  readonly size?: number | undefined;
 }
 
 /**

@@ -18,6 +18,15 @@ export interface SchedulerTask {
   readonly policy: Readonly<Record<string, unknown>>;
   readonly timeoutSeconds?: number;
   readonly signal?: AbortSignal;
+  /** The node's `point` (plain data), handed to the stage as `ctx.point`; remote schedulers put it in the envelope. */
+  readonly point?: Readonly<Record<string, unknown>>;
+  /**
+   * Called once by a scheduler with `capabilities.reportsStart` when the task starts running (a
+   * cluster job leaves the queue), and at the latest before `wait` resolves for a task that ran;
+   * never for one that ended without running (cancelled or failed in the queue). The executor
+   * measures queue waits and counts nodes running or queued with it. Not part of the envelope.
+   */
+  readonly onRunning?: () => void;
 }
 
 /** Opaque handle to a submitted task. @public */
@@ -44,6 +53,11 @@ export interface SchedulerCapabilities {
   readonly dependencies: boolean;
   readonly gpus: boolean;
   readonly cancel: boolean;
+  /**
+   * Whether it calls {@link SchedulerTask.onRunning} when a task starts. Without it, a task counts
+   * as running from its submission.
+   */
+  readonly reportsStart?: boolean;
   /** Largest single request it can ever grant; larger requests are rejected up front. */
   readonly maxResources?: {
     readonly cpu: number;

@@ -20,6 +20,33 @@ describe('indexDag', () => {
     ]);
   });
 
+  it('checks inputNames: only deps renamed, to non-empty names, no two deps under one name', () => {
+    const problems: DagProblem[] = [];
+    indexDag(
+      [
+        { id: 'a' },
+        { id: 'b' },
+        { id: 'ok', deps: ['a', 'b'], inputNames: { a: 'mesh' } },
+        { id: 'typo', deps: ['a', 'b'], inputNames: { c: 'mesh', b: '' } },
+        { id: 'clash', deps: ['a', 'b'], inputNames: { a: 'b' } },
+        { id: 'list', deps: ['a'], inputNames: ['mesh'] },
+      ],
+      problems,
+    );
+    expect(kinds(problems)).toEqual([
+      'invalid-input-names:typo',
+      'invalid-input-names:typo',
+      'invalid-input-names:clash',
+      'invalid-input-names:list',
+    ]);
+    expect(problems.map((p) => p.message)).toEqual([
+      expect.stringContaining("names 'c' in `inputNames`, but 'c' is not one of its deps"),
+      expect.stringContaining(`gives dep 'b' the input name ""`),
+      expect.stringContaining("would see deps 'a' and 'b' under one name 'b'"),
+      expect.stringContaining('`inputNames` that is not an object'),
+    ]);
+  });
+
   it('finds a cycle only in an otherwise well-formed graph, and names its nodes in data-flow order', () => {
     const problems: DagProblem[] = [];
     indexDag(

@@ -12,6 +12,7 @@ export type DagProblemKind =
   | 'self-dependency'
   | 'duplicate-dependency'
   | 'cycle'
+  | 'invalid-input-names'
   | (string & {});
 
 /** One problem of a DAG, with the node it concerns. @public */
@@ -94,6 +95,8 @@ export function indexDag(
     }
     const deps = (node as { deps?: unknown }).deps;
     if (Array.isArray(deps)) edges += deps.length;
+    const inputNames = (node as { inputNames?: unknown }).inputNames;
+    if (inputNames !== undefined) checkInputNames(id, deps, inputNames, problems);
   }
   const depStart = new Int32Array(n + 1);
   const depList = new Int32Array(edges);
@@ -198,6 +201,56 @@ export function dagValidationError(problems: readonly DagProblem[]): DagValidati
   return new DagValidationError(head, {
     details: { problems: problems.slice(0, 1000) as unknown as Record<string, unknown>[] },
   });
+}
+
+/**
+ * The problems of a node's `inputNames`: not an object of dep id to name, a key that is not one
+ * of its deps, a name that is not a non-empty string, two deps that would reach the stage under
+ * one name.
+ */
+function checkInputNames(
+  id: string,
+  deps: unknown,
+  inputNames: unknown,
+  problems: DagProblem[],
+): void {
+  const problem = (message: string): void => {
+    problems.push({ kind: 'invalid-input-names', node: id, message });
+  };
+  if (typeof inputNames !== 'object' || inputNames === null || Array.isArray(inputNames)) {
+    problem(
+      `Node '${id}' has \`inputNames\` that is not an object; give it { <dep id>: <name> } for the deps to rename.`,
+    );
+    return;
+  }
+  const names = inputNames as Record<string, unknown>;
+  const list = Array.isArray(deps) ? (deps as unknown[]) : [];
+  const isDep = new Set(list);
+  for (const [dep, name] of Object.entries(names)) {
+    if (!isDep.has(dep)) {
+      problem(
+        `Node '${id}' names '${dep}' in \`inputNames\`, but '${dep}' is not one of its deps; list only deps there.`,
+      );
+    }
+    if (typeof name !== 'string' || name === '') {
+      problem(
+        `Node '${id}' gives dep '${dep}' the input name ${JSON.stringify(name) ?? String(name)} in \`inputNames\`; names must be non-empty strings.`,
+      );
+    }
+  }
+  const byName = new Map<string, string>();
+  for (const dep of list) {
+    if (typeof dep !== 'string') continue;
+    const name = Object.hasOwn(names, dep) ? names[dep] : dep;
+    if (typeof name !== 'string' || name === '') continue;
+    const other = byName.get(name);
+    if (other === undefined) byName.set(name, dep);
+    else if (other !== dep) {
+      problem(
+        `Node '${id}' would see deps '${other}' and '${dep}' under one name '${name}'; give each dep its own name in \`inputNames\`.`,
+      );
+    }
+  }
 }
 
 /** Kahn's algorithm, FIFO; the result is shorter than n when there is a cycle. */

@@ -1,5 +1,6 @@
 import {
   type CheckPluginEntry,
+  type ConfigEnv,
   defineConfig,
   definePlugin,
   defineStage,
@@ -47,8 +48,8 @@ describe('defineConfig: [name, options] of a plugin that declared its options', 
   });
 
   it('checks each entry on its own, wherever it sits in the list', () => {
-    // @ts-expect-error the second entry's 'acount' is not an option of test-d-fake-slurm
     defineConfig({
+      // @ts-expect-error the second entry's 'acount' is not an option of test-d-fake-slurm
       plugins: ['cache-disk', ['test-d-fake-slurm', { partition: 'gpu', acount: 'x' }]],
     });
   });
@@ -71,9 +72,9 @@ describe('defineConfig: entries that are not checked against the map', () => {
     expectTypeOf(config).toExtend<PhysConfig>();
   });
 
-  it('keeps the literal type of the config', () => {
+  it('returns a PhysConfig', () => {
     const config = defineConfig({ cacheDir: '.cache', logLevel: 'warn' });
-    expectTypeOf(config.cacheDir).toEqualTypeOf<'.cache'>();
+    expectTypeOf(config).toEqualTypeOf<PhysConfig>();
   });
 
   it('accepts stage definitions and declared pipelines', () => {
@@ -88,23 +89,54 @@ describe('defineConfig: entries that are not checked against the map', () => {
     });
   });
 
-  it('accepts the function form', () => {
+  it('accepts the function form, sync or async, and types its argument', () => {
     const config = defineConfig(({ mode }) => ({ logLevel: mode === 'ci' ? 'warn' : 'info' }));
     expectTypeOf(config).toBeFunction();
+    expectTypeOf(config).parameter(0).toEqualTypeOf<ConfigEnv>();
+    defineConfig(async ({ command }) => ({ policy: { command } }));
+  });
+
+  it('rejects a function form that returns something other than a config', () => {
+    // @ts-expect-error cacheDir is a string
+    defineConfig(async () => ({ cacheDir: 3 }));
+  });
+});
+
+describe('defineConfig: keys the config does not have', () => {
+  it('rejects an unknown top-level key, such as pipeline for pipelines', () => {
+    defineConfig({
+      cacheDir: '.cache',
+      // @ts-expect-error 'pipeline' is not a key of the config ('pipelines' is)
+      pipeline: { main: { stages: [] } },
+    });
+  });
+
+  it('rejects an unknown top-level key next to plugins', () => {
+    defineConfig({
+      plugins: ['executor-dag', ['test-d-fake-slurm', { partition: 'gpu' }]],
+      // @ts-expect-error 'plugin' is not a key of the config ('plugins' is)
+      plugin: 'cache-disk',
+    });
+  });
+
+  it('rejects an unknown key of a pipeline declaration', () => {
+    defineConfig({
+      pipelines: {
+        // @ts-expect-error 'descripton' is not a key of a pipeline declaration
+        main: { stages: [], descripton: 'typo' },
+      },
+    });
   });
 });
 
 describe('CheckPluginEntry', () => {
-  it('maps a bad entry to the declared options and leaves good ones alone', () => {
-    expectTypeOf<
-      CheckPluginEntry<readonly ['test-d-fake-slurm', { partition: 'a' }]>
-    >().toEqualTypeOf<readonly ['test-d-fake-slurm', { partition: 'a' }]>();
+  it('is one plain type per entry: the declared options of a known name, else the entry', () => {
     expectTypeOf<
       CheckPluginEntry<readonly ['test-d-fake-slurm', { region: 'eu' }]>
-    >().toEqualTypeOf<readonly ['test-d-fake-slurm', FakeSlurmOptions]>();
-    expectTypeOf<CheckPluginEntry<readonly ['test-d-fake-slurm', false]>>().toEqualTypeOf<
-      readonly ['test-d-fake-slurm', false]
-    >();
+    >().toEqualTypeOf<readonly ['test-d-fake-slurm', FakeSlurmOptions | false]>();
+    expectTypeOf<
+      CheckPluginEntry<readonly ['scheduler-unknown', { region: 'eu' }]>
+    >().toEqualTypeOf<readonly ['scheduler-unknown', { region: 'eu' }]>();
     expectTypeOf<CheckPluginEntry<'cache-disk'>>().toEqualTypeOf<'cache-disk'>();
   });
 });

@@ -4,8 +4,9 @@ import type { PipelineStage, StageDefinition } from '../stage.js';
 import type { PhysPlugin } from './define-plugin.js';
 
 /**
- * Plugin name → options type. Plugin packages augment it so that `[name, options]` entries
- * are type-checked:
+ * Plugin name → options type, for `[name, options]` entries. A plugin package augments it, and
+ * the augmentation applies wherever the package's types are part of the program (the config
+ * imports the package, or any file of the project does, or tsconfig `types` lists it):
  * ```ts
  * declare module '@phys/core' { interface PhysPluginOptionsMap { 'scheduler-slurm': SlurmOptions } }
  * ```
@@ -66,47 +67,56 @@ export interface ConfigEnv {
 }
 
 /**
- * Checks one `plugins` entry against the options map: `[name, options]` of a known plugin must
- * match its declared options, and a key the options do not declare must be `never`, so that a
- * misspelled optional key is an error too (plain assignability would let it through).
- * `[name, false]`, unknown names, package names and plugin objects pass.
+ * The type one `plugins` entry is checked against: `[name, options]` of a plugin in
+ * {@link PhysPluginOptionsMap} must give that plugin's options (or `false`); any other entry is
+ * taken as written. One plain type per entry, so a wrong option is reported as one line naming
+ * it ("'maxByts' does not exist ... Did you mean to write 'maxBytes'?").
  * @public
  */
-export type CheckPluginEntry<E> = E extends readonly [infer N extends string, infer O]
-  ? N extends keyof PhysPluginOptionsMap
-    ? [O] extends [false]
-      ? E
-      : O extends PhysPluginOptionsMap[N]
-        ? [Exclude<keyof O, keyof PhysPluginOptionsMap[N]>] extends [never]
-          ? E
-          : readonly [
-              N,
-              PhysPluginOptionsMap[N] & {
-                readonly [K in Exclude<keyof O, keyof PhysPluginOptionsMap[N]>]: never;
-              },
-            ]
-        : readonly [N, PhysPluginOptionsMap[N]]
-    : E
+export type CheckPluginEntry<E> = E extends readonly [
+  infer N extends keyof PhysPluginOptionsMap,
+  unknown,
+]
+  ? readonly [N, PhysPluginOptionsMap[N] | false]
   : E;
 
-/** A config whose `[name, options]` plugin entries are checked by name. @public */
-export type CheckedConfig<T> = T &
-  (T extends { readonly plugins: infer P }
-    ? { readonly plugins: { readonly [I in keyof P]: CheckPluginEntry<P[I]> } }
-    : unknown);
-
 /**
- * Typed identity for `phys.config.ts`. Options of known plugins (`[name, options]`) are checked
- * against the types their packages declare.
+ * What `defineConfig({ ... })` accepts: a {@link PhysConfig} whose `plugins` (inferred as `P`)
+ * are checked entry by entry. The other keys are not inferred, so an unknown key (`pipeline:`
+ * for `pipelines:`) is a compile error naming it.
  * @public
  */
-export function defineConfig<const T extends PhysConfig>(config: CheckedConfig<T>): T;
-/** @public */
-export function defineConfig<T extends PhysConfig>(
-  config: (env: ConfigEnv) => T | Promise<T>,
-): (env: ConfigEnv) => T | Promise<T>;
-export function defineConfig(config: unknown): unknown {
-  return config;
+export interface PhysConfigInput<P extends readonly PluginEntry[] = readonly PluginEntry[]>
+  extends Omit<PhysConfig, 'plugins'> {
+  /** As in {@link PhysConfig}, each entry checked by {@link CheckPluginEntry}. */
+  readonly plugins?: { readonly [I in keyof P]: CheckPluginEntry<P[I]> };
+}
+
+/** The function form of a config: called with `{ command, mode }`, may be async. @public */
+export type ConfigFunction = (env: ConfigEnv) => PhysConfig | Promise<PhysConfig>;
+
+/**
+ * Typed identity for `phys.config.ts`: `export default defineConfig({ ... })`, or
+ * `defineConfig(({ command, mode }) => ({ ... }))`. In the object form an unknown key and a
+ * wrong option of a plugin named in {@link PhysPluginOptionsMap} are compile errors.
+ *
+ * @remarks
+ * One signature, no overloads, so that a mistake is reported as one short error. `F` is inferred
+ * from the argument: a function must be a {@link ConfigFunction} and keeps its own type; anything
+ * else is checked against {@link PhysConfigInput}.
+ * @public
+ */
+export function defineConfig<
+  const P extends readonly PluginEntry[] = readonly [],
+  F = ConfigFunction,
+>(
+  config: [F] extends [(...args: never) => unknown]
+    ? [F] extends [ConfigFunction]
+      ? F
+      : ConfigFunction
+    : PhysConfigInput<P>,
+): [F] extends [(...args: never) => unknown] ? F : PhysConfig {
+  return config as never;
 }
 
 /**

@@ -18,7 +18,7 @@ describe('hashState', () => {
     const h = hashState({ a: 1 });
     expect(h).toMatch(/^[0-9a-f]{64}$/);
     expect(hashState({ a: 1 })).toBe(h);
-    expect(hashStateBytes({ a: 1 }).toString('hex')).toBe(h);
+    expect(Buffer.from(hashStateBytes({ a: 1 })).toString('hex')).toBe(h);
     expect(hashStateBytes({ a: 1 })).toHaveLength(32);
   });
 

@@ -507,9 +507,13 @@ function run(fill: (h: Hasher) => void): Buffer {
 
 /**
  * The raw 32-byte SHA-256 digest behind {@link hashState}.
+ *
+ * @remarks
+ * Typed as a `Uint8Array` (it is a Node `Buffer` at run time), so that the public types of
+ * `@phys/core` need no Node type definitions.
  * @public
  */
-export function hashStateBytes(value: unknown): Buffer {
+export function hashStateBytes(value: unknown): Uint8Array {
   return run((h) => h.value(value));
 }
 
@@ -527,7 +531,7 @@ export function hashStateBytes(value: unknown): Buffer {
  * @public
  */
 export function hashState(value: unknown): string {
-  return hashStateBytes(value).toString('hex');
+  return run((h) => h.value(value)).toString('hex');
 }
 
 const HEX_DIGEST = /^[0-9a-f]{64}$/;

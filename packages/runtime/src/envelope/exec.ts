@@ -7,7 +7,9 @@ import { runTaskEnvelope } from './run-envelope.js';
 
 const file = process.argv[2];
 if (file === undefined) {
-  process.stderr.write('usage: node exec.js <task-envelope.json>\n');
+  process.stderr.write(
+    'error PHYS_USAGE: no task envelope given. Usage: node exec.js <task-envelope.json>\n',
+  );
   process.exit(TASK_EXIT_CODES.UNUSABLE);
 }
 const code = await runTaskEnvelope(file);

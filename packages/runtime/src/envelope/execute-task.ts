@@ -29,6 +29,8 @@ export interface ExecuteTaskInput {
   readonly logger?: Logger;
   /** When set, artifacts are persisted here and lazy artifacts are evaluated; otherwise lazy ones are skipped. */
   readonly recorder?: ArtifactRecorder;
+  /** The node's `point` (a sweep copy's parameters), handed to the stage as `ctx.point`. */
+  readonly point?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /**
@@ -75,6 +77,7 @@ export async function executeTask(task: ExecuteTaskInput): Promise<PortableResul
     runId: task.runId,
     nodeId,
     attempt: task.attempt,
+    ...(task.point === undefined ? {} : { point: task.point }),
   };
   const t0 = performance.now();
   let result: unknown;

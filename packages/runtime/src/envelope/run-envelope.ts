@@ -1,9 +1,11 @@
+import { writeSync } from 'node:fs';
 import {
   CancelledError,
   createConsoleLogger,
   encodeState,
   PhysError,
   PolicyBag,
+  type SerializedPhysError,
   serializeError,
   TASK_EXIT_CODES,
 } from '@phys/core';
@@ -21,11 +23,35 @@ import { rebuildStage } from '../rebuild-stage.js';
 import { executeTask } from './execute-task.js';
 
 /**
+ * Environment variable naming a file descriptor on which `phys exec` acknowledges SIGTERM and
+ * SIGINT with one byte, written from the signal's handler. A parent that stops a task sees from
+ * the answer that the task's event loop is free, and grants the stage its grace period; no answer
+ * means the stage is stuck in synchronous code that cannot see its AbortSignal, so the parent
+ * kills it at once instead of waiting out the grace period.
+ * @public
+ */
+export const TASK_ABORT_ACK_ENV = 'PHYS_TASK_ABORT_ACK_FD';
+
+function abortAckFd(): number | undefined {
+  const raw = process.env[TASK_ABORT_ACK_ENV];
+  // Not inherited by processes the stage starts: the descriptor is this process's alone.
+  delete process.env[TASK_ABORT_ACK_ENV];
+  if (raw === undefined || !/^\d+$/.test(raw)) return undefined;
+  return Number(raw);
+}
+
+/** One `error PHYS_CODE: message` line on stderr, as the `phys` CLI prints errors. */
+function printError(error: SerializedPhysError): void {
+  process.stderr.write(`error ${error.code}: ${error.message}\n`);
+}
+
+/**
  * Executes one task envelope in this process: rebuilds the stage through the registry of the
  * envelope's config file, runs it on the decoded input, and writes the result envelope, the
  * encoded state and an exit-code file beside it. SIGTERM or SIGINT abort the stage through its
  * AbortSignal. Resolves to the process exit code (see `TASK_EXIT_CODES`); never rejects
- * for a failing stage — the failure is in the result envelope.
+ * for a failing stage — the failure is in the result envelope, and on stderr as
+ * `error PHYS_CODE: message` (so is an unusable envelope, `PHYS_USAGE`).
  * @public
  */
 export async function runTaskEnvelope(envelopeFile: string): Promise<number> {
@@ -33,11 +59,20 @@ export async function runTaskEnvelope(envelopeFile: string): Promise<number> {
   try {
     envelope = await readTaskEnvelope(envelopeFile);
   } catch (error) {
-    process.stderr.write(`${PhysError.is(error) ? error.message : String(error)}\n`);
+    printError(serializeError(error));
     return TASK_EXIT_CODES.UNUSABLE;
   }
   const controller = new AbortController();
+  const ackFd = abortAckFd();
   const onSignal = (signal: NodeJS.Signals): void => {
+    // Tell the parent the signal reached a free event loop (see TASK_ABORT_ACK_ENV).
+    if (ackFd !== undefined) {
+      try {
+        writeSync(ackFd, 'a');
+      } catch {
+        // The parent stopped listening: it no longer waits for the answer.
+      }
+    }
     controller.abort(new CancelledError(`Node '${envelope.nodeId}' was cancelled (${signal}).`));
   };
   process.on('SIGTERM', onSignal);
@@ -64,6 +99,7 @@ export async function runTaskEnvelope(envelopeFile: string): Promise<number> {
       resources: envelope.resources,
       signal: controller.signal,
       logger: createConsoleLogger('info', { node: envelope.nodeId }),
+      ...(envelope.point === undefined ? {} : { point: envelope.point }),
       ...(envelope.artifactsDir === undefined
         ? {}
         : { recorder: new FileArtifactRecorder(envelope.artifactsDir) }),
@@ -91,15 +127,20 @@ export async function runTaskEnvelope(envelopeFile: string): Promise<number> {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
+  const resultFile = envelopePath(envelopeFile, envelope.result.file);
+  if (result.error !== undefined) printError(result.error);
   try {
-    await atomicWrite(
-      envelopePath(envelopeFile, envelope.result.file),
-      `${JSON.stringify(result, jsonSafe, 2)}\n`,
-    );
+    await atomicWrite(resultFile, `${JSON.stringify(result, jsonSafe, 2)}\n`);
     await atomicWrite(envelopePath(envelopeFile, envelope.result.exitCode), `${code}\n`);
   } catch (error) {
-    process.stderr.write(
-      `Cannot write the result of node '${envelope.nodeId}': ${String(error)}\n`,
+    printError(
+      serializeError(
+        new PhysError(
+          'PHYS_TASK_RESULT_UNWRITABLE',
+          `Cannot write the result of node '${envelope.nodeId}' to ${resultFile}: ${error instanceof Error ? error.message : String(error)}. Check that its directory is writable and its filesystem not full.`,
+          { cause: error },
+        ),
+      ),
     );
     return TASK_EXIT_CODES.FAILED;
   }

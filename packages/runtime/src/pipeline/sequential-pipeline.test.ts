@@ -741,6 +741,33 @@ describe('hooks', () => {
 });
 
 describe('cancellation', () => {
+  it('stops waiting for a stage that ignores its signal once the run is cancelled', async () => {
+    const controller = new AbortController();
+    let ranSecond = false;
+    const Deaf = defineStage({
+      name: 'demo/deaf',
+      config: z.object({}),
+      // Never settles and never looks at its signal.
+      process: () => new Promise<{ state: unknown }>(() => {}),
+    });
+    const Second = defineStage({
+      name: 'demo/second',
+      config: z.object({}),
+      process: (state: unknown) => {
+        ranSecond = true;
+        return { state };
+      },
+    });
+    const run = new SequentialPipeline([Deaf(), Second()]).run(null, {
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(new Error('user pressed ctrl-c')), 10);
+    const error = await rejection(run);
+    expect(error).toBeInstanceOf(CancelledError);
+    expect(error.message).toContain("during stage 'demo/deaf'");
+    expect(ranSecond).toBe(false);
+  });
+
   it('stops before the next stage once the signal is aborted, with a CancelledError', async () => {
     const controller = new AbortController();
     const calls: string[] = [];

@@ -218,7 +218,8 @@ export class SequentialPipeline<TIn = unknown, TOut = unknown> {
             attempt: 1,
             [NESTED]: { namespace: [...namespace, stage.label], recorder } satisfies NestedRun,
           };
-          result = await stage.process(current, ctx);
+          // A stage that ignores its AbortSignal is not waited for once the run is cancelled.
+          result = await untilAborted(stage.process(current, ctx), signal);
         } catch (error) {
           if (PhysError.is(error)) throw error;
           if (signal.aborted) {
@@ -345,4 +346,50 @@ export class SequentialPipeline<TIn = unknown, TOut = unknown> {
     });
     return definition({}, { label });
   }
+}
+
+/**
+ * `work`, or a rejection with the signal's reason as soon as `signal` aborts: the run stops
+ * waiting for a stage that does not stop by itself (the stage's promise is left to settle
+ * unobserved; a rejection after that is not reported).
+ */
+function untilAborted<T>(work: T | Promise<T>, signal: AbortSignal): Promise<T> {
+  const promise = Promise.resolve(work);
+  if (signal.aborted) {
+    // Aborted while the stage's synchronous part ran: what it returned or threw by the next
+    // turn of the event loop counts.
+    return new Promise<T>((resolve, reject) => {
+      const late = setImmediate(() => {
+        promise.catch(() => {});
+        reject(signal.reason);
+      });
+      promise.then(
+        (value) => {
+          clearImmediate(late);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearImmediate(late);
+          reject(error);
+        },
+      );
+    });
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      promise.catch(() => {});
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }

@@ -28,6 +28,7 @@ const packageVerify: CliCommandHandler = async (ctx) => {
               }),
           checked: report.checked,
           problems: report.problems,
+          ...(report.code === undefined ? {} : { code: report.code }),
           exitCode,
         },
         null,
@@ -44,7 +45,7 @@ const packageVerify: CliCommandHandler = async (ctx) => {
     ctx.out(`✓ ${what}: intact, ${plural(report.checked, 'file')} checked (${report.kind})`);
     return exitCode;
   }
-  ctx.out(`✗ ${what}: ${plural(report.problems.length, 'problem')}`);
+  ctx.out(`✗ ${what}: ${plural(report.problems.length, 'problem')} (${report.code})`);
   for (const line of ctx.format.table(report.problems.map((p) => [p.kind, p.path, p.message]))) {
     ctx.out(`  ${line}`);
   }

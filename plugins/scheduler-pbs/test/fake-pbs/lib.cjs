@@ -112,6 +112,15 @@ function isSize(text) {
   return /^\d+(b|kb|mb|gb|tb|pb|w|kw|mw|gw|tw)?$/i.test(text);
 }
 
+/**
+ * Whether the job's node is down (its mom silent): it starts nothing, and its running jobs go
+ * on but no longer answer qdel, until the node is back.
+ */
+function nodeDown() {
+  const node = config().nodes?.cn01;
+  return node !== undefined && /down|state-unknown|stale/i.test(node.state);
+}
+
 function deleteRequestPath(seq, index) {
   return path.join(HOME, 'jobs', index === undefined ? `${seq}.del` : `${seq}.${index}.del`);
 }
@@ -133,6 +142,7 @@ module.exports = {
   parseDuration,
   isSize,
   deleteRequestPath,
+  nodeDown,
   user: os.userInfo().username,
   host: os.hostname(),
 };

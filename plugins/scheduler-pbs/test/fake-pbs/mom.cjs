@@ -39,6 +39,8 @@ function finishUnrun(target, index, comment) {
 
 async function runOne(index) {
   const target = index === undefined ? record : record.subjobs[index];
+  // A job stays queued while its node is down (qdel still removes it at the server).
+  while (lib.nodeDown() && !deleteRequested(index)) await sleep(50);
   if (deleteRequested(index)) {
     finishUnrun(target, index, 'Job deleted');
     save();
@@ -110,7 +112,7 @@ async function runOne(index) {
       }, record.walltime * 1000),
     );
   }
-  timers.push(setInterval(() => deleteRequested(index) && kill(), 50));
+  timers.push(setInterval(() => !lib.nodeDown() && deleteRequested(index) && kill(), 50));
   const { code, signal } = await new Promise((resolve) =>
     child.once('exit', (c, s) => resolve({ code: c, signal: s })),
   );

@@ -113,29 +113,84 @@ function parseValue(raw: string): SweepValue {
   }
 }
 
-const RANGE = /^(-?[\d.]+(?:e[-+]?\d+)?)\.\.(-?[\d.]+(?:e[-+]?\d+)?)((?::(?:log|int|\d+))*)$/i;
+/** A value that starts as a range does: a number, then `..`. */
+const RANGE_START = /^-?[\d.]*\d[\d.]*(?:e[-+]?\d+)?\.\./i;
+const RANGE = /^(-?[\d.]+(?:e[-+]?\d+)?)\.\.(-?[\d.]+(?:e[-+]?\d+)?)((?::[^:]*)*)$/i;
+const RANGE_FORM =
+  'Write lo..hi[:steps][:log][:int], e.g. 1..2:5 or 1e-4..1:5:log (a value meant as text is written as JSON:';
+
+/** A `--set` value that is not a usable range: what is wrong with it and how to write one. */
+function badRange(key: string, text: string, problem: string): UsageError {
+  return new UsageError(
+    `--set ${key}: '${text}' is not a valid range: ${problem}. ${RANGE_FORM} '${JSON.stringify(text)}').`,
+    { details: { key, value: text } },
+  );
+}
 
 /**
  * One `--set` value list as a parameter space: a list, or one range `lo..hi` with optional
- * `:log`, `:int` and `:<steps>` (a grid needs steps: `1.5..3:16`).
+ * `:log`, `:int` and `:<steps>` (a grid needs steps: `1.5..3:16`). A value that starts like a
+ * range but is not one is a usage error, not a string for the stage to reject.
  */
 function spaceOf(key: string, values: readonly string[]): ParamSpace {
-  const range = values.length === 1 ? RANGE.exec((values[0] as string).trim()) : null;
-  if (range === null) return values.map(parseValue);
-  const flags = (range[3] ?? '').split(':').filter((f) => f !== '');
-  const steps = flags.find((f) => /^\d+$/.test(f));
+  const texts = values.map((v) => v.trim());
+  const ranged = texts.filter((t) => RANGE_START.test(t));
+  if (ranged.length === 0) return values.map(parseValue);
+  const text = ranged[0] as string;
+  if (texts.length > 1) {
+    throw new UsageError(
+      `--set ${key}: '${values.join(',')}' mixes a range (${text}) with other values. Give either a range alone (lo..hi[:steps][:log][:int]) or a list of values (v1,v2,...).`,
+      { details: { key, value: values.join(',') } },
+    );
+  }
+  const range = RANGE.exec(text);
+  if (range === null) return badRangeBounds(key, text);
   const min = Number(range[1]);
   const max = Number(range[2]);
-  if (!Number.isFinite(min) || !Number.isFinite(max)) {
-    throw new UsageError(`--set ${key}: cannot read '${values[0]}' as a range lo..hi.`);
+  if (!Number.isFinite(min) || !Number.isFinite(max)) return badRangeBounds(key, text);
+  let steps: number | undefined;
+  let log = false;
+  let integer = false;
+  for (const flag of (range[3] ?? '').split(':').slice(1)) {
+    const word = flag.trim().toLowerCase();
+    if (word === 'log') log = true;
+    else if (word === 'int') integer = true;
+    else if (word !== '' && Number.isFinite(Number(word))) {
+      const n = Number(word);
+      if (!Number.isInteger(n) || n < 1) {
+        throw badRange(
+          key,
+          text,
+          `the number of steps (how many values from lo to hi) must be a whole number >= 1, got '${flag}'`,
+        );
+      }
+      if (steps !== undefined) {
+        throw badRange(
+          key,
+          text,
+          `it gives the number of steps twice (${steps} and ${n}); give it once`,
+        );
+      }
+      steps = n;
+    } else {
+      throw badRange(
+        key,
+        text,
+        `unknown option ':${flag}' after lo..hi; the options are :<steps> (a whole number >= 1), :log and :int`,
+      );
+    }
   }
   return {
     min,
     max,
-    ...(flags.includes('log') ? { log: true } : {}),
-    ...(flags.includes('int') ? { integer: true } : {}),
-    ...(steps === undefined ? {} : { steps: Number(steps) }),
+    ...(log ? { log: true } : {}),
+    ...(integer ? { integer: true } : {}),
+    ...(steps === undefined ? {} : { steps }),
   };
+}
+
+function badRangeBounds(key: string, text: string): never {
+  throw badRange(key, text, 'lo and hi must both be numbers, as in 1..2 or -1.5..2e3');
 }
 
 /** Groups `--set` entries into specs, splitting each key at the longest node id it starts with. */
@@ -157,14 +212,22 @@ function specsFor(sets: readonly RawSet[], nodeIds: readonly string[]): SweepSpe
   return [...byNode].map(([node, params]) => ({ node, params }));
 }
 
-function sweepOptions(options: SweepCommandOptions): SweepOptions {
+/** The sweep plugin's `maxPoints`, as configured (the plugin's parsed options carry the default). */
+function maxPointsOf(ctx: CliCommandContext): number | undefined {
+  const plugin = ctx.runtime.plugins.find((p) => p.name === 'sweep');
+  const value = (plugin?.options as { maxPoints?: unknown } | undefined)?.maxPoints;
+  return typeof value === 'number' ? value : undefined;
+}
+
+function sweepOptions(options: SweepCommandOptions, maxPoints: number | undefined): SweepOptions {
+  const limit = maxPoints === undefined ? {} : { maxPoints };
   if (options.mode === 'grid' || options.mode === 'zip') {
     if (options.samples !== undefined || options.seed !== undefined) {
       throw new UsageError(
         `--samples and --seed belong to --mode random or lhs, not ${options.mode}.`,
       );
     }
-    return { mode: options.mode };
+    return { mode: options.mode, ...limit };
   }
   const samples = Number(options.samples);
   if (options.samples === undefined || !Number.isInteger(samples) || samples < 1) {
@@ -182,6 +245,7 @@ function sweepOptions(options: SweepCommandOptions): SweepOptions {
     mode: options.mode,
     samples,
     seed: options.seed.trim() !== '' && Number.isFinite(numeric) ? numeric : options.seed,
+    ...limit,
   };
 }
 
@@ -190,7 +254,7 @@ const sweep: CliCommandHandler = async (ctx) => {
   const [name] = ctx.args as [string];
   const options = ctx.options as unknown as SweepCommandOptions;
   const sets = parseSets(options.set);
-  const modeOptions = sweepOptions(options);
+  const modeOptions = sweepOptions(options, maxPointsOf(ctx));
   const declaration = ctx.runtime.pipeline(name);
   if (declaration.kind !== 'dag') {
     throw new UsageError(
