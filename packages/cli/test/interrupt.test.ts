@@ -1,15 +1,24 @@
 // Ctrl-C through the real binary: the first SIGINT or SIGTERM cancels the run whatever its stages
 // do, reports the partial result and exits 130; a second one stops it at once.
+
+import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const launcher = fileURLToPath(new URL('../bin/phys.js', import.meta.url));
 const cwd = fileURLToPath(new URL('./fixtures/interrupt', import.meta.url));
+
+// A test that times out leaves its `phys` computing forever: killed after each test.
+const started = new Set<ChildProcess>();
+afterEach(() => {
+  for (const child of started) child.kill('SIGKILL');
+  started.clear();
+});
 
 interface Interrupted {
   readonly code: number | null;
@@ -37,6 +46,7 @@ function interrupt(
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    started.add(child);
     const poll =
       typeof when === 'string'
         ? setInterval(() => {
