@@ -21,7 +21,9 @@ import { SlurmScheduler, type SlurmSchedulerOptions } from '../src/index.js';
 import { Sleep } from './fixtures/stages.js';
 import { describeSlurm, fixtureConfig, tempDir } from './helpers.js';
 
-const SLURM_UP = fileURLToPath(new URL('../../../scripts/services/slurm-up.sh', import.meta.url));
+// The repository root is three levels up; the script is the repository's scripts/services/slurm-up.sh.
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SLURM_UP = join(ROOT, 'scripts/services/slurm-up.sh');
 const FAST = { pollInterval: 0.3, maxPollInterval: 2, resultTimeout: 10, batchWindow: 0.05 };
 
 /** A logger that keeps what it is told, as `phys run` shows it on stderr. */

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { DiskCache } from '@phys/cache-disk';
 import {
   type CacheMetric,
+  defineStage,
   ExecutionStatus,
   type MetricsCollector,
   type NodeBatchMetric,
@@ -194,6 +195,15 @@ function diamond(
 
 const echo = (tag: string) => ConformanceEcho({ scale: 2, tag });
 
+/** An inline stage that returns its input and nothing else: the fast path runs it in place. */
+const Pass = defineStage({
+  name: 'metrics-it/pass',
+  version: '1',
+  config: z.object({}),
+  process: (state: unknown) => ({ state }),
+});
+const pass = () => Pass({});
+
 interface Path {
   readonly name: string;
   /** `RunStartMetric.scheduler` expected. */
@@ -211,7 +221,7 @@ interface Path {
   /** Its nodes run back to back on the fast path: the batch recorder gets them as batches. */
   readonly batched?: boolean;
   /** Why the path cannot run here (it is skipped; under CI it fails). */
-  readonly unavailable?: string;
+  readonly unavailable?: string | undefined;
 }
 
 let work: string;
@@ -252,6 +262,11 @@ const PATHS: Path[] = [
     name: 'inline',
     scheduler: 'local',
     batched: true,
+    run: (metrics) => runWith({ scheduler: local(), metrics }, diamond(pass)),
+  },
+  {
+    name: 'inline, with metrics and provenance',
+    scheduler: 'local',
     run: (metrics) => runWith({ scheduler: local(), metrics }, diamond(echo)),
   },
   {
@@ -364,9 +379,10 @@ const PATHS: Path[] = [
     scheduler: 'local',
     status: ExecutionStatus.FAILED,
     retries: ['PHYS_TEST_FLAKY'],
+    batched: true,
     run: (metrics) =>
       runWith({ scheduler: local(), metrics, failureMode: 'continue' }, [
-        ...diamond(echo),
+        ...diamond(pass),
         {
           id: 'flaky',
           stage: ConformanceFail({ message: 'flaky', code: 'PHYS_TEST_FLAKY', retryable: true }),
@@ -405,9 +421,10 @@ const PATHS: Path[] = [
     scheduler: 'local',
     status: ExecutionStatus.FAILED,
     busy: true,
+    batched: true,
     run: (metrics) =>
       runWith({ scheduler: local(), metrics, failureMode: 'continue' }, [
-        ...diamond(echo),
+        ...diamond(pass),
         { id: 'slow', stage: ConformanceSleep({ seconds: 30 }), deps: ['a'], timeoutSeconds: 0.2 },
       ]),
   },

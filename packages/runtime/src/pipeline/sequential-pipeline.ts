@@ -353,6 +353,9 @@ export class SequentialPipeline<TIn = unknown, TOut = unknown> {
  * waiting for a stage that does not stop by itself (the stage's promise is left to settle
  * unobserved; a rejection after that is not reported).
  */
+/** How long a cancelled run waits for the running stage to stop by itself. */
+const STOP_WAIT_MS = 250;
+
 function untilAborted<T>(work: T | Promise<T>, signal: AbortSignal): Promise<T> {
   const promise = Promise.resolve(work);
   if (signal.aborted) {
@@ -376,18 +379,25 @@ function untilAborted<T>(work: T | Promise<T>, signal: AbortSignal): Promise<T> 
     });
   }
   return new Promise<T>((resolve, reject) => {
+    let late: NodeJS.Timeout | undefined;
+    // A stage that honours its signal settles within a moment, with its own error (which
+    // says where it stopped); one that does not is given up on after STOP_WAIT_MS.
     const onAbort = (): void => {
-      promise.catch(() => {});
-      reject(signal.reason);
+      late = setTimeout(() => {
+        promise.catch(() => {});
+        reject(signal.reason);
+      }, STOP_WAIT_MS);
     };
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
       (value) => {
         signal.removeEventListener('abort', onAbort);
+        clearTimeout(late);
         resolve(value);
       },
       (error: unknown) => {
         signal.removeEventListener('abort', onAbort);
+        clearTimeout(late);
         reject(error);
       },
     );
