@@ -7,7 +7,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runPhys } from '@phys/cli/testing';
 import { type ExecuteResult, ExecutorToken, type PhysConfig } from '@phys/core';
-import { loadPackage, ModelArtifactPackager, type ModelManifest } from '@phys/ml-packager';
+import mlPackager, {
+  loadPackage,
+  ModelArtifactPackager,
+  type ModelManifest,
+} from '@phys/ml-packager';
 import { createRuntime, loadConfig, type PhysRuntime } from '@phys/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fly } from '../src/flight.js';
@@ -27,8 +31,14 @@ beforeAll(async () => {
   const loaded = await loadConfig({ cwd: exampleDir });
   expect(loaded.filepath).toBe(join(exampleDir, 'phys.config.ts'));
   // The config as written, with the packages sent to a temporary directory.
-  const plugins: PhysConfig['plugins'] = (loaded.config.plugins ?? []).map((entry) =>
-    Array.isArray(entry) && entry[0] === 'ml-packager' ? ['ml-packager', { root: models }] : entry,
+  const written = loaded.config.plugins ?? [];
+  const isPackager = (entry: (typeof written)[number]) =>
+    typeof entry === 'object' &&
+    entry !== null &&
+    (Array.isArray(entry) ? entry[0] : (entry as { name: string }).name) === 'ml-packager';
+  expect(written.filter(isPackager)).toHaveLength(1);
+  const plugins: PhysConfig['plugins'] = written.map((entry) =>
+    isPackager(entry) ? mlPackager({ root: models }) : entry,
   );
   runtime = await createRuntime({ ...loaded, config: { ...loaded.config, plugins } });
   const declared = runtime.pipeline('surrogate');
