@@ -8,6 +8,7 @@
 //   cli             → core, runtime
 //   plugins/*       → core, kits, runtime; never another plugin, never the CLI (tests included:
 //                     tests of two plugins together live in tests/integration)
+//   packages/server → as a plugin (it is one: it adds `phys serve`)
 //   a third-party scheduler (examples/*/phys-plugin-*) → core and the kits only
 // Examples, docs, bench and tests/integration may use anything.
 // Usage: node scripts/check-deps.mjs [root]   (exit 1 and one line per violation when broken)
@@ -32,7 +33,8 @@ function rulesFor(dir, name) {
   if (dir === 'packages/cli') {
     return { run: ['@phys/core', '@phys/runtime'], dev: ['@phys/core', '@phys/runtime', ...KITS] };
   }
-  if (dir.startsWith('plugins/')) {
+  // @phys/server is a plugin that lives in packages/ (it adds `phys serve`): the plugin rules.
+  if (dir.startsWith('plugins/') || dir === 'packages/server') {
     const run = ['@phys/core', '@phys/runtime', ...KITS];
     return { run, dev: run };
   }

@@ -32,6 +32,7 @@ import {
 } from '@phys/scheduler-kit';
 import { check, progress, round, systemLine } from './common.js';
 import { burn, chain, grid, threaded, wide } from './graphs.js';
+import { runServer } from './server.js';
 import { Add } from './stages.js';
 
 const WORKLOADS = [
@@ -47,6 +48,7 @@ const WORKLOADS = [
   'hash',
   'thread_dispatch',
   'startup',
+  'server',
 ] as const;
 type Workload = (typeof WORKLOADS)[number];
 
@@ -648,6 +650,7 @@ const RUNNERS: Record<Workload, () => Promise<unknown>> = {
   hash: run_hash,
   thread_dispatch: run_thread_dispatch,
   startup: run_startup,
+  server: () => runServer(scale),
 };
 
 /** Runs one workload in a fresh process and returns the JSON value it printed last. */
@@ -767,6 +770,7 @@ const HEADLINE: Record<Workload, string> = {
   hash: 'gb_per_s',
   thread_dispatch: 'us_per_node',
   startup: 'exec_over_node_ms',
+  server: 'submissions_per_s',
 };
 
 function headline(name: Workload, value: unknown): number {

@@ -36,6 +36,8 @@ const entries: Readonly<Record<string, string>> = {
   '@phys/sweep': 'plugins/sweep/src/index.ts',
   '@phys/ml-packager': 'plugins/ml-packager/src/index.ts',
   '@phys/metrics-prometheus': 'plugins/metrics-prometheus/src/index.ts',
+  '@phys/orchestrator-remote': 'plugins/orchestrator-remote/src/index.ts',
+  '@phys/server': 'packages/server/src/index.ts',
 };
 
 function exportedNames(entry: string): Set<string> {
@@ -130,6 +132,10 @@ describe('cli.md', () => {
       ['plan'],
       ['cache', 'clear'],
       ['exec'],
+      ['submit'],
+      ['runs', 'ls'],
+      ['runs', 'wait'],
+      ['runs', 'logs'],
     ]) {
       await runCli([...command, '--help'], {
         stdout: { write: (s: string) => (help += s) },
@@ -140,6 +146,7 @@ describe('cli.md', () => {
     for (const declaration of [
       'plugins/sweep/src/cli/command.ts',
       'plugins/ml-packager/src/cli/command.ts',
+      'packages/server/src/cli/command.ts',
     ]) {
       help += readFileSync(join(repo, declaration), 'utf8');
     }

@@ -1,6 +1,7 @@
 import cacheDisk from '@phys/cache-disk';
 import { defineConfig } from '@phys/core';
 import executorDag from '@phys/executor-dag';
+import server from '@phys/server';
 import sweep from '@phys/sweep';
 import { DEMO_SCAN, monteCarloNode, planScan, QUICK_SCAN } from './src/scan.js';
 import { CriticalTemperature, Metropolis } from './src/stages.js';
@@ -13,6 +14,8 @@ export default defineConfig({
     cacheDisk({ maxBytes: '1Gi' }),
     // Adds `phys sweep`, which `pnpm demo` runs.
     sweep(),
+    // Adds `phys serve`: these pipelines over HTTP, for `phys submit ising-quick --remote URL`.
+    server(),
   ],
   // The tests point this at a fresh directory, so that they always compute (and then check the
   // warm run); everyone else gets the usual .phys/ beside this file.

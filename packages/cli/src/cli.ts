@@ -3,6 +3,8 @@
 // that command runs, so `phys --help` costs little more than starting Node.
 import { Command, CommanderError, Option } from 'commander';
 import type { CacheClearOptions, CacheSubcommand } from './commands/cache.js';
+import type { RunsOptions, RunsSubcommand } from './commands/runs.js';
+import type { SubmitOptions } from './commands/submit.js';
 import { type CliContext, createContext, type RunCliOptions } from './context.js';
 import { docsUrl } from './docs-url.js';
 import { ExitCode } from './exit-codes.js';
@@ -50,6 +52,8 @@ export const BUILTIN_COMMANDS: ReadonlySet<string> = new Set([
   'plan',
   'cache',
   'exec',
+  'submit',
+  'runs',
   'help',
 ]);
 
@@ -70,6 +74,13 @@ function progressOption(): Option {
   return new Option('--progress <mode>', 'progress display')
     .choices(['auto', 'live', 'plain', 'none'])
     .default('auto');
+}
+
+function remoteOption(): Option {
+  return new Option(
+    '--remote <url>',
+    'the `phys serve` server to talk to, e.g. http://127.0.0.1:8787 (default: $PHYS_REMOTE; else the orchestrator of the config)',
+  );
 }
 
 function buildProgram(ctx: CliContext, setExit: SetExit): Command {
@@ -194,6 +205,90 @@ Docs: ${docsUrl('cli.md')}`,
     });
   }
 
+  configOptions(
+    program
+      .command('submit')
+      .description(
+        'queue a run of a pipeline on a server and print its job id (without a server: run it here and wait)',
+      )
+      .argument('<pipeline>', "name of the pipeline (the server's, with --remote)")
+      .option(
+        '-s, --set <key=value>',
+        'override a policy value for this run (repeatable; the value is parsed as JSON when it can be)',
+        collect,
+        [],
+      )
+      .option(
+        '--run-id <id>',
+        'the job id, and the idempotency key: submitting the same id again returns that run',
+      )
+      .option('--priority <n>', 'higher runs start first among queued ones (default 0)')
+      .addOption(remoteOption())
+      .option('-w, --wait', 'wait for the run to end and print its result as `phys run` does')
+      .option(
+        '--timeout <seconds>',
+        'stop waiting after this many seconds (exit 1, PHYS_WAIT_TIMEOUT); the run goes on',
+      ),
+  ).action(async (pipeline: string, options: SubmitOptions) => {
+    const { submitCommand } = await import('./commands/submit.js');
+    setExit(await submitCommand(ctx, pipeline, options));
+  });
+
+  const runs = program
+    .command('runs')
+    .description('list, show, wait for, cancel and read the logs of the runs a server keeps');
+  const runsSubcommands: [RunsSubcommand, string, (command: Command) => Command][] = [
+    [
+      'ls',
+      'list runs, newest first',
+      (c) =>
+        c
+          .option('--pipeline <name>', 'only runs of this pipeline')
+          .option(
+            '--status <statuses>',
+            'only runs in these statuses, comma-separated (queued,running,completed,failed,cancelled,timeout)',
+          )
+          .option('--limit <n>', 'at most this many runs (1 to 500, default 50)')
+          .option('--cursor <cursor>', 'the page after the one that printed this cursor'),
+    ],
+    ['show', 'show one run: status, attempts, times, nodes, error, metrics', (c) => c],
+    [
+      'wait',
+      'wait for a run to end and print its result as `phys run` does (same exit codes)',
+      (c) =>
+        c
+          .option(
+            '--timeout <seconds>',
+            'stop waiting after this many seconds (exit 1, PHYS_WAIT_TIMEOUT); the run goes on',
+          )
+          .option(
+            '--poll-interval <seconds>',
+            'seconds between status checks when the server cannot stream events (default 5)',
+          ),
+    ],
+    ['cancel', 'cancel a run: queued, it never starts; running, it is stopped', (c) => c],
+    [
+      'logs',
+      "print a run's log lines",
+      (c) =>
+        c
+          .option('-f, --follow', 'print lines as they come until the run ends')
+          .option('--tail <n>', 'only the last n lines (default 200, at most 5000)'),
+    ],
+  ];
+  for (const [sub, description, withOptions] of runsSubcommands) {
+    const command = runs.command(sub).description(description);
+    if (sub !== 'ls') command.argument('<id>', 'the job id (as `phys submit` printed it)');
+    configOptions(withOptions(command).addOption(remoteOption())).action(
+      async (...params: unknown[]) => {
+        const jobId = sub === 'ls' ? undefined : (params[0] as string);
+        const options = params[sub === 'ls' ? 0 : 1] as RunsOptions;
+        const { runsCommand } = await import('./commands/runs.js');
+        setExit(await runsCommand(ctx, sub, jobId, options));
+      },
+    );
+  }
+
   program
     .command('exec')
     .description(
@@ -234,7 +329,21 @@ function hosted(argv: readonly string[]): boolean {
   if (word === undefined || word === 'help' || hasFlag(argv, '--help') || hasFlag(argv, '-h')) {
     return false;
   }
+  // `phys submit` without a server runs the pipeline here, as `phys run` does.
+  if (word === 'submit') return remoteOf(argv) === undefined;
   return word === 'run' || !BUILTIN_COMMANDS.has(word);
+}
+
+/** `--remote <url>` of the command line, else PHYS_REMOTE (undefined when neither is given). */
+function remoteOf(argv: readonly string[]): string | undefined {
+  const end = argv.indexOf('--');
+  const args = end === -1 ? argv : argv.slice(0, end);
+  for (const [i, arg] of args.entries()) {
+    if (arg === '--remote') return args[i + 1];
+    if (arg.startsWith('--remote=')) return arg.slice('--remote='.length);
+  }
+  const env = process.env.PHYS_REMOTE?.trim();
+  return env === '' ? undefined : env;
 }
 
 function commandWord(argv: readonly string[]): string | undefined {
@@ -311,7 +420,11 @@ async function commanderExit(
   const message =
     error.code === 'commander.help'
       ? 'no command given; pick one of the commands listed above.'
-      : `${error.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}. Run 'phys --help' for usage.`;
+      : // Commander's own sentences may end with a period already ("Allowed choices are a, b.").
+        `${error.message
+          .replace(/^error: /, '')
+          .replace(/\s*\n\s*/g, ' ')
+          .replace(/\.+$/, '')}. Run 'phys --help' for usage.`;
   const [{ UsageError }, { reportError }] = await Promise.all([
     import('@phys/core'),
     import('./report-error.js'),

@@ -27,4 +27,10 @@ export const KNOWN_PLUGIN_COMMANDS: readonly KnownPluginCommand[] = [
     plugin: 'ml-packager',
     packageName: '@phys/ml-packager',
   },
+  {
+    command: 'serve',
+    description: "serve the config's pipelines over HTTP with a durable run store",
+    plugin: 'server',
+    packageName: '@phys/server',
+  },
 ];

@@ -126,7 +126,7 @@ export function pluginCommands(plugins: readonly PhysPlugin[]): Contributed[] {
 }
 
 /** The package manager the project uses, from its lock file: `pnpm add`, `yarn add`, ... */
-function installCommand(dir: string, packageName: string): string {
+export function installCommand(dir: string, packageName: string): string {
   const lockFiles: [string, string][] = [
     ['pnpm-lock.yaml', 'pnpm add'],
     ['yarn.lock', 'yarn add'],

@@ -24,6 +24,8 @@ export interface DagRunSettings {
   readonly title: string;
   /** The run id (default a fresh UUID). */
   readonly runId?: string;
+  /** Stops the run (default: the CLI's signal). */
+  readonly signal?: AbortSignal;
 }
 
 async function progressFor(
@@ -78,6 +80,7 @@ export async function runDag(
       nodes: run.nodes.map((node) => node.id),
     });
   }
+  const signal = settings.signal ?? ctx.signal;
   const onProgress =
     reporter === undefined && !journalled
       ? undefined
@@ -94,7 +97,7 @@ export async function runDag(
       container: runtime.container,
       runId,
       policy: { ...runtime.config.policy, ...run.policy },
-      ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+      ...(signal === undefined ? {} : { signal }),
       ...(onProgress === undefined ? {} : { onProgress }),
       ...(run.recordDir === undefined
         ? {}

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { NodeStatus } from '@phys/core';
+import { killProcessGroup } from '@phys/runtime/process-group';
 import { ExitCode } from './exit-codes.js';
 import { formatCounts, formatDuration, plural, stringify } from './format.js';
 import type { RunJournalEvent } from './journal.js';
@@ -80,7 +81,7 @@ export async function runHosted(argv: readonly string[]): Promise<number> {
       if (stopped) return;
       stopped = true;
       if (ackTimer !== undefined) clearTimeout(ackTimer);
-      for (const pid of children) killGroup(pid);
+      for (const pid of children) killProcessGroup(pid, 'SIGKILL');
       void worker.terminate();
       run.report(signal, why, (performance.now() - started) / 1000);
       finish(ExitCode.INTERRUPTED);
@@ -161,19 +162,6 @@ export async function runHosted(argv: readonly string[]): Promise<number> {
       finish(ExitCode.RUN_FAILED);
     });
   });
-}
-
-/** Kills a process and, when it leads one, its process group. */
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
 }
 
 interface JournalNode {

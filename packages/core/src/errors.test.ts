@@ -55,6 +55,14 @@ describe('PhysError hierarchy', () => {
     );
     expect(new TimeoutError('too slow').retryable).toBe(true);
     expect(new TimeoutError('too slow', { retryable: false }).retryable).toBe(false);
+    // A wait that ended at its deadline: the work goes on, so waiting again is the caller's call.
+    const wait = new TimeoutError('still running', { code: 'PHYS_WAIT_TIMEOUT' });
+    expect([wait.code, wait.retryable, wait instanceof TimeoutError]).toEqual([
+      'PHYS_WAIT_TIMEOUT',
+      false,
+      true,
+    ]);
+    expect(deserializeError(serializeError(wait)).code).toBe('PHYS_WAIT_TIMEOUT');
     expect(new CancelledError().retryable).toBe(false);
     expect(new CancelledError().message).toMatch(/cancelled/);
   });

@@ -28,6 +28,7 @@ export type PhysErrorCode =
   | 'PHYS_TASK_FAILED'
   | 'PHYS_CANCELLED'
   | 'PHYS_TIMEOUT'
+  | 'PHYS_WAIT_TIMEOUT'
   | 'PHYS_USAGE'
   | 'PHYS_FROZEN'
   | (string & {});
@@ -216,10 +217,20 @@ export class CancelledError extends PhysError {
 }
 brandError(CancelledError, 'CancelledError');
 
-/** Work exceeded its time limit. @public */
+/** Options of {@link TimeoutError}. @public */
+export interface TimeoutErrorOptions extends PhysErrorOptions {
+  /**
+   * `PHYS_TIMEOUT` (default: the work itself exceeded its limit) or `PHYS_WAIT_TIMEOUT` (a wait
+   * for work ended at its deadline while the work goes on).
+   */
+  readonly code?: 'PHYS_TIMEOUT' | 'PHYS_WAIT_TIMEOUT';
+}
+
+/** Work exceeded its time limit, or a wait for it ended at its deadline. @public */
 export class TimeoutError extends PhysError {
-  constructor(message: string, options: PhysErrorOptions = {}) {
-    super('PHYS_TIMEOUT', message, { retryable: true, ...options });
+  constructor(message: string, options: TimeoutErrorOptions = {}) {
+    const { code = 'PHYS_TIMEOUT', ...rest } = options;
+    super(code, message, { retryable: code === 'PHYS_TIMEOUT', ...rest });
   }
 }
 brandError(TimeoutError, 'TimeoutError');

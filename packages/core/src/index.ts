@@ -50,9 +50,16 @@ export type {
 } from './contracts/cache.js';
 export { isMaintainableCache, isSingleFlightCache } from './contracts/cache.js';
 export type {
+  NamedPipeline,
   Orchestrator,
   OrchestratorRetryPolicy,
+  RunEvent,
+  RunFilter,
+  RunNodeRecord,
+  RunPage,
   RunPipelineOptions,
+  RunRecord,
+  RunTrigger,
   SubmissionResult,
   WaitOptions,
 } from './contracts/orchestrator.js';
@@ -74,6 +81,7 @@ export type {
   PhysErrorCode,
   PhysErrorOptions,
   SerializedPhysError,
+  TimeoutErrorOptions,
 } from './errors.js';
 export {
   brandError,
@@ -179,6 +187,13 @@ export {
 } from './resources.js';
 export type { RetryPolicy } from './retry.js';
 export { retryDelaySeconds, retryPolicy, retryPolicyIssues, shouldRetry } from './retry.js';
+export type {
+  GuideScheduleSpec,
+  ScheduleDeclaration,
+  ScheduleSettings,
+  ScheduleSpec,
+  ScheduleWhen,
+} from './schedule.js';
 export type {
   ArtifactValue,
   GrantedResources,

@@ -117,6 +117,19 @@ describe('shouldRetry', () => {
     expect(shouldRetry(policy, 1, new StageExecutionError('fit', 'boom'))).toBe(false);
     expect(shouldRetry(policy, 1, error('PHYS_CANCELLED'))).toBe(false);
   });
+
+  it("takes the orchestration guide's names ('OOM', 'Timeout') case-insensitively", () => {
+    const policy = retryPolicy({ retryableErrors: ['oom', 'Timeout'] });
+    expect(shouldRetry(policy, 1, error('PHYS_JOB_OOM'))).toBe(true);
+    expect(
+      shouldRetry(policy, 1, new JobFailureError('OOM', { scheduler: 's', nativeState: 'x' })),
+    ).toBe(true);
+    expect(shouldRetry(policy, 1, error('PHYS_TIMEOUT', true))).toBe(true);
+    expect(shouldRetry(policy, 1, error('PHYS_JOB_PREEMPTED', true))).toBe(false);
+    expect(
+      shouldRetry(retryPolicy({ retryableErrors: ['phys_job_oom'] }), 1, error('PHYS_JOB_OOM')),
+    ).toBe(true);
+  });
 });
 
 describe('retryPolicyIssues', () => {

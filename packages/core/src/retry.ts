@@ -1,4 +1,10 @@
-import { ConfigError, type ConfigIssue, formatIssues, type PhysError } from './errors.js';
+import {
+  ConfigError,
+  type ConfigIssue,
+  formatIssues,
+  JOB_FAILURE_CODES,
+  type PhysError,
+} from './errors.js';
 
 /**
  * How often and how patiently failed work is tried again: one policy for DAG nodes
@@ -19,8 +25,9 @@ export interface RetryPolicy {
   /** Full jitter: spreads retries of many nodes that failed together. */
   readonly jitter?: boolean;
   /**
-   * Error codes (`PHYS_JOB_PREEMPTED`) or job-failure reasons (`PREEMPTED`) worth retrying. When
-   * empty or absent, an error is retried when it says a retry can help (`retryable`), or when its
+   * Error codes (`PHYS_JOB_PREEMPTED`) or job-failure reasons (`PREEMPTED`) worth retrying,
+   * case-insensitively; a reason also names its code (`'OOM'` matches `PHYS_JOB_OOM`), and
+   * `'Timeout'` matches `PHYS_TIMEOUT`. When empty or absent, an error is retried when it says a retry can help (`retryable`), or when its
    * cause is the stage's own exception, which phys cannot judge.
    */
   readonly retryableErrors?: readonly string[];
@@ -138,10 +145,33 @@ export function shouldRetry(
   if (error.code === 'PHYS_CANCELLED') return false;
   const listed = policy.retryableErrors;
   if (listed !== undefined && listed.length > 0) {
+    const names = retryableNames(listed);
     const reason = error.details?.reason;
-    return listed.includes(error.code) || (typeof reason === 'string' && listed.includes(reason));
+    return (
+      names.has(error.code.toUpperCase()) ||
+      (typeof reason === 'string' && names.has(reason.toUpperCase()))
+    );
   }
   return error.retryable || UNJUDGED.has(error.code);
+}
+
+// The guide's names for errors, beside the job-failure reasons (each of which names its code).
+const ALIASES: Readonly<Record<string, string>> = { TIMEOUT: 'PHYS_TIMEOUT' };
+
+/** Every upper-cased code and reason `retryableErrors` stands for, aliases resolved. */
+function retryableNames(listed: readonly string[]): Set<string> {
+  const names = new Set<string>();
+  for (const entry of listed) {
+    const upper = entry.trim().toUpperCase();
+    names.add(upper);
+    const code =
+      ALIASES[upper] ??
+      (Object.hasOwn(JOB_FAILURE_CODES, upper)
+        ? JOB_FAILURE_CODES[upper as keyof typeof JOB_FAILURE_CODES]
+        : undefined);
+    if (code !== undefined) names.add(code);
+  }
+  return names;
 }
 
 /**

@@ -17,6 +17,7 @@ import {
 } from '@phys/core';
 import { z } from 'zod';
 import { SequentialPipeline } from './pipeline/sequential-pipeline.js';
+import { duplicateNameIssues, pipelineScheduleIssues } from './schedules/parse-schedule.js';
 import { editDistance } from './suggest.js';
 
 function describe(value: unknown): string {
@@ -109,6 +110,8 @@ const sequentialShape = {
   stages: z.array(configuredStage).min(1, 'a pipeline needs at least one stage'),
   initialState: z.unknown().optional(),
   policy: policy.optional(),
+  // Checked with the schedule rules (schedules/parse-schedule.ts), for messages that say why.
+  schedule: z.unknown().optional(),
 } satisfies Record<keyof SequentialPipelineDeclaration, z.ZodType>;
 
 const dagShape = {
@@ -117,6 +120,7 @@ const dagShape = {
   nodes: z.array(z.strictObject(nodeShape)).min(1, 'a DAG needs at least one node'),
   initialState: z.unknown().optional(),
   policy: policy.optional(),
+  schedule: z.unknown().optional(),
 } satisfies Record<keyof DagPipelineDeclaration, z.ZodType>;
 
 const sequentialSchema = z.strictObject(sequentialShape);
@@ -221,6 +225,11 @@ export function validateConfig(value: unknown, source: string): PhysConfig {
       const parsed = parsePipeline(name, declaration, issues);
       if (parsed !== undefined) pipelines[name] = parsed;
     }
+    // Schedules: rules, time zones and policies per pipeline, names across the config.
+    const schedules = Object.entries(pipelines).flatMap(([name, declaration]) =>
+      pipelineScheduleIssues(name, declaration.schedule, issues),
+    );
+    duplicateNameIssues(schedules, issues);
   }
   if (issues.length > 0 || !top.success) {
     throw new ConfigError(

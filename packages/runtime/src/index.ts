@@ -15,6 +15,23 @@ export { FileArtifactRecorder } from './file-artifact-recorder.js';
 // config loading
 export type { LoadConfigOptions, LoadedConfig } from './load-config.js';
 export { loadConfig } from './load-config.js';
+// orchestration: submitted runs, their store and their events
+export type {
+  ExecuteRunOptions,
+  RunLogLine,
+  RunOutcome,
+} from './orchestrator/execute-run.js';
+export { executeRun } from './orchestrator/execute-run.js';
+export type { ArtifactReference } from './orchestrator/json-safe.js';
+export { toJsonSafe } from './orchestrator/json-safe.js';
+export type {
+  ExecuteContext,
+  LocalOrchestratorOptions,
+  RecoveryReport,
+} from './orchestrator/local-orchestrator.js';
+export { LocalOrchestrator } from './orchestrator/local-orchestrator.js';
+export { MemoryRunStore } from './orchestrator/memory-run-store.js';
+export type { InsertResult, NewRunEvent, RunStore } from './orchestrator/run-store.js';
 // sequential pipelines (in process)
 export type {
   PipelineResult,
@@ -22,6 +39,9 @@ export type {
   SequentialPipelineOptions,
 } from './pipeline/sequential-pipeline.js';
 export { SequentialPipeline } from './pipeline/sequential-pipeline.js';
+// process groups (also `@phys/runtime/process-group`, which loads nothing else)
+export type { SignalableProcess } from './process-group.js';
+export { killProcessGroup } from './process-group.js';
 // rebuilding stages by identity (worker threads, cluster jobs, `phys exec`)
 export type { LoadRuntimeOptions } from './rebuild-stage.js';
 export { disposeRuntimes, loadRuntime, rebuildStage } from './rebuild-stage.js';
@@ -32,4 +52,4 @@ export type {
   RuntimeRunOptions,
   RuntimeSource,
 } from './runtime.js';
-export { createRuntime } from './runtime.js';
+export { createRuntime, isPhysRuntime } from './runtime.js';

@@ -59,6 +59,7 @@ const FIRST_PARTY_PLUGINS: readonly string[] = [
   'scheduler-pbs',
   'scheduler-mock',
   'metrics-prometheus',
+  'orchestrator-remote',
 ];
 
 async function entriesOf(dir: string): Promise<string[]> {

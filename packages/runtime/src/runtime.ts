@@ -4,23 +4,19 @@ import type {
   PhysConfig,
   PhysPlugin,
   PipelineDeclaration,
-  PipelineHook,
   PipelineStage,
   PluginContext,
   SequentialPipelineDeclaration,
   StageDefinition,
 } from '@phys/core';
 import {
-  asPolicy,
   createConsoleLogger,
-  getMetricsCollectors,
-  HooksToken,
   type Logger,
   LoggerToken,
-  MetricsCollectorToken,
+  type Orchestrator,
+  OrchestratorToken,
   PhysError,
   PluginError,
-  type PolicyLike,
   StageRegistry,
   StageRegistryToken,
   type Token,
@@ -33,12 +29,9 @@ import {
   type InjectionToken,
 } from './container.js';
 import { taskEnvelopeEntry } from './envelope/entry.js';
-import { metricsHook } from './pipeline/metrics-hook.js';
-import {
-  type PipelineResult,
-  type PipelineRunOptions,
-  SequentialPipeline,
-} from './pipeline/sequential-pipeline.js';
+import { LocalOrchestrator } from './orchestrator/local-orchestrator.js';
+import { runSequentialDeclaration } from './pipeline/run-declared.js';
+import type { PipelineResult, PipelineRunOptions } from './pipeline/sequential-pipeline.js';
 import { type LoadedPlugin, loadPlugins } from './plugin-loader.js';
 
 /** What {@link createRuntime} builds from: a {@link LoadedConfig}, or an in-memory config. @public */
@@ -115,8 +108,34 @@ export interface PhysRuntime {
     name: string,
     options?: RuntimeRunOptions,
   ): Promise<PipelineResult<TOut>>;
-  /** Disposes plugins in reverse order, then the container. Safe to call twice. */
+  /**
+   * Where whole pipelines are submitted: the `orchestrator` a plugin provides
+   * (`OrchestratorToken`, e.g. `@phys/orchestrator-remote`), else this runtime's
+   * {@link LocalOrchestrator}, created on first use with its defaults (a memory run store, one
+   * run at a time) and closed by {@link PhysRuntime.dispose}.
+   */
+  readonly orchestrator: Orchestrator;
+  /**
+   * Closes the local orchestrator when one was created (running runs are aborted), disposes
+   * plugins in reverse order, then the container. Safe to call twice.
+   */
   dispose(): Promise<void>;
+}
+
+const RUNTIME_BRAND = Symbol.for('@phys/runtime:PhysRuntime');
+
+/**
+ * True for a runtime made by {@link createRuntime} (of any installed copy of this package): a
+ * plugin command receives core's `CliRuntime` and checks whether the host handed it a whole
+ * runtime, e.g. to build a `LocalOrchestrator` over it.
+ * @public
+ */
+export function isPhysRuntime(value: unknown): value is PhysRuntime {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[RUNTIME_BRAND] === true
+  );
 }
 
 function tokenName(token: InjectionToken<unknown>): string {
@@ -263,6 +282,7 @@ export async function createRuntime(
 
   const pipelines = config.pipelines ?? {};
   let disposing: Promise<void> | undefined;
+  let local: LocalOrchestrator | undefined;
 
   const runtime: PhysRuntime = {
     config,
@@ -309,31 +329,30 @@ export async function createRuntime(
       const declaration = runtime.pipeline(name);
       if (declaration.kind === 'dag') {
         throw new UsageError(
-          `Pipeline '${name}' is a DAG; runPipeline runs sequential pipelines. Run it through the executor a plugin provides (ExecutorToken), e.g. \`phys run ${name}\`.`,
+          `Pipeline '${name}' is a DAG; runPipeline runs sequential pipelines. Run it through the executor a plugin provides (ExecutorToken), e.g. \`phys run ${name}\`, or submit it to runtime.orchestrator.`,
         );
       }
-      const sequential = declaration as SequentialPipelineDeclaration;
-      const declared = 'initialState' in run ? run.initialState : sequential.initialState;
-      const state: unknown =
-        typeof declared === 'function' ? await (declared as () => unknown)() : declared;
-      const pipeline = new SequentialPipeline(sequential.stages, { name });
-      const policy = mergePolicies(config.policy, sequential.policy, run.policy);
-      const hooks: PipelineHook[] = [...runtime.resolveAll(HooksToken), ...(run.hooks ?? [])];
-      // Metrics collectors of plugins and those set with setMetricsCollector, each once.
-      const collectors = [
-        ...new Set([...runtime.resolveAll(MetricsCollectorToken), ...getMetricsCollectors()]),
-      ];
-      if (collectors.length > 0) hooks.push(metricsHook(collectors, sequential.stages));
-      const { initialState: _ignored, ...rest } = run;
-      return pipeline.run(state, {
-        ...rest,
-        logger: run.logger ?? logger,
-        hooks,
-        ...(policy === undefined ? {} : { policy }),
-      }) as Promise<PipelineResult<TOut>>;
+      return runSequentialDeclaration<TOut>(
+        runtime,
+        name,
+        declaration as SequentialPipelineDeclaration,
+        run,
+      );
+    },
+    get orchestrator(): Orchestrator {
+      if (disposing === undefined && container.isRegistered(OrchestratorToken, true)) {
+        return container.resolve(OrchestratorToken);
+      }
+      if (local === undefined) {
+        local = new LocalOrchestrator(runtime);
+        // Disposed: a closed one, which refuses runs with PHYS_ORCHESTRATOR_CLOSED.
+        if (disposing !== undefined) void local.close();
+      }
+      return local;
     },
     dispose(): Promise<void> {
       disposing ??= (async () => {
+        await local?.close();
         const failures = await disposePlugins(started, logger);
         await container.dispose();
         if (failures.length > 0) throw failures[0];
@@ -341,15 +360,6 @@ export async function createRuntime(
       return disposing;
     },
   };
+  Object.defineProperty(runtime, RUNTIME_BRAND, { value: true });
   return Object.freeze(runtime);
-}
-
-/** Config policy, then the pipeline's, then the run's: later keys win. */
-function mergePolicies(...layers: (PolicyLike | undefined)[]): PolicyLike | undefined {
-  let merged: ReturnType<typeof asPolicy>;
-  for (const layer of layers) {
-    if (layer === undefined) continue;
-    merged = merged === undefined ? asPolicy(layer) : merged.with(layer);
-  }
-  return merged;
 }

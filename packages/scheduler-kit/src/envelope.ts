@@ -135,7 +135,7 @@ export async function readTaskEnvelope(path: string): Promise<TaskEnvelope> {
   } catch (error) {
     throw new PhysError(
       'PHYS_USAGE',
-      `Task envelope ${path} is not valid JSON: ${(error as Error).message}.`,
+      `Task envelope ${path} is not valid JSON: ${(error as Error).message.replace(/\.$/, '')}. Pass the path of a task.json written by an executor (one cut short was being written when its writer stopped).`,
       { cause: error },
     );
   }

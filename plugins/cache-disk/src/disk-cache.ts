@@ -21,15 +21,12 @@ import { buildEntryFile, HEAD_BYTES, metadataFor, provenanceOf, resultOf } from 
 import {
   clearEntries,
   collectGarbage,
-  type DiskCacheEntryInfo,
-  type GcOptions,
-  type GcReport,
   lineageOf,
   listEntries,
   type MaintainedParts,
-  type VerifyReport,
   verifyEntries,
 } from './maintenance.js';
+import type { DiskCacheEntryInfo, GcOptions, GcReport, VerifyReport } from './public-types.js';
 import { checkKey, fileNameOf, ShardStore } from './shard-store.js';
 import type { SingleFlightLock } from './single-flight-lock.js';
 

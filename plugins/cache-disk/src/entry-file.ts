@@ -17,6 +17,9 @@
 
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import { type CacheEntry, type DagKeyInputs, KEY_INPUTS_FIELD } from '@phys/core';
+import type { EntryMetadata } from './public-types.js';
+
+export type { EntryMetadata } from './public-types.js';
 
 const MAGIC0 = 0x89;
 const MAGIC1 = 0x50;
@@ -30,20 +33,6 @@ export const TRAILER_BYTES = 32;
 const TWO_32 = 2 ** 32;
 /** Longest key in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
-
-/** What an entry file records besides the entry itself (shown by `list()`). @public */
-export interface EntryMetadata {
-  /** Milliseconds since the epoch when the entry was written. */
-  readonly createdAt: number;
-  /** Name of the stage that produced it. */
-  readonly stage?: string;
-  /** Version of that stage. */
-  readonly stageVersion?: string;
-  /** The node that produced it (entries are shared by every node with the same key). */
-  readonly nodeId?: string;
-  /** What the key was derived from, when the writer recorded it. */
-  readonly keyInputs?: DagKeyInputs;
-}
 
 /** `value` when it is a non-empty string. */
 export function nonEmpty(value: unknown): string | undefined {

@@ -25,22 +25,11 @@ import {
   writeFullyAsync,
 } from './fs-util.js';
 import { DEFAULT_TEMP_MAX_AGE_MS, type GcOptions } from './maintenance.js';
+import type { LockOwner } from './public-types.js';
 import { checkKey, fileNameOf } from './shard-store.js';
 import type { LockOutcome, SingleFlightLock } from './single-flight-lock.js';
 
-/** What a lock file says about its holder. @public */
-export interface LockOwner {
-  /** Host name of the holder. */
-  readonly host: string;
-  /** Process id of the holder on its host. */
-  readonly pid: number;
-  /** User name of the holder. */
-  readonly user: string;
-  /** Milliseconds since the epoch when the lock was taken. */
-  readonly since: number;
-  /** Random per lock: a holder removes only a lock that still carries its token. */
-  readonly token: string;
-}
+export type { LockOwner } from './public-types.js';
 
 /** Options of a {@link FileLock}. */
 export interface FileLockOptions {

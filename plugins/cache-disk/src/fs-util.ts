@@ -267,15 +267,10 @@ export async function isRealDir(path: string): Promise<boolean | undefined> {
  * that mode (chmod after mkdir: mkdir applies the umask and drops the setgid bit).
  */
 export function ensureDirSync(dir: string, mode: number | undefined): void {
-  let first: string | undefined;
-  try {
-    first = fs.mkdirSync(dir, { recursive: true, ...(mode === undefined ? {} : { mode }) });
-  } catch (error) {
-    if (!isMissing(error)) throw error;
-    // Node's recursive mkdir reports ENOENT for what is really EROFS (or another error of the
-    // first directory it had to create): create them one by one to learn the real reason.
-    first = mkdirEachSync(dir, mode);
-  }
+  // One directory at a time, never `mkdir -p`: Node's recursive mkdir spins forever where mkdir
+  // says ENOENT although the parent exists (a cache dir under /proc), and reports ENOENT for
+  // what is really EROFS. Only runs for a missing directory (a new shard), so it costs little.
+  const first = mkdirEachSync(dir, mode);
   if (first !== undefined && mode !== undefined) {
     for (const created of createdChain(first, dir)) chmodQuiet(created, mode);
   }
@@ -283,16 +278,7 @@ export function ensureDirSync(dir: string, mode: number | undefined): void {
 
 /** Async {@link ensureDirSync}. */
 export async function ensureDir(dir: string, mode: number | undefined): Promise<void> {
-  let first: string | undefined;
-  try {
-    first = await fs.promises.mkdir(dir, {
-      recursive: true,
-      ...(mode === undefined ? {} : { mode }),
-    });
-  } catch (error) {
-    if (!isMissing(error)) throw error;
-    first = mkdirEachSync(dir, mode);
-  }
+  const first = await mkdirEach(dir, mode);
   if (first !== undefined && mode !== undefined) {
     for (const created of createdChain(first, dir)) {
       await fs.promises.chmod(created, mode).catch(() => {});
@@ -321,6 +307,33 @@ function mkdirEachSync(dir: string, mode: number | undefined): string | undefine
     }
   }
   return first;
+}
+
+/** Async {@link mkdirEachSync}. */
+async function mkdirEach(dir: string, mode: number | undefined): Promise<string | undefined> {
+  const missing: string[] = [];
+  for (let at = dir; ; at = dirname(at)) {
+    if (await exists(at)) break;
+    missing.push(at);
+    if (dirname(at) === at) break;
+  }
+  let first: string | undefined;
+  for (const path of missing.reverse()) {
+    try {
+      await fs.promises.mkdir(path, mode === undefined ? undefined : { mode });
+      first ??= path;
+    } catch (error) {
+      if (errnoOf(error) !== 'EEXIST') throw error;
+    }
+  }
+  return first;
+}
+
+function exists(path: string): Promise<boolean> {
+  return fs.promises.access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** `first`, then each directory below it down to `dir`. */

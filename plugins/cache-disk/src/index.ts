@@ -3,12 +3,17 @@
 
 export type { DiskCacheOptions } from './disk-cache.js';
 export { DiskCache } from './disk-cache.js';
-export type { EntryMetadata } from './entry-file.js';
-export type { LockOwner } from './file-lock.js';
-export type { DiskCacheEntryInfo, GcOptions, GcReport, VerifyReport } from './maintenance.js';
 export type { CacheDiskOptions, ResolvedCacheDiskOptions } from './options.js';
 export { cacheDiskOptionsSchema } from './options.js';
 export { default, default as cacheDisk } from './plugin.js';
+export type {
+  DiskCacheEntryInfo,
+  EntryMetadata,
+  GcOptions,
+  GcReport,
+  LockOwner,
+  VerifyReport,
+} from './public-types.js';
 export type { SharedDiskCacheOptions } from './shared-disk-cache.js';
 export { SharedDiskCache } from './shared-disk-cache.js';
 export type { LockOutcome, SingleFlightLock } from './single-flight-lock.js';

@@ -4,62 +4,11 @@
 import type { LineageRecord } from '@phys/core';
 import type { BackgroundSync } from './background-sync.js';
 import type { CacheIndex } from './cache-index.js';
-import { type EntryMetadata, isKeyInputs, nonEmpty } from './entry-file.js';
+import { isKeyInputs, nonEmpty } from './entry-file.js';
+import type { DiskCacheEntryInfo, GcOptions, GcReport, VerifyReport } from './public-types.js';
 import { isEntryName, type ScannedFile, type ShardStore } from './shard-store.js';
 
-/** One entry as {@link DiskCache.list} reports it. @public */
-export interface DiskCacheEntryInfo extends Omit<EntryMetadata, 'createdAt'> {
-  /** The key the entry is stored under. */
-  readonly key: string;
-  /** Size of the entry file in bytes. */
-  readonly size: number;
-  /** When the entry was written. */
-  readonly createdAt: Date;
-  /** Last write or cache hit (the file's mtime). */
-  readonly lastUsedAt: Date;
-}
-
-/** What {@link DiskCache.verify} found. @public */
-export interface VerifyReport {
-  /** Entries read. */
-  readonly checked: number;
-  /** Entries that passed every check. */
-  readonly ok: number;
-  /** Entries that failed their checks; each was moved to `<dir>/quarantine/`. */
-  readonly corrupt: number;
-  /** Bytes of the intact entries. */
-  readonly bytes: number;
-  /**
-   * Symbolic links found inside the cache directory where it keeps its own directories and
-   * files (`v1/`, shard directories, entries, `quarantine/`, `locks/`). The cache never follows
-   * them, nor writes or deletes through them; remove them.
-   */
-  readonly symlinks: readonly string[];
-}
-
-/** Options of {@link DiskCache.gc}. @public */
-export interface GcOptions {
-  /** Remove temporary files of writers that died, once older than this (default 30 minutes). */
-  readonly tempMaxAgeMs?: number;
-  /** Remove quarantined entries older than this (default 7 days). */
-  readonly quarantineMaxAgeMs?: number;
-}
-
-/** What {@link DiskCache.gc} removed. @public */
-export interface GcReport {
-  /** Entries evicted to get within `maxBytes`. */
-  readonly evicted: number;
-  /** Bytes those entries held. */
-  readonly evictedBytes: number;
-  /** Temporary files of dead writers removed (and, for a shared cache, abandoned locks). */
-  readonly tempFilesRemoved: number;
-  /** Quarantined files removed. */
-  readonly quarantineRemoved: number;
-  /** Entries left. */
-  readonly entries: number;
-  /** Bytes left. */
-  readonly bytes: number;
-}
+export type { DiskCacheEntryInfo, GcOptions, GcReport, VerifyReport } from './public-types.js';
 
 /** The parts of a DiskCache a maintenance pass works on. */
 export interface MaintainedParts {

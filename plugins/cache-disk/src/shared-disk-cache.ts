@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { DiskCache, type DiskCacheOptions, resolveCacheDir } from './disk-cache.js';
-import { FileLock, type LockOwner } from './file-lock.js';
+import { FileLock } from './file-lock.js';
+import type { LockOwner } from './public-types.js';
 
 /** Options of {@link SharedDiskCache}. @public */
 export interface SharedDiskCacheOptions extends Omit<DiskCacheOptions, 'lock'> {

@@ -1,5 +1,5 @@
 import type { CacheEntry } from '@phys/core';
-import type { GcOptions } from './maintenance.js';
+import type { GcOptions } from './public-types.js';
 
 /**
  * What {@link SingleFlightLock.acquire} got: the lock, to be released once the entry is stored

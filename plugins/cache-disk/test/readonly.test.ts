@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { assertBuilt, finished, fixtures } from './helpers.js';
+import { assertBuilt, finished, fixtures, spawnNode } from './helpers.js';
 
 // A read-only mount needs a mount namespace: as root, or as a user where user namespaces are
 // allowed (most Linux systems). Elsewhere this test cannot set its scene and is skipped.
@@ -56,6 +56,24 @@ describe('a cache on a read-only file system', () => {
       expect(report.message).toContain('(EROFS)');
       expect(report.message).toContain('read-only');
       expect(report.message).not.toContain('ENOENT');
+    }
+  });
+});
+
+describe('a cache where mkdir says ENOENT although the parent exists (/proc)', () => {
+  // Node's recursive mkdir retried such a directory forever, at full CPU: `phys run` with a
+  // cacheDir under /proc hung with its nodes completed and ignored Ctrl-C (the loop is
+  // synchronous). The write must fail at once, as on any unusable directory.
+  it.skipIf(!fs.existsSync('/proc/self'))('fails the write with PHYS_CACHE_DISK_IO', async () => {
+    const child = spawnNode('readonly-put.mjs', [`/proc/phys-cache-${process.pid}`]);
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const out = await finished(child).finally(() => clearTimeout(killer));
+    expect(out.signal, 'the write spun until it was killed').toBeNull();
+    expect(out.code, out.stderr).toBe(0);
+    const reports = JSON.parse(out.stdout) as Record<string, Record<string, string>>;
+    for (const name of ['local', 'shared']) {
+      expect(reports[name]).toMatchObject({ code: 'PHYS_CACHE_DISK_IO', errno: 'ENOENT' });
+      expect(reports[name]?.message).toContain('Check that the cache directory exists');
     }
   });
 });

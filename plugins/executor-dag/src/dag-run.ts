@@ -4,6 +4,7 @@ import {
   CancelledError,
   type GrantedResources,
   type Logger,
+  type NodeSpec,
   type PhysError,
   PolicyBag,
   type ResourceRequirements,
@@ -14,7 +15,7 @@ import {
 import { FileArtifactRecorder } from '@phys/runtime';
 import { attemptFailed } from './attempts.js';
 import { CacheCoordinator, type CacheCounters, deriveKeys } from './cache-coordination.js';
-import type { CompiledDag } from './compile.js';
+import { type CompiledDag, ISO_THREAD } from './compile.js';
 import type { DagExecutorOptions, DagRunOptions } from './dag-executor.js';
 import { Demand } from './demand.js';
 import { launch } from './dispatch.js';
@@ -272,6 +273,7 @@ export class DagRun extends RunState {
       const heap = this.heap;
       const local = this.local;
       const resources = this.dag.resources;
+      const isolation = this.dag.isolation;
       const cache = this.cache;
       const lookedUp = cache?.lookedUp;
       const fast = this.fast;
@@ -294,12 +296,28 @@ export class DagRun extends RunState {
             continue;
           }
           let grant: GrantedResources | undefined = NO_GRANT;
+          let pipelined = false;
           if (local !== undefined) {
-            grant = local.tryAcquire(resources[i] as ResourceRequirements);
-            if (grant === undefined) break;
+            const req = resources[i] as ResourceRequirements;
+            grant = local.tryAcquire(req);
+            if (grant === undefined) {
+              // No slot free: a short thread attempt may still queue on a thread (pipelining),
+              // unless it has a timeout, which would count its time in that queue.
+              const node = this.dag.nodes[i] as NodeSpec;
+              if (
+                isolation[i] !== ISO_THREAD ||
+                node.timeoutSeconds !== undefined ||
+                local.tryPipeline === undefined
+              ) {
+                break;
+              }
+              grant = local.tryPipeline(req, node.stage.ref, this.configFile);
+              if (grant === undefined) break;
+              pipelined = true;
+            }
           }
           heap.pop();
-          launch(this, i, grant);
+          launch(this, i, grant, pipelined);
         }
       } while (this.#repump);
       if (this.endDebt >= 0) this.clock();

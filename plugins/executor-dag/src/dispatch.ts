@@ -18,13 +18,14 @@ import {
   outcomeError,
   toPhysError,
 } from './attempts.js';
-import { ISO_INLINE } from './compile.js';
+import { ISO_INLINE, ISO_THREAD } from './compile.js';
 import type { StageOutput } from './completion.js';
 import type { DagRun } from './dag-run.js';
 import type { RemoteJob } from './local-scheduler.js';
 import { NodeContext } from './node-context.js';
 import { S_RUNNING } from './run-result.js';
 import type { RunState } from './run-state.js';
+import { type AbortSource, AttemptAbort } from './thread-runner.js';
 
 // How an attempt starts and where it runs: inline in this thread, on a worker thread or in a
 // child process of the LocalScheduler, or as a task of any other Scheduler.
@@ -47,8 +48,11 @@ function beginAttempt(run: RunState, i: number): number {
   return attempt;
 }
 
-/** Starts an attempt of ready node `i` holding `grant`: the general path of the ready loop. */
-export function launch(run: DagRun, i: number, grant: GrantedResources): void {
+/**
+ * Starts an attempt of ready node `i` holding `grant`: the general path of the ready loop. With
+ * `pipelined`, the grant was admitted beyond the free slots (LocalDispatch.tryPipeline).
+ */
+export function launch(run: DagRun, i: number, grant: GrantedResources, pipelined = false): void {
   const dag = run.dag;
   const node = dag.nodes[i] as NodeSpec;
   const stage = node.stage;
@@ -69,18 +73,25 @@ export function launch(run: DagRun, i: number, grant: GrantedResources): void {
   }
   const iso = dag.isolation[i] as number;
   const timeout = node.timeoutSeconds;
-  // Inline attempts without a timeout share the run's signal: no controller per node.
-  let signal = run.runSignal;
+  // Inline attempts without a timeout share the run's signal: no controller per node. A thread
+  // attempt's abort goes to its pool (the stage gets its signal in the worker): a small object.
+  let signal: AbortSource = run.runSignal;
   if (timeout !== undefined || iso !== ISO_INLINE || local === undefined) {
-    const ctrl = new AbortController();
-    run.controllers.set(i, ctrl);
-    signal = ctrl.signal;
+    if (iso === ISO_THREAD && local !== undefined) {
+      const abort = new AttemptAbort();
+      run.controllers.set(i, abort);
+      signal = abort;
+    } else {
+      const ctrl = new AbortController();
+      run.controllers.set(i, ctrl);
+      signal = ctrl.signal;
+    }
     if (timeout !== undefined) {
       run.timers.set(i, setTimeout(onTimeout, timeout * 1000, run, i, attempt));
     }
   }
   if (local === undefined) {
-    submit(run, i, attempt, input, signal, queued);
+    submit(run, i, attempt, input, signal as AbortSignal, queued);
     return;
   }
   if (iso !== ISO_INLINE) {
@@ -96,7 +107,7 @@ export function launch(run: DagRun, i: number, grant: GrantedResources): void {
       ...(run.artifactsDir === undefined ? {} : { artifactsDir: run.artifactsDir }),
       ...(node.point === undefined ? {} : { point: node.point }),
     };
-    local.run(ISOLATION_NAMES[iso] as Isolation, job, signal, run.configFile).then(
+    local.run(ISOLATION_NAMES[iso] as Isolation, job, signal, run.configFile, pipelined).then(
       (out) => {
         attemptSucceeded(run, i, attempt, out, undefined, undefined);
         run.pump();
@@ -110,7 +121,15 @@ export function launch(run: DagRun, i: number, grant: GrantedResources): void {
   try {
     out = stage.process(
       input,
-      new NodeContext(run, stage.config, signal, grant, dag.ids[i] as string, attempt, node.point),
+      new NodeContext(
+        run,
+        stage.config,
+        signal as AbortSignal,
+        grant,
+        dag.ids[i] as string,
+        attempt,
+        node.point,
+      ),
     );
   } catch (error) {
     attemptFailed(run, i, attempt, toPhysError(run, i, error));

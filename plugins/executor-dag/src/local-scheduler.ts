@@ -21,7 +21,7 @@ import {
 } from '@phys/core';
 import type { PortableResult } from '@phys/runtime';
 import { ProcessRunner } from './process-runner.js';
-import { ThreadRunner } from './thread-runner.js';
+import { type AbortSource, ThreadRunner } from './thread-runner.js';
 
 /** Options of {@link LocalScheduler}. @public */
 export interface LocalSchedulerOptions {
@@ -80,12 +80,25 @@ export interface LocalDispatch {
   unsatisfiable(req: ResourceRequirements): string | undefined;
   isolationProblem(isolation: Isolation): string | undefined;
   tryAcquire(req: ResourceRequirements): GrantedResources | undefined;
+  /**
+   * When no slot is free for a `thread` attempt of `stage`: admits it anyway if its stage's
+   * recent attempts were short and it can queue on a thread behind an attempt holding the same
+   * slots (pipelining); its grant is then released as any other. Undefined when it cannot.
+   * (Optional: another installed copy of this package may lack it.)
+   */
+  tryPipeline?(
+    req: ResourceRequirements,
+    stage: StageRef,
+    configFile: string | undefined,
+  ): GrantedResources | undefined;
   release(grant: GrantedResources, req: ResourceRequirements): void;
+  /** `signal`: an AbortSignal, or for `thread` isolation any {@link AbortSource}. */
   run(
     isolation: Isolation,
     job: RemoteJob,
-    signal: AbortSignal,
+    signal: AbortSource,
     configFile?: string,
+    pipelined?: boolean,
   ): Promise<PortableResult>;
   /** Called whenever slots free up after an acquire failed (another run may have taken them). */
   onRelease(listener: () => void): () => void;
@@ -144,6 +157,25 @@ export class LocalScheduler implements Scheduler {
   readonly #queue: SubmittedJob[] = [];
   #jobSeq = 0;
   #closed = false;
+  /**
+   * Thread attempts admitted beyond the slots by {@link LocalDispatch.tryPipeline}, by the
+   * requirements they share with the attempt they queue behind. Slots are counted by
+   * requirements, not by attempt: when an attempt of `req` ends while some of these wait, one of
+   * them takes over its slots (on its thread it runs next), so no more run at once than granted.
+   */
+  readonly #piped = new Map<ResourceRequirements, number>();
+  #pipedTotal = 0;
+  #dispatch: LocalDispatch | undefined;
+
+  static {
+    // The executor's fast path finds the scheduler through this symbol (hidden from the typings).
+    Object.defineProperty(LocalScheduler.prototype, LOCAL_DISPATCH, {
+      get(this: LocalScheduler): LocalDispatch {
+        this.#dispatch ??= this.#localDispatch();
+        return this.#dispatch;
+      },
+    });
+  }
 
   constructor(options: LocalSchedulerOptions = {}) {
     this.maxWorkers = positiveInt('maxWorkers', options.maxWorkers ?? availableParallelism());
@@ -288,6 +320,16 @@ export class LocalScheduler implements Scheduler {
 
   /** Returns the slots of a grant made by {@link LocalScheduler.tryAcquire}. */
   release(grant: GrantedResources, req: ResourceRequirements): void {
+    if (this.#pipedTotal > 0) {
+      const piped = this.#piped.get(req);
+      if (piped !== undefined) {
+        // A pipelined attempt of the same requirements takes over the slots (see #piped).
+        if (piped === 1) this.#piped.delete(req);
+        else this.#piped.set(req, piped - 1);
+        this.#pipedTotal--;
+        return;
+      }
+    }
     this.#running--;
     this.#cpuMilli -= Math.round(req.cpu * 1000) * req.mpiRanks;
     if (req.memoryBytes !== undefined && this.maxMemoryBytes !== undefined)
@@ -315,6 +357,16 @@ export class LocalScheduler implements Scheduler {
     signal: AbortSignal,
     configFile: string | undefined = this.configFile,
   ): Promise<PortableResult> {
+    return this.#run(isolation, job, signal, configFile, false);
+  }
+
+  #run(
+    isolation: Isolation,
+    job: RemoteJob,
+    signal: AbortSource,
+    configFile: string | undefined,
+    pipelined: boolean,
+  ): Promise<PortableResult> {
     if (this.#closed) {
       return Promise.reject(
         new PhysError('PHYS_SCHEDULER', 'The LocalScheduler is closed; create a new one.'),
@@ -329,8 +381,59 @@ export class LocalScheduler implements Scheduler {
       );
     }
     return isolation === 'process'
-      ? this.#processes.run(configFile, job, signal)
-      : this.#threads.run(configFile, job, signal);
+      ? this.#processes.run(configFile, job, signal as AbortSignal)
+      : this.#threads.run(configFile, job, signal, pipelined ? this.#pipedWith(job.resources) : 0);
+  }
+
+  /** Pipelined attempts holding `grant` (see #piped). */
+  #pipedWith(grant: GrantedResources): number {
+    if (grant === this.#lastGrant && this.#lastReq !== undefined) {
+      return this.#piped.get(this.#lastReq) ?? 0;
+    }
+    for (const [req, piped] of this.#piped) if (this.#grants.get(req) === grant) return piped;
+    return 0;
+  }
+
+  /** See {@link LocalDispatch.tryPipeline}. */
+  #tryPipeline(
+    req: ResourceRequirements,
+    stage: StageRef,
+    configFile: string | undefined = this.configFile,
+  ): GrantedResources | undefined {
+    if (
+      this.#closed ||
+      configFile === undefined ||
+      // Only while one run uses the scheduler: its pipelined attempts take over the slots they
+      // queue behind, which would keep another run (or a submitted task) waiting for them.
+      this.#listeners.size > 1 ||
+      req.gpu > 0 ||
+      (req.memoryBytes !== undefined && this.maxMemoryBytes !== undefined)
+    ) {
+      return undefined;
+    }
+    // The grant every attempt of `req` holds (none yet: nothing of `req` runs to queue behind).
+    const grant = req === this.#lastReq ? this.#lastGrant : this.#grants.get(req);
+    const piped = (this.#piped.get(req) ?? 0) + 1;
+    if (grant === undefined || !this.#threads.canPipeline(configFile, stage, grant, piped)) {
+      return undefined;
+    }
+    this.#piped.set(req, piped);
+    this.#pipedTotal++;
+    return grant;
+  }
+
+  /** The executor's interface: the public methods, pipelining and pipelined runs. */
+  #localDispatch(): LocalDispatch {
+    return {
+      unsatisfiable: (req) => this.unsatisfiable(req),
+      isolationProblem: (isolation) => this.isolationProblem(isolation),
+      tryAcquire: (req) => this.tryAcquire(req),
+      tryPipeline: (req, stage, configFile) => this.#tryPipeline(req, stage, configFile),
+      release: (grant, req) => this.release(grant, req),
+      run: (isolation, job, signal, configFile = this.configFile, pipelined = false) =>
+        this.#run(isolation, job, signal, configFile, pipelined),
+      onRelease: (listener) => this.onRelease(listener),
+    };
   }
 
   /** Subscribes to slots freeing up after an acquire failed; returns the unsubscribe function. */
@@ -504,13 +607,6 @@ export class LocalScheduler implements Scheduler {
     job.resolve(outcome);
   }
 }
-
-// The executor's fast path finds the scheduler through this symbol (hidden from the typings).
-Object.defineProperty(LocalScheduler.prototype, LOCAL_DISPATCH, {
-  get(this: LocalScheduler): LocalDispatch {
-    return this;
-  },
-});
 
 function positive(name: string, value: number): number {
   if (typeof value === 'number' && Number.isFinite(value) && value > 0) return value;

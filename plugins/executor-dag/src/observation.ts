@@ -264,7 +264,10 @@ export class RunObserver {
     if (batch !== undefined) {
       this.#columns ??= new NodeColumns(this.#pipeline, this.#runId);
       const columns = this.#columns;
-      const ids = run.dag.ids;
+      const index = columns.index;
+      const stageNames = columns.stages;
+      const queue = columns.queueSeconds;
+      const duration = columns.durationSeconds;
       const nodes = run.dag.nodes;
       const end = run.end;
       const readyAt = run.readyAt as Float64Array;
@@ -276,21 +279,16 @@ export class RunObserver {
         const started = attemptStart[i] as number;
         let ready = readyAt[i] as number;
         if (ready < 0) ready = end[-ready - 1] as number;
-        columns.nodes[m] = ids[i] as string;
-        columns.stages[m] = (nodes[i] as NodeSpec).stage.name;
-        columns.attempts[m] = attempts[i] as number;
-        columns.queueSeconds[m] = ready > 0 && started > ready ? (started - ready) / 1000 : 0;
-        columns.durationSeconds[m] = ((end[i] as number) - started) / 1000;
+        index[m] = i;
+        stageNames[m] = (nodes[i] as NodeSpec).stage.name;
+        queue[m] = ready > 0 && started > ready ? (started - ready) / 1000 : 0;
+        duration[m] = ((end[i] as number) - started) / 1000;
         if (++m === BATCH) {
-          columns.count = m;
-          batch(columns);
+          columns.send(run, batch, m);
           m = 0;
         }
       }
-      if (m > 0) {
-        columns.count = m;
-        batch(columns);
-      }
+      if (m > 0) columns.send(run, batch, m);
     }
     // The node handed over still runs: its start, after those that ended before it.
     if (open >= 0) {
@@ -408,19 +406,60 @@ class LiveActivity implements RunActivity {
 /** Nodes per {@link NodeBatchMetric}: the columns of one run are this long. */
 const BATCH = 1024;
 
-/** The reused columns of a run's node batches. */
+/**
+ * The reused columns of a run's node batches. The ids and attempts of the nodes are read from
+ * the run only when a collector asks for them (an aggregating one never does): the batch keeps
+ * their indices.
+ */
 class NodeColumns implements NodeBatchMetric {
   readonly pipeline: string;
   readonly runId: string;
   count = 0;
-  readonly nodes: string[] = [];
+  /** The nodes of the batch, by index in the run. */
+  readonly index = new Int32Array(BATCH);
   readonly stages: string[] = [];
-  readonly attempts = new Float64Array(BATCH);
   readonly queueSeconds = new Float64Array(BATCH);
   readonly durationSeconds = new Float64Array(BATCH);
+  #run: RunState | undefined;
+  /** The batch being sent, and the batch `#nodes` and `#attempts` were last filled for. */
+  #batch = 0;
+  #nodesOf = -1;
+  #attemptsOf = -1;
+  readonly #nodes: string[] = [];
+  readonly #attempts = new Float64Array(BATCH);
+
   constructor(pipeline: string, runId: string) {
     this.pipeline = pipeline;
     this.runId = runId;
+  }
+
+  get nodes(): readonly string[] {
+    if (this.#nodesOf !== this.#batch) {
+      const ids = (this.#run as RunState).dag.ids;
+      for (let k = 0; k < this.count; k++) this.#nodes[k] = ids[this.index[k] as number] as string;
+      this.#nodes.length = this.count;
+      this.#nodesOf = this.#batch;
+    }
+    return this.#nodes;
+  }
+
+  get attempts(): ArrayLike<number> {
+    if (this.#attemptsOf !== this.#batch) {
+      const attempts = (this.#run as RunState).attempts;
+      for (let k = 0; k < this.count; k++) {
+        this.#attempts[k] = attempts[this.index[k] as number] as number;
+      }
+      this.#attemptsOf = this.#batch;
+    }
+    return this.#attempts;
+  }
+
+  /** Hands the first `count` entries to `batch` (the collectors with onNodeBatch). */
+  send(run: RunState, batch: (columns: NodeBatchMetric) => void, count: number): void {
+    this.#run = run;
+    this.count = count;
+    this.#batch++;
+    batch(this);
   }
 }
 

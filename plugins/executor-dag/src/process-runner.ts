@@ -3,7 +3,12 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CancelledError, deserializeError, PhysError, StageExecutionError } from '@phys/core';
-import { type PortableResult, TASK_ABORT_ACK_ENV, taskEnvelopeEntry } from '@phys/runtime';
+import {
+  killProcessGroup,
+  type PortableResult,
+  TASK_ABORT_ACK_ENV,
+  taskEnvelopeEntry,
+} from '@phys/runtime';
 import {
   ensurePrivateDir,
   type LogTailOptions,
@@ -164,16 +169,16 @@ export class ProcessRunner {
       clearTimeout(killTimer);
       killTimer = setTimeout(() => {
         killed = 'grace';
-        killGroup(child, 'SIGKILL');
+        killProcessGroup(child, 'SIGKILL');
       }, this.#options.graceMs);
     });
     ack?.on('error', () => {});
     const onAbort = (): void => {
-      killGroup(child, 'SIGTERM');
+      killProcessGroup(child, 'SIGTERM');
       killTimer = setTimeout(
         () => {
           killed = acked ? 'grace' : 'stuck';
-          killGroup(child, 'SIGKILL');
+          killProcessGroup(child, 'SIGKILL');
         },
         acked ? this.#options.graceMs : Math.min(PROCESS_ABORT_ACK_MS, this.#options.graceMs),
       );
@@ -188,7 +193,7 @@ export class ProcessRunner {
     ack?.removeAllListeners('data');
     (ack as { destroy?: () => void } | null)?.destroy?.();
     // A stopped node leaves nothing running behind: what the stage started goes with it.
-    if (signal.aborted) killGroup(child, 'SIGKILL');
+    if (signal.aborted) killProcessGroup(child, 'SIGKILL');
 
     const result = await readResultEnvelope(envelopeFile).catch(() => undefined);
     if (result !== undefined) {
@@ -249,18 +254,8 @@ export class ProcessRunner {
   }
 
   async close(): Promise<void> {
-    for (const child of this.#children) killGroup(child, 'SIGKILL');
+    for (const child of this.#children) killProcessGroup(child, 'SIGKILL');
     this.#children.clear();
-  }
-}
-
-/** Signals the process group a task process leads; the process alone if the group is gone. */
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    child.kill(signal);
   }
 }
 

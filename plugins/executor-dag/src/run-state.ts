@@ -66,7 +66,7 @@ export class RunState {
   /** Cache lookups under way. */
   lookups = 0;
   /** Only attempts with a timeout or outside this thread get their own controller. */
-  readonly controllers = new Map<number, AbortController>();
+  readonly controllers = new Map<number, { abort(reason?: unknown): void }>();
   readonly timers = new Map<number, NodeJS.Timeout>();
   readonly retryTimers = new Map<number, NodeJS.Timeout>();
   /** Inline attempts whose stage returned a promise: nothing can interrupt them. */

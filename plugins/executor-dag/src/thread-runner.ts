@@ -6,14 +6,16 @@ import {
   decodeState,
   deserializeError,
   encodeState,
+  type GrantedResources,
   PhysError,
   type SerializedPhysError,
   StageExecutionError,
+  type StageRef,
 } from '@phys/core';
 import type { PortableResult } from '@phys/runtime';
 import { builtFile } from './built-file.js';
 import type { RemoteJob } from './local-scheduler.js';
-import { stageSlot } from './thread-protocol.js';
+import { IN_STAGE, LAST_STARTED, SHARED_SLOTS, stageSlot } from './thread-protocol.js';
 import type { AbortAck, AbortMessage, ThreadAnswer, ThreadTask } from './worker.js';
 
 interface ThreadRunnerOptions {
@@ -37,6 +39,45 @@ export interface ThreadPoolStats {
 
 type Reply = ({ ok: true } & PortableResult) | { ok: false; error: SerializedPhysError };
 
+/**
+ * What a thread attempt's cancellation needs of a signal: an AbortSignal has it, and so does the
+ * cheaper {@link AttemptAbort} the executor gives each thread attempt.
+ */
+export interface AbortSource {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/**
+ * The abort of one thread attempt: an AbortController and its signal in one small object with
+ * one listener (the pool's), instead of an EventTarget per attempt. The stage itself gets a real
+ * AbortSignal in its worker thread.
+ */
+export class AttemptAbort implements AbortSource {
+  aborted = false;
+  reason: unknown = undefined;
+  #listener: (() => void) | undefined = undefined;
+
+  abort(reason?: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason ?? new CancelledError('The attempt was cancelled.');
+    const listener = this.#listener;
+    this.#listener = undefined;
+    listener?.();
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.#listener = listener;
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.#listener === listener) this.#listener = undefined;
+  }
+}
+
 /** A worker thread stops after this long without a task (the pool shrinks back to none). */
 const IDLE_MS = 30_000;
 
@@ -48,24 +89,52 @@ const IDLE_MS = 30_000;
  */
 export const ABORT_ACK_MS = 250;
 
-/** One worker thread of the pool; it runs one attempt at a time. */
+/**
+ * Pipelining: a stage whose recent attempts took less than this on their thread (ms, rebuilding
+ * the stage included) is short; more of its attempts may queue on a thread behind the one it
+ * runs (see {@link ThreadPool.canPipeline}).
+ */
+const SHORT_MS = 1;
+/** The work queued behind a running short attempt is kept under about this many ms... */
+const QUEUED_MS = 2;
+/** ...and under this many attempts per thread. */
+const MAX_QUEUED = 16;
+/** Weight of the newest duration in a stage's running average. */
+const EWMA = 0.2;
+
+/** One worker thread of the pool; it runs its attempts one at a time, in order. */
 interface PoolThread {
   readonly worker: Worker;
-  /** The attempt it runs, or undefined while it is idle. */
-  task: Attempt | undefined;
+  /** The attempts sent to it (or about to be) and not answered, in the order it runs them. */
+  readonly queue: Attempt[];
+  /** Tasks of the queue not posted yet: they go in one message at the end of the tick. */
+  outbox: ThreadTask[];
+  /** The runner whose attempts the queue holds (one runner per thread at a time). */
+  owner: Set<Attempt> | undefined;
+  /** The grant every attempt of the queue holds, while they all hold the same one. */
+  grant: GrantedResources | undefined;
+  /** The stage of every attempt of the queue, while they are all of the same one. */
+  key: string | undefined;
   /** Left the pool (exited, crashed, killed or retired): its events are ignored from then on. */
   gone: boolean;
   idleSince: number;
   idleTimer: NodeJS.Timeout | undefined;
-  /** Slot 0: `stageSlot(id)` of the task whose stage code runs on it, 0 otherwise (worker.ts). */
-  readonly inStage: Int32Array;
+  /** Shared with the thread: see thread-protocol.ts (IN_STAGE, LAST_STARTED) and worker.ts. */
+  readonly shared: Int32Array;
 }
 
 /** One call of {@link ThreadRunner.run}, from its dispatch to its answer. */
 interface Attempt {
   readonly task: ThreadTask;
   readonly job: RemoteJob;
-  readonly signal: AbortSignal;
+  /** The stage's identity, for its running average duration. */
+  readonly key: string;
+  /**
+   * Admitted beyond the runner's slots (see {@link ThreadPool.canPipeline}): the attempts with
+   * its grant that were pipelined then, itself included; 0 for an attempt that holds a slot.
+   */
+  readonly pipelined: number;
+  readonly signal: AbortSource;
   readonly onAbort: () => void;
   readonly resolve: (bytes: Uint8Array) => void;
   readonly reject: (error: unknown) => void;
@@ -73,7 +142,7 @@ interface Attempt {
   readonly graceMs: number;
   /** The attempts of the runner it came from: that runner's close() stops them. */
   readonly owner: Set<Attempt>;
-  /** The thread running it; undefined while it waits for one. */
+  /** The thread it is queued on; undefined while it waits for one. */
   thread: PoolThread | undefined;
   grace: NodeJS.Timeout | undefined;
   /** The thread acknowledged the abort: its event loop was free to deliver it to the stage. */
@@ -87,12 +156,22 @@ interface Attempt {
  * worker.ts). There is one pool per process (per distinct `resourceLimits`), shared by every
  * run and executor in it: thirty concurrent runs use the machine's cores, not thirty pools. It
  * holds at most as many threads as the machine has cores, or as the largest `maxWorkers` of a
- * scheduler using it asks for; each run's own limit comes from its scheduler's resource grants. Each thread runs one attempt at a time; the task, and a request to stop it, go to
- * the thread on its own port, in order, and the answer is one encoded buffer moved back. An
- * abort is first delivered cooperatively (the stage's AbortSignal fires in the worker) and the
- * thread is terminated only after the grace period. A thread that crashes, runs out of memory or
- * exits fails the attempt it was running and is replaced on demand; idle threads do not keep the
- * process alive and stop after 30 s.
+ * scheduler using it asks for; each run's own limit comes from its scheduler's resource grants.
+ *
+ * A thread runs its attempts one at a time, in order. The attempts dispatched in one tick go to a
+ * thread in one message, and its answers come back in batches (one encoded buffer each, moved,
+ * not copied): with stages of a few microseconds, the wake-ups of two threads per message, not
+ * the work, are the cost. An attempt takes an idle thread; an attempt its scheduler admitted
+ * beyond its slots because its stage is short (pipelining, see {@link ThreadPool.canPipeline})
+ * queues behind an attempt of the same runner holding the same grant instead, so that the thread
+ * finds its next task waiting when it answers; a runner never has more attempts running at once
+ * than its slots allow.
+ *
+ * An abort is first delivered cooperatively (the stage's AbortSignal fires in the worker, or a
+ * queued task is dropped there) and the thread is terminated only after the grace period. A
+ * thread that crashes, runs out of memory or exits fails the attempt it was running; the attempts
+ * queued behind it that never started run on another thread. Threads are replaced on demand;
+ * idle threads do not keep the process alive and stop after 30 s.
  *
  * Earlier versions used piscina with a MessageChannel per attempt for the abort. With stages of
  * a few microseconds, that channel (created, transferred, started and closed per attempt) and
@@ -134,8 +213,18 @@ export class ThreadPool {
   readonly #threads = new Set<PoolThread>();
   readonly #idle: PoolThread[] = [];
   readonly #waiting: Attempt[] = [];
+  /** Threads with tasks in their outbox, posted at the end of the tick. */
+  readonly #unsent: PoolThread[] = [];
+  /** Running average of the ms an attempt of each stage took on its thread. */
+  readonly #durations = new Map<string, number>();
   #entry: string | undefined;
   #nextId = 0;
+  #cores: number | undefined;
+  /** The last input encoded in this tick, and its bytes (see #encode). */
+  #lastInput: unknown;
+  #lastBytes: Uint8Array | undefined;
+  /** A #post is queued. */
+  #posting = false;
 
   private constructor(resourceLimits: ResourceLimits | undefined) {
     this.#resourceLimits = resourceLimits;
@@ -143,7 +232,10 @@ export class ThreadPool {
 
   /** Threads the pool may hold: the machine's cores, or the largest demand of a runner. */
   #limit(): number {
-    let limit = availableParallelism();
+    // Asking the system for the cores is a system call: once per pool (the pipelining checks
+    // ask for every attempt).
+    this.#cores ??= availableParallelism();
+    let limit = this.#cores;
     for (const demand of this.#demands.values()) if (demand > limit) limit = demand;
     return limit;
   }
@@ -164,15 +256,68 @@ export class ThreadPool {
     }
   }
 
+  /**
+   * Whether one more attempt of stage `key` holding `grant` may queue, now, behind an attempt
+   * of `owner` on a thread: the stage is short (its running average is under
+   * {@link SHORT_MS}) and such a thread has room (the work queued on it stays under
+   * {@link QUEUED_MS} and {@link MAX_QUEUED} attempts).
+   */
+  canPipeline(owner: Set<Attempt>, grant: GrantedResources, key: string, piped: number): boolean {
+    return this.#pipelineThread(owner, grant, key, piped, 1) !== undefined;
+  }
+
+  /**
+   * Where a pipelined attempt holding `grant` goes, `piped` attempts with that grant being
+   * pipelined (this one included): `null` for a thread of its own, else the thread of the
+   * runner with the shortest queue that has room; undefined when the stage is not short or no
+   * thread has room. The slots of `grant` that the runner's thread attempts hold are its attempts
+   * with `grant` (plus `extra` not made yet) minus the pipelined ones: while they occupy fewer
+   * threads than that, an attempt may take a free thread (an attempt that held such a slot ended
+   * and a pipelined one took it over), so that the work spreads over every slot again.
+   */
+  #pipelineThread(
+    owner: Set<Attempt>,
+    grant: GrantedResources,
+    key: string,
+    piped: number,
+    extra = 0,
+  ): PoolThread | null | undefined {
+    const ms = this.#durations.get(key);
+    if (ms === undefined || ms >= SHORT_MS) return undefined;
+    const room = 1 + Math.min(MAX_QUEUED, Math.floor(QUEUED_MS / Math.max(ms, 0.01)));
+    let best: PoolThread | undefined;
+    let occupied = 0;
+    for (const thread of this.#threads) {
+      const queued = thread.queue.length;
+      if (queued === 0 || thread.owner !== owner || thread.grant !== grant || thread.gone) continue;
+      occupied++;
+      // Only behind attempts of the same short stage: never behind a long one.
+      if (
+        queued < room &&
+        thread.key === key &&
+        (best === undefined || queued < best.queue.length)
+      ) {
+        best = thread;
+      }
+    }
+    if (this.#idle.length > 0 || this.#threads.size < this.#limit()) {
+      let attempts = extra;
+      for (const attempt of owner) if (attempt.job.resources === grant) attempts++;
+      if (occupied < attempts - piped) return null;
+    }
+    return best;
+  }
+
   async run(
     configFile: string,
     job: RemoteJob,
-    signal: AbortSignal,
+    signal: AbortSource,
     graceMs: number,
     owner: Set<Attempt>,
+    pipelined: number,
   ): Promise<PortableResult> {
     if (signal.aborted) throw abortReason(signal, job.nodeId);
-    const input = encodeState(job.input);
+    const input = this.#encode(job.input);
     const task: ThreadTask = {
       id: this.#nextId++,
       configFile,
@@ -186,11 +331,14 @@ export class ThreadPool {
       input,
       ...(job.artifactsDir === undefined ? {} : { artifactsDir: job.artifactsDir }),
       ...(job.point === undefined ? {} : { point: job.point }),
+      ...(pipelined > 0 ? { batch: true as const } : {}),
     };
     const bytes = await new Promise<Uint8Array>((resolve, reject) => {
       const attempt: Attempt = {
         task,
         job,
+        key: stageKey(configFile, job.stage),
+        pipelined,
         signal,
         onAbort: () => this.#abort(attempt),
         resolve,
@@ -225,9 +373,11 @@ export class ThreadPool {
       if (thread === undefined) {
         const at = this.#waiting.indexOf(attempt);
         if (at >= 0) this.#waiting.splice(at, 1);
-      } else if (thread.task === attempt && !thread.gone) {
+      } else if (!thread.gone && thread.queue.includes(attempt)) {
+        // Every attempt on the thread is this runner's: they all fail below.
         this.#remove(thread);
-        thread.task = undefined;
+        thread.queue.length = 0;
+        thread.outbox = [];
         terminating.push(thread.worker.terminate());
       }
       this.#fail(attempt, crashed(attempt.job, stopped));
@@ -236,7 +386,39 @@ export class ThreadPool {
     this.#refill();
   }
 
+  /**
+   * The encoded input. Inputs shared by the attempts of one tick (the initial state of every
+   * root, the output of a node with many dependents) are encoded once: nothing runs between
+   * them that could change the value, and small buffers are copied into each message rather
+   * than moved (see #post).
+   */
+  #encode(input: unknown): Uint8Array {
+    if (input === this.#lastInput && this.#lastBytes !== undefined) return this.#lastBytes;
+    const bytes = encodeState(input);
+    if (typeof input === 'object' && input !== null && bytes.byteLength <= COPY_BYTES) {
+      // Forgotten at the end of the tick, when the tasks are posted (#post).
+      this.#lastInput = input;
+      this.#lastBytes = bytes;
+      this.#endOfTick();
+    }
+    return bytes;
+  }
+
   #dispatch(attempt: Attempt): void {
+    if (attempt.pipelined > 0) {
+      const behind = this.#pipelineThread(
+        attempt.owner,
+        attempt.job.resources,
+        attempt.key,
+        attempt.pipelined,
+      );
+      if (behind) {
+        this.#start(behind, attempt);
+        return;
+      }
+      // The attempt it was to queue behind has ended meanwhile (or its thread was lost): its
+      // slot is this attempt's now (LocalScheduler.release), so it may take a thread of its own.
+    }
     let thread = this.#idle.pop();
     if (thread === undefined) {
       if (this.#threads.size >= this.#limit()) {
@@ -255,14 +437,64 @@ export class ThreadPool {
     this.#start(thread, attempt);
   }
 
+  /** Queues `attempt` on `thread`; its task is posted with the others of this tick. */
   #start(thread: PoolThread, attempt: Attempt): void {
-    thread.task = attempt;
+    if (thread.queue.length === 0) {
+      thread.owner = attempt.owner;
+      thread.grant = attempt.job.resources;
+      thread.key = attempt.key;
+    } else {
+      if (thread.grant !== attempt.job.resources) thread.grant = undefined;
+      if (thread.key !== attempt.key) thread.key = undefined;
+    }
+    thread.queue.push(attempt);
     attempt.thread = thread;
+    if (thread.outbox.length === 0) {
+      this.#endOfTick();
+      this.#unsent.push(thread);
+    }
+    thread.outbox.push(attempt.task);
+  }
+
+  /** Queues {@link ThreadPool.#post} for the end of this tick (once). */
+  #endOfTick(): void {
+    if (this.#posting) return;
+    this.#posting = true;
+    queueMicrotask(this.#post);
+  }
+
+  /**
+   * Posts every thread's outbox (one message per thread for the attempts of a tick) and forgets
+   * the input encoded last.
+   */
+  readonly #post = (): void => {
+    this.#posting = false;
+    this.#lastInput = undefined;
+    this.#lastBytes = undefined;
+    const threads = this.#unsent.splice(0);
+    for (const thread of threads) {
+      const tasks = thread.outbox;
+      thread.outbox = [];
+      if (tasks.length === 0 || thread.gone) continue;
+      try {
+        thread.worker.postMessage(tasks, moved(tasks));
+      } catch {
+        // Not cloneable (a policy or config value structured clone refuses): the thread is
+        // fine. Nothing was moved; each task goes on its own, and those that cannot fail.
+        for (const task of tasks) this.#postOne(thread, task);
+      }
+    }
+  };
+
+  #postOne(thread: PoolThread, task: ThreadTask): void {
     try {
-      thread.worker.postMessage(attempt.task, [attempt.task.input.buffer as ArrayBuffer]);
+      thread.worker.postMessage([task], moved([task]));
     } catch (error) {
-      // Not cloneable (a policy or config value structured clone refuses): the thread is fine.
-      this.#release(thread);
+      const at = thread.queue.findIndex((a) => a.task === task);
+      if (at < 0) return;
+      const attempt = thread.queue[at] as Attempt;
+      thread.queue.splice(at, 1);
+      if (thread.queue.length === 0) this.#release(thread);
       this.#fail(attempt, crashed(attempt.job, error));
     }
   }
@@ -272,24 +504,31 @@ export class ThreadPool {
     // module entry refuses some flags of the parent that a script accepts (`node
     // --input-type=module -e ...` hands its workers `--input-type`).
     this.#entry ??= `import(${JSON.stringify(pathToFileURL(builtFile(import.meta.url, 'worker.js')).href)});`;
-    const inStage = new SharedArrayBuffer(4);
+    const shared = new SharedArrayBuffer(SHARED_SLOTS * 4);
     const worker = new Worker(this.#entry, {
       eval: true,
       execArgv: workerExecArgv(),
-      workerData: { inStage },
+      workerData: { shared },
       ...(this.#resourceLimits === undefined ? {} : { resourceLimits: this.#resourceLimits }),
     });
     const thread: PoolThread = {
       worker,
-      task: undefined,
+      queue: [],
+      outbox: [],
+      owner: undefined,
+      grant: undefined,
+      key: undefined,
       gone: false,
       idleSince: 0,
       idleTimer: undefined,
-      inStage: new Int32Array(inStage),
+      shared: new Int32Array(shared),
     };
-    worker.on('message', (answer: ThreadAnswer | AbortAck) => {
-      if ('ack' in answer) this.#acknowledged(thread, answer);
-      else this.#answered(thread, answer);
+    worker.on('message', (message: readonly ThreadAnswer[] | AbortAck) => {
+      if (Array.isArray(message)) {
+        for (const answer of message as readonly ThreadAnswer[]) this.#answered(thread, answer);
+      } else {
+        this.#acknowledged(thread, message as AbortAck);
+      }
     });
     // 'error' (an uncaught exception, an exhausted heap) is followed by 'exit'; the first one
     // fails the attempt, the second finds the thread gone.
@@ -298,36 +537,59 @@ export class ThreadPool {
       this.#lost(thread, new Error(`worker exited with code: ${code}`)),
     );
     worker.on('messageerror', (error: Error) => {
-      const attempt = thread.task;
+      // An answer that could not be read: the attempt the thread answered first is the one.
+      const attempt = thread.queue.shift();
       if (attempt === undefined) return;
-      this.#release(thread);
+      if (thread.queue.length === 0) this.#release(thread);
       this.#fail(attempt, crashed(attempt.job, error));
     });
     this.#threads.add(thread);
     return thread;
   }
 
+  /** The attempt of `thread`'s queue with task `id`, or undefined. */
+  #find(thread: PoolThread, id: number): Attempt | undefined {
+    const queue = thread.queue;
+    const first = queue[0];
+    if (first === undefined || first.task.id === id) return first;
+    return queue.find((a) => a.task.id === id);
+  }
+
   #answered(thread: PoolThread, answer: ThreadAnswer): void {
-    const attempt = thread.task;
     // An answer that raced a kill after the grace period, or from a thread already closed.
-    if (attempt === undefined || attempt.task.id !== answer.id || thread.gone) return;
-    this.#release(thread);
+    if (thread.gone) return;
+    const queue = thread.queue;
+    const attempt = this.#find(thread, answer.id);
+    if (attempt === undefined) return;
+    if (queue[0] === attempt) queue.shift();
+    else queue.splice(queue.indexOf(attempt), 1);
+    if (answer.ms > 0) {
+      const was = this.#durations.get(attempt.key);
+      this.#durations.set(
+        attempt.key,
+        was === undefined ? answer.ms : was + EWMA * (answer.ms - was),
+      );
+    }
+    if (queue.length === 0) this.#release(thread);
     this.#settle(attempt);
     attempt.resolve(answer.bytes);
   }
 
   /** The thread saw the abort of its attempt: the stage gets the grace period to stop. */
   #acknowledged(thread: PoolThread, ack: AbortAck): void {
-    const attempt = thread.task;
-    if (attempt === undefined || attempt.task.id !== ack.id || thread.gone) return;
+    if (thread.gone) return;
+    const attempt = this.#find(thread, ack.id);
+    if (attempt === undefined) return;
     if (attempt.grace !== undefined) clearTimeout(attempt.grace);
     attempt.acked = true;
     attempt.grace = setTimeout(() => this.#kill(thread, attempt), attempt.graceMs);
   }
 
-  /** The thread finished its attempt: it takes the next waiting one or goes idle. */
+  /** The thread answered every attempt it had: it takes the next waiting one or goes idle. */
   #release(thread: PoolThread): void {
-    thread.task = undefined;
+    thread.owner = undefined;
+    thread.grant = undefined;
+    thread.key = undefined;
     const next = this.#waiting.shift();
     if (next !== undefined) {
       this.#start(thread, next);
@@ -344,7 +606,7 @@ export class ThreadPool {
   /** One timer per idle stretch, not per attempt: re-armed for the rest of the idle time. */
   #idleCheck(thread: PoolThread): void {
     thread.idleTimer = undefined;
-    if (thread.gone || thread.task !== undefined) return;
+    if (thread.gone || thread.queue.length > 0) return;
     const left = IDLE_MS - (performance.now() - thread.idleSince);
     if (left > 1) {
       thread.idleTimer = setTimeout(() => this.#idleCheck(thread), left).unref();
@@ -354,15 +616,48 @@ export class ThreadPool {
     void thread.worker.terminate();
   }
 
-  /** The thread exited or crashed: its attempt fails and a waiting attempt gets a new thread. */
+  /**
+   * The thread exited or crashed: the attempts it began and did not answer fail, those queued
+   * behind them that it never started run on another thread.
+   */
   #lost(thread: PoolThread, error: Error): void {
     if (thread.gone) return;
     this.#remove(thread);
-    const attempt = thread.task;
-    thread.task = undefined;
-    if (attempt !== undefined) this.#fail(attempt, crashed(attempt.job, error));
+    const { began, notStarted } = this.#split(thread);
+    for (const attempt of began) this.#fail(attempt, crashed(attempt.job, error));
     void thread.worker.terminate();
+    this.#requeue(notStarted);
     this.#refill();
+  }
+
+  /**
+   * Empties the queue of a thread that left the pool: the attempts it began (up to the last one
+   * it started, see worker.ts), and those behind them. Tasks still in its outbox never left.
+   */
+  #split(thread: PoolThread): { began: Attempt[]; notStarted: Attempt[] } {
+    const queue = thread.queue.splice(0);
+    const unsent = new Set(thread.outbox);
+    thread.outbox = [];
+    const last = Atomics.load(thread.shared, LAST_STARTED);
+    let cut = 0;
+    for (let k = 0; k < queue.length; k++) {
+      const attempt = queue[k] as Attempt;
+      if (unsent.has(attempt.task)) break;
+      if (stageSlot(attempt.task.id) === last) {
+        cut = k + 1;
+        break;
+      }
+    }
+    return { began: queue.slice(0, cut), notStarted: queue.slice(cut) };
+  }
+
+  /** Attempts that never started on a lost thread: first in line for the next threads. */
+  #requeue(attempts: readonly Attempt[]): void {
+    for (let k = attempts.length - 1; k >= 0; k--) {
+      const attempt = attempts[k] as Attempt;
+      attempt.thread = undefined;
+      this.#waiting.unshift(attempt);
+    }
   }
 
   #remove(thread: PoolThread): void {
@@ -376,8 +671,23 @@ export class ThreadPool {
 
   /** Starts threads for waiting attempts after threads left the pool. */
   #refill(): void {
-    while (this.#waiting.length > 0 && this.#threads.size < this.#limit()) {
-      this.#dispatch(this.#waiting.shift() as Attempt);
+    while (this.#waiting.length > 0) {
+      const thread = this.#idle.pop();
+      if (thread !== undefined) {
+        thread.worker.ref();
+        this.#start(thread, this.#waiting.shift() as Attempt);
+        continue;
+      }
+      if (this.#threads.size >= this.#limit()) return;
+      const attempt = this.#waiting.shift() as Attempt;
+      let spawned: PoolThread;
+      try {
+        spawned = this.#spawn();
+      } catch (error) {
+        this.#fail(attempt, crashed(attempt.job, error));
+        continue;
+      }
+      this.#start(spawned, attempt);
     }
   }
 
@@ -390,7 +700,16 @@ export class ThreadPool {
       this.#fail(attempt, abortReason(attempt.signal, attempt.job.nodeId));
       return;
     }
-    if (thread.task !== attempt) return;
+    if (thread.gone || !thread.queue.includes(attempt)) return;
+    const unsent = thread.outbox.indexOf(attempt.task);
+    if (unsent >= 0) {
+      // Not posted yet: it never reaches the thread.
+      thread.outbox.splice(unsent, 1);
+      thread.queue.splice(thread.queue.indexOf(attempt), 1);
+      if (thread.queue.length === 0) this.#release(thread);
+      this.#fail(attempt, abortReason(attempt.signal, attempt.job.nodeId));
+      return;
+    }
     const reason: unknown = attempt.signal.reason;
     const message: AbortMessage = {
       id: attempt.task.id,
@@ -406,17 +725,17 @@ export class ThreadPool {
 
   /**
    * Until the thread acknowledges the abort, it may be stuck in synchronous code (see
-   * ABORT_ACK_MS). Stuck in stage code, it is terminated; still loading its config, it will
-   * take the abort before the stage starts (worker.ts), so it is given longer, up to the grace
-   * period.
+   * ABORT_ACK_MS). Stuck in this attempt's stage code, it is terminated; still loading its
+   * config or running the attempt before it, it will take the abort before the stage starts
+   * (worker.ts), so it is given longer, up to the grace period.
    */
   #awaitAck(thread: PoolThread, attempt: Attempt): void {
     const left = attempt.graceMs - (performance.now() - attempt.abortedAt);
     attempt.grace = setTimeout(
       () => {
         attempt.grace = undefined;
-        if (attempt.acked || thread.gone || thread.task !== attempt) return;
-        const inStage = Atomics.load(thread.inStage, 0) === stageSlot(attempt.task.id);
+        if (attempt.acked || thread.gone || !thread.queue.includes(attempt)) return;
+        const inStage = Atomics.load(thread.shared, IN_STAGE) === stageSlot(attempt.task.id);
         if (inStage || performance.now() - attempt.abortedAt >= attempt.graceMs) {
           this.#kill(thread, attempt);
         } else {
@@ -427,24 +746,50 @@ export class ThreadPool {
     );
   }
 
-  /** The grace period ran out: the thread is terminated and the attempt fails with the reason. */
+  /**
+   * The grace period ran out: the thread is terminated and the attempt fails with the reason.
+   * The other attempts the thread began fail with it; those it never started run elsewhere once
+   * it is gone.
+   */
   #kill(thread: PoolThread, attempt: Attempt): void {
     attempt.grace = undefined;
-    if (thread.gone || thread.task !== attempt) return;
+    if (thread.gone || !thread.queue.includes(attempt)) return;
     this.#remove(thread);
-    thread.task = undefined;
-    void thread.worker.terminate();
+    const terminated = thread.worker.terminate();
+    const { began, notStarted } = this.#split(thread);
     const reason = abortReason(attempt.signal, attempt.job.nodeId);
-    this.#fail(
-      attempt,
-      new PhysError(
-        reason.code,
-        attempt.acked || performance.now() - attempt.abortedAt >= attempt.graceMs
-          ? `${reason.message} The worker thread did not stop within ${attempt.graceMs / 1000} s and was terminated.`
-          : `${reason.message} The worker thread was busy in synchronous code, where the stage cannot see its AbortSignal, and was terminated.`,
-        { cause: reason, retryable: reason.retryable },
-      ),
+    const error = new PhysError(
+      reason.code,
+      attempt.acked || performance.now() - attempt.abortedAt >= attempt.graceMs
+        ? `${reason.message} The worker thread did not stop within ${attempt.graceMs / 1000} s and was terminated.`
+        : `${reason.message} The worker thread was busy in synchronous code, where the stage cannot see its AbortSignal, and was terminated.`,
+      { cause: reason, retryable: reason.retryable },
     );
+    for (const other of began) {
+      if (other === attempt) this.#fail(attempt, error);
+      else {
+        this.#fail(
+          other,
+          crashed(
+            other.job,
+            new Error(`terminated to stop node '${attempt.job.nodeId}' (${reason.message})`),
+          ),
+        );
+      }
+    }
+    const waitingHere = notStarted.filter((a) => a !== attempt);
+    if (notStarted.includes(attempt)) this.#fail(attempt, error);
+    // Those it never started run elsewhere, once it has stopped for sure.
+    for (const other of waitingHere) other.thread = undefined;
+    void terminated.then(
+      () => this.#resume(waitingHere),
+      () => this.#resume(waitingHere),
+    );
+  }
+
+  /** Attempts taken from a terminated thread go back in line, unless they ended meanwhile. */
+  #resume(attempts: readonly Attempt[]): void {
+    this.#requeue(attempts.filter((a) => a.owner.has(a)));
     this.#refill();
   }
 
@@ -458,6 +803,23 @@ export class ThreadPool {
     this.#settle(attempt);
     attempt.reject(error);
   }
+}
+
+/** Inputs up to this size are copied into a message rather than moved (see ThreadPool.#encode). */
+const COPY_BYTES = 4096;
+
+/** The buffers a message moves: the inputs larger than {@link COPY_BYTES}. */
+function moved(tasks: readonly ThreadTask[]): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const task of tasks) {
+    if (task.input.byteLength > COPY_BYTES) out.push(task.input.buffer as ArrayBuffer);
+  }
+  return out;
+}
+
+/** A stage's identity in a config file: what its running average duration is kept by. */
+function stageKey(configFile: string, stage: StageRef): string {
+  return `${configFile}\0${stage.name}@${stage.version}`;
 }
 
 /**
@@ -479,13 +841,40 @@ export class ThreadRunner {
     this.#pool.join(this, options.maxThreads);
   }
 
-  run(configFile: string, job: RemoteJob, signal: AbortSignal): Promise<PortableResult> {
+  /**
+   * Runs one attempt on a thread. With `pipelined` > 0, the attempt was admitted beyond the
+   * scheduler's slots ({@link ThreadRunner.canPipeline}) as one of `pipelined` such attempts
+   * holding its grant: it queues behind an attempt of this runner, or takes a thread of its own
+   * while they hold more slots than they occupy threads.
+   */
+  run(
+    configFile: string,
+    job: RemoteJob,
+    signal: AbortSource,
+    pipelined = 0,
+  ): Promise<PortableResult> {
     // A closed scheduler's runner is back in the pool as soon as it is used again.
     if (this.#closed) {
       this.#closed = false;
       this.#pool.join(this, this.#maxThreads);
     }
-    return this.#pool.run(configFile, job, signal, this.#graceMs, this.#attempts);
+    return this.#pool.run(configFile, job, signal, this.#graceMs, this.#attempts, pipelined);
+  }
+
+  /**
+   * Whether an attempt of `stage` holding `grant` may queue now behind one of this runner's
+   * attempts on a thread: the stage's recent attempts were short and such a thread has room.
+   */
+  canPipeline(
+    configFile: string,
+    stage: StageRef,
+    grant: GrantedResources,
+    piped: number,
+  ): boolean {
+    return (
+      !this.#closed &&
+      this.#pool.canPipeline(this.#attempts, grant, stageKey(configFile, stage), piped)
+    );
   }
 
   /** Stops this runner's attempts (running ones with their threads) and leaves the pool. */
@@ -556,7 +945,7 @@ function acceptedByWorkers(argv: readonly string[]): readonly string[] {
   return argv.filter((arg) => !invalid.has(arg));
 }
 
-function abortReason(signal: AbortSignal, nodeId: string): PhysError {
+function abortReason(signal: AbortSource, nodeId: string): PhysError {
   const reason: unknown = signal.reason;
   return PhysError.is(reason)
     ? reason

@@ -1,8 +1,8 @@
 // Entry of the worker threads behind `thread` isolation (see thread-runner.ts). A worker rebuilds
 // each stage by identity through the registry of the config file (loaded once per thread),
 // decodes the input, runs the stage, and answers with one encoded buffer that is moved, not
-// copied, back. Tasks and abort requests arrive in order on the worker's own port, one task at a
-// time.
+// copied, back. Tasks come in batches and run one at a time, in order; answers go back in
+// batches too (see {@link ANSWER_BATCH}). Abort requests arrive in order on the worker's own port.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import {
   CancelledError,
@@ -18,7 +18,7 @@ import {
   TimeoutError,
 } from '@phys/core';
 import { executeTask, FileArtifactRecorder, loadRuntime, type PhysRuntime } from '@phys/runtime';
-import { stageSlot } from './thread-protocol.js';
+import { IN_STAGE, LAST_STARTED, stageSlot } from './thread-protocol.js';
 
 /** What the pool sends for one node attempt. */
 export interface ThreadTask {
@@ -35,6 +35,11 @@ export interface ThreadTask {
   readonly input: Uint8Array;
   readonly artifactsDir?: string;
   readonly point?: Readonly<Record<string, unknown>>;
+  /**
+   * The answer may wait for those of the next tasks (an attempt the scheduler pipelined: it has
+   * no timeout). Other answers go at once, with any that waited.
+   */
+  readonly batch?: true;
 }
 
 /** A message asking the running attempt `id` to stop. */
@@ -48,7 +53,12 @@ export interface AbortMessage {
 export interface ThreadAnswer {
   readonly id: number;
   readonly bytes: Uint8Array;
+  /** Milliseconds the thread spent on the task, rebuilding its stage included. */
+  readonly ms: number;
 }
+
+/** What the pool sends: the tasks to run, in order. */
+export type ThreadBatch = readonly ThreadTask[];
 
 /**
  * Sent as soon as an {@link AbortMessage} for a running attempt arrives: the thread's event loop
@@ -61,19 +71,46 @@ export interface AbortAck {
 }
 
 /**
- * Shared with the pool (see thread-protocol.ts): slot 0 holds `stageSlot(id)` of
+ * Shared with the pool (see thread-protocol.ts): slot {@link IN_STAGE} holds `stageSlot(id)` of
  * the task whose stage code is running, 0 otherwise. The pool reads it when an abort goes
  * unacknowledged: a thread in stage code is stuck there and is terminated, one still loading its
- * config is not.
+ * config is not. Slot {@link LAST_STARTED} holds `stageSlot(id)` of the last task the thread
+ * began: those queued behind it never started, and run elsewhere if the thread is lost.
  */
-const inStage: Int32Array | undefined =
-  (workerData as { inStage?: SharedArrayBuffer } | null)?.inStage === undefined
+const shared: Int32Array | undefined =
+  (workerData as { shared?: SharedArrayBuffer } | null)?.shared === undefined
     ? undefined
-    : new Int32Array((workerData as { inStage: SharedArrayBuffer }).inStage);
+    : new Int32Array((workerData as { shared: SharedArrayBuffer }).shared);
 
 const stages = new Map<string, PipelineStage>();
+
 const runtimes = new Map<string, Promise<PhysRuntime>>();
-const running = new Map<number, AbortController>();
+const running = new Map<number, TaskAbort>();
+
+/**
+ * The abort of a running task. Its AbortSignal is made only when the stage asks for it
+ * (`ctx.signal`): most stages never do, and making one costs more than a small stage's work.
+ */
+class TaskAbort {
+  aborted = false;
+  reason: unknown = undefined;
+  #controller: AbortController | undefined;
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.aborted) this.#controller.abort(this.reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.#controller?.abort(reason);
+  }
+}
 let logger: Logger | undefined;
 
 /**
@@ -91,39 +128,62 @@ function runtimeFor(configFile: string): Promise<PhysRuntime> {
   return runtime;
 }
 
-async function stageFor(task: ThreadTask): Promise<PipelineStage> {
+/**
+ * The stage of a task, rebuilt once per identity, label and config (rebuilding validates the
+ * config): from the cache without waiting, or once the config file's runtime is loaded.
+ */
+function stageFor(task: ThreadTask): PipelineStage | Promise<PipelineStage> {
   const key = `${task.configFile}\0${task.stage.name}@${task.stage.version}\0${task.label}\0${JSON.stringify(task.stage.config)}`;
-  let stage = stages.get(key);
-  if (stage === undefined) {
-    const runtime = await runtimeFor(task.configFile);
-    stage = runtime.stages.rebuild(task.stage, { label: task.label });
-    if (stages.size > 1000) stages.clear();
-    stages.set(key, stage);
-  }
+  return stages.get(key) ?? rebuild(task, key);
+}
+
+async function rebuild(task: ThreadTask, key: string): Promise<PipelineStage> {
+  const runtime = await runtimeFor(task.configFile);
+  const stage = runtime.stages.rebuild(task.stage, { label: task.label });
+  if (stages.size >= 4096) stages.clear();
+  stages.set(key, stage);
   return stage;
+}
+
+/**
+ * The tasks of one message share their policy object (structured clone keeps shared references):
+ * one PolicyBag for all of them.
+ */
+let lastPolicy: Readonly<Record<string, unknown>> | undefined;
+let lastBag: PolicyBag | undefined;
+function policyBag(policy: Readonly<Record<string, unknown>>): PolicyBag {
+  if (policy !== lastPolicy || lastBag === undefined) {
+    lastPolicy = policy;
+    lastBag = new PolicyBag(policy);
+  }
+  return lastBag;
 }
 
 /** Runs one attempt; resolves to its encoded reply (never rejects). */
 export async function runThreadTask(task: ThreadTask): Promise<Uint8Array> {
-  const controller = new AbortController();
-  running.set(task.id, controller);
+  const abort = new TaskAbort();
+  running.set(task.id, abort);
   try {
-    const stage = await stageFor(task);
+    const cached = stageFor(task);
+    const stage = cached instanceof Promise ? await cached : cached;
     logger ??= createConsoleLogger('info');
     // An abort that came while the config loaded in one synchronous stretch waits in the port:
     // take it now rather than start a stage that nobody waits for.
-    drainAborts();
-    if (controller.signal.aborted) throw controller.signal.reason;
-    if (inStage !== undefined) Atomics.store(inStage, 0, stageSlot(task.id));
+    drain();
+    if (abort.aborted) throw abort.reason;
+    if (shared !== undefined) Atomics.store(shared, IN_STAGE, stageSlot(task.id));
     const out = await executeTask({
       stage,
-      input: decodeState(task.input),
-      policy: new PolicyBag(task.policy),
+      // A small input may be one buffer shared by the tasks of a message: each gets its own copy.
+      input: decodeState(task.input, task.input.byteLength <= 4096 ? { copy: true } : {}),
+      policy: policyBag(task.policy),
       runId: task.runId,
       nodeId: task.nodeId,
       attempt: task.attempt,
       resources: task.resources,
-      signal: controller.signal,
+      get signal() {
+        return abort.signal;
+      },
       logger,
       point: task.point,
       ...(task.artifactsDir === undefined
@@ -132,47 +192,123 @@ export async function runThreadTask(task: ThreadTask): Promise<Uint8Array> {
     });
     return encodeState({ ok: true, ...out });
   } catch (error) {
-    const reason = controller.signal.aborted && !isPhys(error) ? controller.signal.reason : error;
+    const reason = abort.aborted && !isPhys(error) ? abort.reason : error;
     return encodeState({ ok: false, error: serializeError(reason) });
   } finally {
-    if (inStage !== undefined) Atomics.store(inStage, 0, 0);
+    if (shared !== undefined) Atomics.store(shared, IN_STAGE, 0);
     running.delete(task.id);
   }
 }
 
-/** Handles the abort messages waiting in the port, synchronously (tasks come one at a time). */
-function drainAborts(): void {
+/** Tasks received and not started yet, in order. */
+const queue: ThreadTask[] = [];
+let driving = false;
+/** Answers not sent yet, and the buffers they move. */
+let answers: ThreadAnswer[] = [];
+let moved: ArrayBuffer[] = [];
+/** When the oldest unsent answer was ready (performance.now()). */
+let oldest = 0;
+
+/**
+ * Answers of pipelined tasks (`batch`) go back in batches while more tasks wait here: one
+ * message, and one wake-up of the pool's thread, per batch rather than per task. A batch is sent
+ * once it holds this many answers, once its oldest answer waited {@link ANSWER_WAIT_MS} (checked
+ * after each task: an answer can wait for one more task of its short stage), after an answer
+ * that may not wait, or when no task is left to run.
+ */
+const ANSWER_BATCH = 8;
+const ANSWER_WAIT_MS = 0.5;
+
+function send(): void {
+  if (answers.length === 0) return;
+  const out = answers;
+  const buffers = moved;
+  answers = [];
+  moved = [];
+  parentPort?.postMessage(out, buffers);
+}
+
+function answer(id: number, bytes: Uint8Array, ms: number): void {
+  if (answers.length === 0) oldest = performance.now();
+  answers.push({ id, bytes, ms });
+  moved.push(bytes.buffer as ArrayBuffer);
+}
+
+/** Runs the queued tasks one after the other, taking what arrives on the port between them. */
+async function drive(): Promise<void> {
+  driving = true;
+  try {
+    for (;;) {
+      const task = queue.shift();
+      if (task === undefined) break;
+      if (shared !== undefined) Atomics.store(shared, LAST_STARTED, stageSlot(task.id));
+      const t0 = performance.now();
+      const bytes = await runThreadTask(task);
+      answer(task.id, bytes, performance.now() - t0);
+      // Tasks and aborts that came meanwhile wait in the port: the event loop has not run.
+      drain();
+      if (
+        task.batch !== true ||
+        queue.length === 0 ||
+        answers.length >= ANSWER_BATCH ||
+        performance.now() - oldest >= ANSWER_WAIT_MS
+      ) {
+        send();
+      }
+    }
+  } finally {
+    driving = false;
+    send();
+  }
+}
+
+/** Handles the messages waiting in the port, synchronously. */
+function drain(): void {
   if (parentPort === null) return;
   for (;;) {
     const next = receiveMessageOnPort(parentPort);
     if (next === undefined) return;
-    onMessage(next.message as ThreadTask | AbortMessage);
+    take(next.message as ThreadBatch | AbortMessage);
   }
 }
 
 function onAbort(message: AbortMessage): void {
-  // An attempt that already answered is not running any more: nothing to stop.
-  const controller = running.get(message.id);
-  if (controller === undefined) return;
-  const ack: AbortAck = { id: message.id, ack: true };
-  parentPort?.postMessage(ack);
-  controller.abort(
-    message.abort === 'timeout'
-      ? new TimeoutError(message.message)
-      : new CancelledError(message.message),
-  );
-}
-
-function onMessage(message: ThreadTask | AbortMessage): void {
-  if ('abort' in message) {
-    onAbort(message);
+  const task = running.get(message.id);
+  if (task === undefined) {
+    // Still queued here: it never starts, and its answer goes back at once.
+    const at = queue.findIndex((queued) => queued.id === message.id);
+    if (at < 0) return; // it already answered: nothing to stop
+    queue.splice(at, 1);
+    const ack: AbortAck = { id: message.id, ack: true };
+    parentPort?.postMessage(ack);
+    const bytes = encodeState({ ok: false, error: serializeError(abortError(message)) });
+    answer(message.id, bytes, 0);
+    send();
     return;
   }
-  const id = message.id;
-  void runThreadTask(message).then((bytes) => {
-    const answer: ThreadAnswer = { id, bytes };
-    parentPort?.postMessage(answer, [bytes.buffer as ArrayBuffer]);
-  });
+  const ack: AbortAck = { id: message.id, ack: true };
+  parentPort?.postMessage(ack);
+  task.abort(abortError(message));
+}
+
+function abortError(message: AbortMessage): Error {
+  return message.abort === 'timeout'
+    ? new TimeoutError(message.message)
+    : new CancelledError(message.message);
+}
+
+/** A message of the pool: a batch of tasks joins the queue, an abort applies at once. */
+function take(message: ThreadBatch | AbortMessage): void {
+  if (Array.isArray(message)) {
+    for (const task of message as ThreadBatch) queue.push(task);
+    return;
+  }
+  onAbort(message as AbortMessage);
+}
+
+function onMessage(message: ThreadBatch | AbortMessage): void {
+  take(message);
+  if (!driving && queue.length > 0) void drive();
 }
 
 function isPhys(error: unknown): boolean {

@@ -211,29 +211,24 @@ export class PrometheusMetricsCollector implements MetricsCollector {
 
   /**
    * Nodes that ran back to back and COMPLETED, as columns: what their starts and ends would
-   * count, with the series of a stage taken once per stretch of nodes of that stage.
+   * count, a stretch of nodes of one stage at a time (its series taken once, each histogram
+   * updated by one call).
    */
   onNodeBatch(b: NodeBatchMetric): void {
-    if (b.count === 0) return;
+    const count = b.count;
+    if (count === 0) return;
     const series = this.#run(b.runId, b.pipeline).series;
     const { stages, queueSeconds, durationSeconds } = b;
-    let name = stages[0] as string;
-    let stage = series.stage(name);
-    let queueWait = stage.queueWait();
-    let completed = stage.nodes('COMPLETED');
-    let duration = stage.duration('COMPLETED');
-    for (let k = 0; k < b.count; k++) {
-      const s = stages[k] as string;
-      if (s !== name) {
-        name = s;
-        stage = series.stage(s);
-        queueWait = stage.queueWait();
-        completed = stage.nodes('COMPLETED');
-        duration = stage.duration('COMPLETED');
-      }
-      queueWait.observe(queueSeconds[k] as number);
-      completed.value++;
-      duration.observe(durationSeconds[k] as number);
+    let from = 0;
+    while (from < count) {
+      const name = stages[from] as string;
+      let to = from + 1;
+      while (to < count && stages[to] === name) to++;
+      const stage = series.stage(name);
+      stage.queueWait().observeMany(queueSeconds, from, to);
+      stage.nodes('COMPLETED').value += to - from;
+      stage.duration('COMPLETED').observeMany(durationSeconds, from, to);
+      from = to;
     }
   }
 

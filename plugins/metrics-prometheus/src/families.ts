@@ -37,6 +37,8 @@ export interface HistogramSeries {
   sum: number;
   count: number;
   observe(value: number): void;
+  /** Observes `values[from..to)`: one call, and one update of the sum and count, for a run of values. */
+  observeMany(values: ArrayLike<number>, from: number, to: number): void;
 }
 
 abstract class Family<TChild> {
@@ -159,6 +161,18 @@ export class HistogramFamily extends Family<HistogramSeries> {
         counts[i] = (counts[i] as number) + 1;
         series.sum += value;
         series.count++;
+      },
+      observeMany(values: ArrayLike<number>, from: number, to: number): void {
+        let sum = 0;
+        for (let k = from; k < to; k++) {
+          const value = values[k] as number;
+          let i = 0;
+          while (i < n && value > (bounds[i] as number)) i++;
+          counts[i] = (counts[i] as number) + 1;
+          sum += value;
+        }
+        series.sum += sum;
+        series.count += to - from;
       },
     };
     return series;

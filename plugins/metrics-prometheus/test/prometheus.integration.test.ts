@@ -2,7 +2,8 @@
 // what a user reads back through Prometheus' query API and the Pushgateway's API after a run's
 // events. The events come straight from the test here; tests/integration runs real DAGs.
 import { randomUUID } from 'node:crypto';
-import type { Logger, NodeStatus } from '@phys/core';
+import type { NodeStatus } from '@phys/core';
+import { recordingLogger } from '@phys/testing';
 import { afterAll, expect, it } from 'vitest';
 import { PrometheusMetricsCollector } from '../src/collector.js';
 import { dashboardQueries, expand, guideQueries } from './dashboard.js';
@@ -17,24 +18,6 @@ import {
   query,
   SCRAPED_PORTS,
 } from './services.js';
-
-/** A logger that keeps its warnings, to check what a user would be told. */
-function recordingLogger(): Logger & { warnings: string[] } {
-  const warnings: string[] = [];
-  const logger = {
-    warnings,
-    debug() {},
-    info() {},
-    warn(message: string) {
-      warnings.push(message);
-    },
-    error(message: string) {
-      warnings.push(message);
-    },
-    child: () => logger,
-  };
-  return logger;
-}
 
 /** Feeds a run: `statuses` nodes of stage `solve`, then its end. */
 function run(

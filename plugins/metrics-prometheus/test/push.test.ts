@@ -2,26 +2,9 @@
 // prometheus.integration.test.ts.
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '@phys/core';
+import { recordingLogger } from '@phys/testing';
 import { describe, expect, it } from 'vitest';
 import { PrometheusMetricsCollector } from '../src/collector.js';
-
-function recordingLogger(): Logger & { warnings: string[] } {
-  const warnings: string[] = [];
-  const logger = {
-    warnings,
-    debug() {},
-    info() {},
-    warn(message: string) {
-      warnings.push(message);
-    },
-    error(message: string) {
-      warnings.push(message);
-    },
-    child: () => logger,
-  };
-  return logger;
-}
 
 /** A port on loopback that nothing listens on. */
 async function closedPort(): Promise<number> {

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { open, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   CancelledError,
@@ -25,6 +25,7 @@ import {
 } from '@phys/core';
 import {
   deferred,
+  ensurePrivateDir,
   JobTable,
   jobGrant,
   logTail,
@@ -33,6 +34,7 @@ import {
   safeFileName,
   type TrackedJob,
   taskEnvelopeInit,
+  userWorkRoot,
   writeTaskEnvelope,
 } from '@phys/scheduler-kit';
 import { pickFault, seededRandom } from './faults.js';
@@ -132,6 +134,8 @@ export class MockHpcScheduler implements Scheduler {
     unknownJobCode: 'PHYS_SCHEDULER_MOCK_UNKNOWN_JOB',
   });
   readonly #queue: Job[] = [];
+  /** The check of the default work directory, made once (again after a failure). */
+  #workDirReady: Promise<void> | undefined;
   #seq = 0;
   #closed = false;
 
@@ -146,7 +150,7 @@ export class MockHpcScheduler implements Scheduler {
     }
     this.options = parsed;
     this.configFile = parsed.configFile;
-    this.workDir = parsed.workDir ?? join(tmpdir(), 'phys-mock-hpc');
+    this.workDir = parsed.workDir ?? join(userWorkRoot(), 'mock-hpc');
     this.#cpuPerHost = parsed.cpusPerHost ?? availableParallelism();
     this.#memoryPerHost =
       parsed.memoryPerHost === undefined ? undefined : parseMemory(parsed.memoryPerHost);
@@ -198,6 +202,7 @@ export class MockHpcScheduler implements Scheduler {
         { details: { nodeId: task.nodeId } },
       );
     }
+    if (this.options.workDir === undefined) await this.#ensureWorkDir();
     const jobId = `mock-${++this.#seq}`;
     // Drawn now, in submission order, so faults do not depend on timing.
     const draws = this.options.faults.map(() => this.#random());
@@ -247,6 +252,22 @@ export class MockHpcScheduler implements Scheduler {
       else task.signal.addEventListener('abort', () => void this.cancel(handle), { once: true });
     }
     return handle;
+  }
+
+  /**
+   * The default work directory is under the user's private root (`userWorkRoot`), on a machine
+   * whose temporary directory other users share: the root is created 0700 and refused when it
+   * is a symbolic link or another user's, before anything is written below it.
+   */
+  #ensureWorkDir(): Promise<void> {
+    const elsewhere = 'set `workDir` to a directory of your own';
+    this.#workDirReady ??= ensurePrivateDir(dirname(this.workDir), { elsewhere })
+      .then(() => ensurePrivateDir(this.workDir, { elsewhere }))
+      .catch((error: unknown) => {
+        this.#workDirReady = undefined;
+        throw error;
+      });
+    return this.#workDirReady;
   }
 
   /** The job's status now. */

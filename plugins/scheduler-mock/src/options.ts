@@ -31,7 +31,10 @@ export const mockFaultSchema = z.object({
 export const mockHpcOptionsSchema = z.object({
   /** The `phys.config.*` jobs rebuild stages from (plugin default: the config that loaded it). */
   configFile: z.string().optional(),
-  /** Where task envelopes and job logs go (plugin default: `<cacheDir>/mock-hpc`). */
+  /**
+   * Where task envelopes and job logs go (plugin default: `<cacheDir>/mock-hpc`; without the
+   * plugin, `<tmp>/phys-<uid>/mock-hpc`, created private to the user).
+   */
   workDir: z.string().optional(),
   /** Simulated compute hosts, named `cn01`, `cn02`, ... (default 2). */
   hosts: z.number().int().min(1).default(2),

@@ -8,7 +8,8 @@ export const pbsOptionsSchema = z.object({
   configFile: z.string().optional(),
   /**
    * Where task envelopes, job scripts and logs go. Compute nodes read and write it, so it must
-   * be on a shared filesystem (plugin default: `<cacheDir>/pbs`).
+   * be on a shared filesystem (plugin default: `<cacheDir>/pbs`; without the plugin, `.phys/pbs`
+   * beside `configFile`, created private to the user).
    */
   workDir: z.string().optional(),
   /** Destination queue (`-q`). */

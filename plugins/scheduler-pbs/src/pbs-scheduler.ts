@@ -1,5 +1,4 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   type Logger,
   parseMemory,
@@ -72,7 +71,9 @@ export class PbsScheduler extends BatchQueueScheduler<PbsJobStatus> {
     );
     super(backend, {
       configFile: parsed.configFile,
-      workDir: parsed.workDir ?? join(tmpdir(), 'phys-pbs'),
+      // Like Slurm's: beside the config, where compute nodes see it too; private to the user.
+      workDir: parsed.workDir ?? resolve(dirname(parsed.configFile), join('.phys', 'pbs')),
+      privateWorkDir: parsed.workDir === undefined,
       taskCommand: command,
       codePrefix: 'PHYS_SCHEDULER_PBS',
       logger,

@@ -14,6 +14,7 @@ import {
   ConformanceFail,
   ConformanceSleep,
   conformanceConfigFile,
+  recordingLogger,
   taskCommand,
 } from '@phys/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -66,20 +67,6 @@ function task(nodeId: string, stage: StageRef, extra: Partial<SchedulerTask> = {
     policy: {},
     ...extra,
   };
-}
-
-/** A logger that keeps what it is told, as `phys run` shows it on stderr. */
-function recordingLogger(): Logger & { readonly lines: string[] } {
-  const lines: string[] = [];
-  const logger = {
-    lines,
-    debug: () => undefined,
-    info: (message: string) => void lines.push(`info ${message}`),
-    warn: (message: string) => void lines.push(`warn ${message}`),
-    error: (message: string) => void lines.push(`error ${message}`),
-    child: () => logger,
-  };
-  return logger;
 }
 
 async function vitestUntil(check: () => boolean): Promise<void> {

@@ -90,6 +90,7 @@ export class SlurmScheduler extends BatchQueueScheduler<SlurmJobRecord> {
       resultTimeoutSeconds: parsed.resultTimeout,
       stuckAfterSeconds: parsed.stuckAfter,
       keepWorkDirs: parsed.keepWorkDirs,
+      privateWorkDir: parsed.workDir === undefined,
     });
     this.options = parsed;
     this.#commands = commands;

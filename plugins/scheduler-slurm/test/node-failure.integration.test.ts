@@ -8,14 +8,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  ExecutionStatus,
-  type Logger,
-  resources,
-  type SchedulerTask,
-  type StageRef,
-} from '@phys/core';
-import { taskCommand } from '@phys/testing';
+import { ExecutionStatus, resources, type SchedulerTask, type StageRef } from '@phys/core';
+import { recordingLogger, taskCommand } from '@phys/testing';
 import { afterAll, expect, it } from 'vitest';
 import { SlurmScheduler, type SlurmSchedulerOptions } from '../src/index.js';
 import { Sleep } from './fixtures/stages.js';
@@ -25,20 +19,6 @@ import { describeSlurm, fixtureConfig, tempDir } from './helpers.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SLURM_UP = join(ROOT, 'scripts/services/slurm-up.sh');
 const FAST = { pollInterval: 0.3, maxPollInterval: 2, resultTimeout: 10, batchWindow: 0.05 };
-
-/** A logger that keeps what it is told, as `phys run` shows it on stderr. */
-function recordingLogger(): Logger & { readonly lines: string[] } {
-  const lines: string[] = [];
-  const logger = {
-    lines,
-    debug: () => undefined,
-    info: (message: string) => void lines.push(`info ${message}`),
-    warn: (message: string) => void lines.push(`warn ${message}`),
-    error: (message: string) => void lines.push(`error ${message}`),
-    child: () => logger,
-  };
-  return logger;
-}
 
 /** `scontrol show config` says where slurmd keeps its pid. */
 function slurmdPid(): number {

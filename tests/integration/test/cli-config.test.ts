@@ -17,6 +17,7 @@ describe('phys config', () => {
       expect.objectContaining({ name: 'executor-dag', version: versionOf('@phys/executor-dag') }),
       expect.objectContaining({ name: 'sweep', version: versionOf('@phys/sweep') }),
       expect.objectContaining({ name: 'ml-packager', version: versionOf('@phys/ml-packager') }),
+      expect.objectContaining({ name: 'server', version: versionOf('@phys/server') }),
     ]);
   });
 

@@ -102,6 +102,25 @@ export default defineConfig({
   });
 });
 
+describe('a config that uses @phys/cache-disk', () => {
+  // Its declaration files once named Node's Buffer (entry-file.d.ts, shard-store.d.ts, reached
+  // through the report types index.d.ts exports): "Cannot find name 'Buffer'" without @types/node.
+  it("type-checks without Node type definitions, the plugin's declaration files included", async () => {
+    const errors = await typeErrors(
+      `import { defineConfig } from '@phys/core';
+import cacheDisk, { type GcReport, type LockOwner, SharedDiskCache } from '@phys/cache-disk';
+
+export const report = (r: GcReport, o: LockOwner): string => \`\${r.evicted} \${o.host}\`;
+export const shared = (dir: string) => new SharedDiskCache({ dir });
+export default defineConfig({ plugins: ['executor-dag', cacheDisk({ maxBytes: '1Gi' })] });
+`,
+      [],
+      { skipLibCheck: false },
+    );
+    expect(errors).toEqual([]);
+  });
+});
+
 describe('a misspelled plugin option', () => {
   it('given to the factory is one one-line error that names it', async () => {
     const errors = await typeErrors(

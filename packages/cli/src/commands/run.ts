@@ -6,13 +6,21 @@ import {
   type ExecuteResult,
   ExecutionStatus,
   isFailed,
+  type NamedPipeline,
   type NodeStatus,
   PhysError,
   type PipelineHook,
   type SerializedPhysError,
   UsageError,
 } from '@phys/core';
-import { FileArtifactRecorder, type PhysRuntime } from '@phys/runtime';
+import {
+  type ExecuteContext,
+  FileArtifactRecorder,
+  LocalOrchestrator,
+  type PhysRuntime,
+  type RunOutcome,
+  toJsonSafe,
+} from '@phys/runtime';
 import type { RunOptions } from '../cli.js';
 import type { CliContext } from '../context.js';
 import { exitCodeFor } from '../exit-code-for.js';
@@ -163,21 +171,103 @@ export async function runCommand(
       const declaration = runtime.pipeline(name);
       const runId = randomUUID();
       const policy = Object.keys(overrides).length === 0 ? undefined : overrides;
-      const { report, failure, sinks } =
-        declaration.kind === 'dag'
-          ? await runDagPipeline(ctx, runtime, name, declaration, { ...options, runId, policy })
-          : await runSequential(
-              ctx,
-              runtime,
-              name,
-              declaration.stages.map((stage) => stage.label),
-              { ...options, runId, policy },
-            );
+      const { report, failure, sinks } = await orchestrated(
+        ctx,
+        runtime,
+        name,
+        runId,
+        overrides,
+        (signal) =>
+          declaration.kind === 'dag'
+            ? runDagPipeline(ctx, runtime, name, declaration, {
+                ...options,
+                runId,
+                policy,
+                signal,
+              })
+            : runSequential(
+                ctx,
+                runtime,
+                name,
+                declaration.stages.map((stage) => stage.label),
+                { ...options, runId, policy, signal },
+              ),
+      );
       if (options.json === true) ctx.out(stringify(withNodeErrorsShaped(report, ctx.verbose)));
       else printSummary(ctx, report, runtime, failure, sinks ?? []);
       return report.exitCode;
     }),
   );
+}
+
+/** The record a run of `phys run` leaves, from its report. */
+function runOutcomeOf(report: RunReport): RunOutcome {
+  const outputs = toJsonSafe(report.outputs);
+  return {
+    status: report.status as RunOutcome['status'],
+    durationSeconds: report.durationSeconds,
+    outputs:
+      typeof outputs === 'object' && outputs !== null && !Array.isArray(outputs)
+        ? (outputs as Record<string, unknown>)
+        : outputs === undefined || outputs === null
+          ? {}
+          : { value: outputs },
+    metrics: report.metrics,
+    nodes: report.nodes ?? {},
+    artifacts: {},
+    ...(report.error === undefined ? {} : { error: report.error }),
+  };
+}
+
+/**
+ * Runs `body` as the one run of a {@link LocalOrchestrator} (QUEUED → RUNNING → terminal, as
+ * every orchestrated run), whose execute step is `phys run`'s own: progress, journal, report and
+ * Ctrl-C stay what they are. The run is stopped by the CLI's signal or a cancel of the run.
+ * Errors that are not run failures (config, usage, bugs) are thrown as they were.
+ */
+async function orchestrated(
+  ctx: CliContext,
+  runtime: PhysRuntime,
+  name: string,
+  runId: string,
+  params: Readonly<Record<string, unknown>>,
+  body: (signal: AbortSignal | undefined) => Promise<Outcome>,
+): Promise<Outcome> {
+  let outcome: Outcome | undefined;
+  let thrown: { readonly error: unknown } | undefined;
+  class CliRun extends LocalOrchestrator {
+    protected override async execute(
+      _pipeline: NamedPipeline,
+      _runId: string,
+      context: ExecuteContext,
+    ): Promise<RunOutcome> {
+      const signal =
+        ctx.signal === undefined ? context.signal : AbortSignal.any([ctx.signal, context.signal]);
+      try {
+        outcome = await body(signal);
+      } catch (error) {
+        thrown = { error };
+        throw error;
+      }
+      return runOutcomeOf(outcome.report);
+    }
+  }
+  const orchestrator = new CliRun(runtime);
+  try {
+    const run = await orchestrator.runPipeline(name, {
+      runId,
+      params,
+      trigger: { kind: 'cli' },
+    });
+    await run.waitForCompletion({ timeout: Number.POSITIVE_INFINITY });
+  } finally {
+    await orchestrator.close();
+  }
+  if (thrown !== undefined) throw thrown.error;
+  if (outcome === undefined) {
+    throw new PhysError('PHYS_INTERNAL', `Run '${runId}' of '${name}' ended without a result.`);
+  }
+  return outcome;
 }
 
 /** A report, and what only the human summary needs. */
@@ -213,6 +303,8 @@ function resultsFirst(
 interface RunArgs extends RunOptions {
   readonly runId: string;
   readonly policy: Readonly<Record<string, unknown>> | undefined;
+  /** Stops the run: the CLI's signal, or a cancel of the orchestrated run. */
+  readonly signal: AbortSignal | undefined;
 }
 
 /**
@@ -280,7 +372,7 @@ async function runSequential(
   try {
     const result = await runtime.runPipeline(name, {
       runId: args.runId,
-      ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+      ...(args.signal === undefined ? {} : { signal: args.signal }),
       ...(args.policy === undefined ? {} : { policy: args.policy }),
       hooks,
       ...(args.record === undefined
@@ -311,7 +403,7 @@ async function runSequential(
       throw error;
     }
     // Whatever a stage threw once the run was interrupted, the run was cancelled.
-    const cancelled = error.code === 'PHYS_CANCELLED' || ctx.signal?.aborted === true;
+    const cancelled = error.code === 'PHYS_CANCELLED' || args.signal?.aborted === true;
     // The partial result: what the stages that completed measured, and how each stage ended.
     const metrics: Record<string, number> = {};
     const nodes: Record<string, { status: NodeStatus; attempts: number }> = {};
@@ -369,7 +461,12 @@ async function runDagPipeline(
       progress: args.progress,
       ...(args.record === undefined ? {} : { recordDir: args.record }),
     },
-    { json: args.json === true, title: `phys run ${name}`, runId: args.runId },
+    {
+      json: args.json === true,
+      title: `phys run ${name}`,
+      runId: args.runId,
+      ...(args.signal === undefined ? {} : { signal: args.signal }),
+    },
   );
   const report: RunReport = {
     pipeline: name,

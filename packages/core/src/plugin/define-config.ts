@@ -1,5 +1,6 @@
 import type { LogLevel } from '../logger.js';
 import type { NodeSpec } from '../node-spec.js';
+import type { ScheduleSpec } from '../schedule.js';
 import type { PipelineStage, StageDefinition } from '../stage.js';
 import type { PhysPlugin } from './define-plugin.js';
 
@@ -33,6 +34,8 @@ export interface SequentialPipelineDeclaration {
   /** The initial state, or a function producing it. */
   readonly initialState?: unknown;
   readonly policy?: Readonly<Record<string, unknown>>;
+  /** When `phys serve` starts the pipeline by itself: one schedule or several. */
+  readonly schedule?: ScheduleSpec | readonly ScheduleSpec[];
 }
 
 /** A DAG pipeline declared in the config (run by an executor plugin). @public */
@@ -42,6 +45,8 @@ export interface DagPipelineDeclaration {
   readonly nodes: readonly NodeSpec[];
   readonly initialState?: unknown;
   readonly policy?: Readonly<Record<string, unknown>>;
+  /** When `phys serve` starts the pipeline by itself: one schedule or several. */
+  readonly schedule?: ScheduleSpec | readonly ScheduleSpec[];
 }
 
 /** @public */

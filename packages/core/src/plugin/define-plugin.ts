@@ -1,3 +1,4 @@
+import type { Orchestrator } from '../contracts/orchestrator.js';
 import type { Logger } from '../logger.js';
 import type { NodeSpec } from '../node-spec.js';
 import type { StageRegistry } from '../stage-registry.js';
@@ -219,6 +220,11 @@ export interface CliRuntime {
   resolveAll<T>(token: Token<T>): T[];
   /** Whether some plugin registered `token`. */
   isRegistered<T>(token: Token<T>): boolean;
+  /**
+   * Where whole pipelines are submitted: the `orchestrator` a plugin provides (e.g. a remote
+   * one), else the host's local orchestrator, created on first use.
+   */
+  readonly orchestrator: Orchestrator;
 }
 
 /**

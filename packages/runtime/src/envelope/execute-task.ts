@@ -70,7 +70,11 @@ export async function executeTask(task: ExecuteTaskInput): Promise<PortableResul
   const ctx: StageContext = {
     config: stage.config,
     policy: task.policy,
-    signal: task.signal,
+    // Read when the stage asks for it: a caller may make its signal on first use (a worker
+    // thread does: most stages never look at it, and an AbortSignal is costly to create).
+    get signal() {
+      return task.signal;
+    },
     logger: (task.logger ?? silentLogger).child({ node: nodeId }),
     resources: task.resources,
     artifacts: writer,

@@ -1,0 +1,485 @@
+import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  type ExecutionStatus,
+  PhysError,
+  type RunEvent,
+  type RunFilter,
+  type RunPage,
+  type RunRecord,
+  UsageError,
+} from '@phys/core';
+import type { InsertResult, NewRunEvent, RunStore } from '@phys/runtime';
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from './migrations.js';
+
+/**
+ * When a commit counts as done, in WAL mode:
+ * - `FULL` (default): once the write-ahead log is synced to disk (`fdatasync`), so a change the
+ *   server acknowledged survives a power cut or a kernel crash, not only a crash of the process:
+ *   what SQLite's `PRAGMA synchronous = FULL` guarantees. The store syncs the log itself, on
+ *   libuv's thread pool, once per group commit, so that the event loop goes on serving requests
+ *   while the disk works (SQLite's own sync would block it).
+ * - `NORMAL`: once committed to the log, unsynced (`PRAGMA synchronous = NORMAL`): a process
+ *   crash loses nothing, but a power cut or kernel crash can lose the last commits, runs already
+ *   acknowledged to a client.
+ * @public
+ */
+export type SqliteSynchronous = 'FULL' | 'NORMAL';
+
+/** Options of {@link SqliteRunStore}. @public */
+export interface SqliteRunStoreOptions {
+  /** See {@link SqliteSynchronous}; default `FULL`. */
+  readonly synchronous?: SqliteSynchronous;
+  /** Milliseconds to wait for a lock another connection holds (default 5000). */
+  readonly busyTimeoutMs?: number;
+}
+
+/** One line of a run's log, as {@link SqliteRunStore.logTail} returns it. @public */
+export type RunLogEvent = Extract<RunEvent, { type: 'log' }>;
+
+/** Runs by status, as {@link SqliteRunStore.counts} returns them. @public */
+export type RunCounts = Readonly<Record<ExecutionStatus, number>>;
+
+const datasync = promisify(fdatasync);
+
+const DEFAULT_LIMIT = 50;
+const MAX_LIMIT = 500;
+
+interface RunRow {
+  readonly id: number;
+  readonly record: string;
+  readonly last_seq: number;
+}
+
+/** A queued operation: its body runs inside the next batch's transaction. */
+interface Pending {
+  run(): unknown;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+function storeError(file: string, what: string, error: unknown): PhysError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new PhysError(
+    'PHYS_STORE_FAILED',
+    `The run store ${file} could not ${what}: ${message}. Check that the file is on a local disk with free space and that no other program holds it locked.`,
+    { cause: error, details: { file } },
+  );
+}
+
+function runNotFound(jobId: string): PhysError {
+  return new PhysError(
+    'PHYS_RUN_NOT_FOUND',
+    `No run has job id '${jobId}'. List the runs there are with \`phys runs ls\` (or listRuns()).`,
+    { details: { jobId } },
+  );
+}
+
+function listLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+    throw new UsageError(`A run list takes a limit from 1 to ${MAX_LIMIT}, got ${String(limit)}.`, {
+      details: { limit },
+    });
+  }
+  return limit;
+}
+
+function encodeCursor(id: number): string {
+  return Buffer.from(`s${id}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): number {
+  const id = /^s(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))?.[1];
+  if (id === undefined) {
+    throw new UsageError(
+      `'${cursor}' is not a cursor of this run list. Pass the nextCursor of the previous page unchanged, or leave it out to start from the newest run.`,
+      { details: { cursor } },
+    );
+  }
+  return Number(id);
+}
+
+/**
+ * A `RunStore` (of `@phys/runtime`) in one SQLite file (better-sqlite3), what `phys serve` keeps its runs in:
+ * WAL journal, `synchronous` FULL by default (see {@link SqliteSynchronous}), the schema migrated
+ * on open (`PRAGMA user_version`), tables `runs` and `run_events` (a `seq` per run).
+ *
+ * Every method resolves once its change is committed. Changes asked for in the same turn of the
+ * event loop are committed together in one transaction (one sync for all of them: a group
+ * commit), each in a savepoint of its own, so one failing change does not undo the others.
+ * @public
+ */
+export class SqliteRunStore implements RunStore {
+  /** The database file (absolute). */
+  readonly file: string;
+  readonly #db: Database.Database;
+  readonly #statements: ReturnType<typeof prepare>;
+  readonly #synchronous: SqliteSynchronous;
+  /** The write-ahead log, kept open to sync it (undefined with `NORMAL`). */
+  #walFd: number | undefined;
+  #pending: Pending[] = [];
+  #scheduled = false;
+  #closed = false;
+  /** The sync of the log under way, and the one that follows it (for commits made meanwhile). */
+  #syncing: Promise<void> | undefined;
+  #nextSync: Promise<void> | undefined;
+  /** Batches committed and not yet settled. */
+  readonly #settling = new Set<Promise<void>>();
+
+  /**
+   * Opens (or creates) the store in `file` and migrates its schema. `PHYS_STORE_FAILED` when the
+   * file cannot be opened or was written by a newer version of this package.
+   */
+  constructor(file: string, options: SqliteRunStoreOptions = {}) {
+    this.file = resolve(file);
+    const synchronous = options.synchronous ?? 'FULL';
+    this.#synchronous = synchronous;
+    if (synchronous !== 'FULL' && synchronous !== 'NORMAL') {
+      throw new UsageError(
+        `synchronous must be 'FULL' or 'NORMAL', got ${JSON.stringify(synchronous)}.`,
+      );
+    }
+    try {
+      mkdirSync(dirname(this.file), { recursive: true });
+      this.#db = new Database(this.file);
+    } catch (error) {
+      throw storeError(this.file, 'be opened', error);
+    }
+    try {
+      this.#db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+      const mode = this.#db.pragma('journal_mode = WAL', { simple: true });
+      if (String(mode).toLowerCase() !== 'wal') {
+        throw new Error(`the file system does not support WAL (journal mode stays ${mode})`);
+      }
+      // FULL: the store syncs the log itself after each group commit (see SqliteSynchronous).
+      this.#db.pragma('synchronous = NORMAL');
+      this.#db.pragma('foreign_keys = ON');
+      migrate(this.#db, this.file);
+      this.#statements = prepare(this.#db);
+      // Reading makes SQLite create the log file (if no write did yet).
+      this.#db.prepare('SELECT count(*) FROM runs').get();
+      if (synchronous === 'FULL') this.#walFd = openSync(`${this.file}-wal`, 'r+');
+    } catch (error) {
+      this.#db.close();
+      throw PhysError.is(error) ? error : storeError(this.file, 'be opened', error);
+    }
+  }
+
+  /** The schema version of the file (`PRAGMA user_version`). */
+  get schemaVersion(): number {
+    return this.#db.pragma('user_version', { simple: true }) as number;
+  }
+
+  insert(record: RunRecord, event: NewRunEvent): Promise<InsertResult> {
+    return this.#queue(() => {
+      const s = this.#statements;
+      const existing = s.get.get(record.jobId) as RunRow | undefined;
+      if (existing !== undefined) {
+        return { created: false, record: JSON.parse(existing.record) as RunRecord };
+      }
+      const info = s.insertRun.run({
+        job_id: record.jobId,
+        pipeline: record.pipeline,
+        status: record.status,
+        priority: record.priority,
+        record: JSON.stringify(record),
+      });
+      this.#appendEvents(Number(info.lastInsertRowid), 0, [event]);
+      return { created: true, record: structuredClone(record) };
+    });
+  }
+
+  update(
+    jobId: string,
+    patch: Partial<Omit<RunRecord, 'jobId' | 'pipeline' | 'submittedAt'>>,
+    events: readonly NewRunEvent[] = [],
+  ): Promise<RunRecord> {
+    return this.#queue(() => {
+      const row = this.#row(jobId);
+      const { jobId: _j, pipeline: _p, submittedAt: _s, ...rest } = patch as Partial<RunRecord>;
+      const next: Record<string, unknown> = JSON.parse(row.record);
+      for (const [key, value] of Object.entries(rest)) {
+        // An explicit undefined clears a field (a retried run loses the last attempt's error).
+        if (value === undefined) delete next[key];
+        else next[key] = value;
+      }
+      const record = next as unknown as RunRecord;
+      this.#statements.updateRun.run({
+        id: row.id,
+        status: record.status,
+        priority: record.priority,
+        record: JSON.stringify(record),
+      });
+      this.#appendEvents(row.id, row.last_seq, events);
+      return record;
+    });
+  }
+
+  append(jobId: string, events: readonly NewRunEvent[]): Promise<void> {
+    return this.#queue(() => {
+      const row = this.#row(jobId);
+      this.#appendEvents(row.id, row.last_seq, events);
+    });
+  }
+
+  get(jobId: string): Promise<RunRecord | undefined> {
+    return this.#queue(() => {
+      const row = this.#statements.get.get(jobId) as RunRow | undefined;
+      return row === undefined ? undefined : (JSON.parse(row.record) as RunRecord);
+    });
+  }
+
+  list(filter: RunFilter = {}): Promise<RunPage> {
+    // Bad filters fail at once, not inside a batch.
+    let limit: number;
+    let before: number | undefined;
+    try {
+      limit = listLimit(filter.limit);
+      before = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#queue(() => {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      if (filter.pipeline !== undefined) {
+        where.push('pipeline = ?');
+        args.push(filter.pipeline);
+      }
+      if (filter.status !== undefined) {
+        where.push(`status IN (${filter.status.map(() => '?').join(', ') || 'NULL'})`);
+        args.push(...filter.status);
+      }
+      if (before !== undefined) {
+        where.push('id < ?');
+        args.push(before);
+      }
+      const sql = `SELECT id, record FROM runs ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY id DESC LIMIT ?`;
+      const rows = this.#db.prepare(sql).all(...args, limit + 1) as RunRow[];
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        runs: page.map((r) => JSON.parse(r.record) as RunRecord),
+        ...(rows.length > limit && last !== undefined ? { nextCursor: encodeCursor(last.id) } : {}),
+      };
+    });
+  }
+
+  events(jobId: string, after = 0, limit = 1000): Promise<RunEvent[]> {
+    return this.#queue(() => {
+      const rows = this.#statements.events.all(jobId, Math.max(0, after), Math.max(0, limit)) as {
+        event: string;
+      }[];
+      return rows.map((r) => JSON.parse(r.event) as RunEvent);
+    });
+  }
+
+  byStatus(statuses: readonly RunRecord['status'][]): Promise<RunRecord[]> {
+    return this.#queue(() => {
+      if (statuses.length === 0) return [];
+      const rows = this.#db
+        .prepare(
+          `SELECT record FROM runs WHERE status IN (${statuses.map(() => '?').join(', ')}) ORDER BY priority DESC, id ASC`,
+        )
+        .all(...statuses) as { record: string }[];
+      return rows.map((r) => JSON.parse(r.record) as RunRecord);
+    });
+  }
+
+  /** The last `tail` log events of a run, oldest first (`[]` for an unknown run). */
+  logTail(jobId: string, tail: number): Promise<RunLogEvent[]> {
+    return this.#queue(() => {
+      const rows = this.#statements.logTail.all(jobId, Math.max(0, tail)) as { event: string }[];
+      return rows.reverse().map((r) => JSON.parse(r.event) as RunLogEvent);
+    });
+  }
+
+  /** How many runs the store holds in each status. */
+  counts(): Promise<RunCounts> {
+    return this.#queue(() => {
+      const counts: Record<string, number> = {
+        QUEUED: 0,
+        RUNNING: 0,
+        COMPLETED: 0,
+        FAILED: 0,
+        CANCELLED: 0,
+        TIMEOUT: 0,
+      };
+      for (const row of this.#statements.counts.all() as { status: string; n: number }[]) {
+        counts[row.status] = row.n;
+      }
+      return counts as RunCounts;
+    });
+  }
+
+  /** Commits what is pending, then closes the file. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#flush();
+    this.#closed = true;
+    await Promise.allSettled([...this.#settling]);
+    this.#db.close();
+    if (this.#walFd !== undefined) closeSync(this.#walFd);
+  }
+
+  /** `SqliteSynchronous` of this store. */
+  get synchronous(): SqliteSynchronous {
+    return this.#synchronous;
+  }
+
+  /** Resolves once the log is synced with everything committed before this call. */
+  #sync(): Promise<void> {
+    const fd = this.#walFd;
+    if (fd === undefined) return Promise.resolve();
+    if (this.#syncing === undefined) {
+      const syncing: Promise<void> = datasync(fd).finally(() => {
+        if (this.#syncing === syncing) this.#syncing = undefined;
+      });
+      this.#syncing = syncing;
+      return syncing;
+    }
+    // A sync under way may have started before this commit: the next one covers it.
+    this.#nextSync ??= this.#syncing
+      .catch(() => {})
+      .then(() => {
+        this.#nextSync = undefined;
+        return this.#sync();
+      });
+    return this.#nextSync;
+  }
+
+  #row(jobId: string): RunRow {
+    const row = this.#statements.get.get(jobId) as RunRow | undefined;
+    if (row === undefined) throw runNotFound(jobId);
+    return row;
+  }
+
+  #appendEvents(runId: number, lastSeq: number, events: readonly NewRunEvent[]): void {
+    if (events.length === 0) return;
+    let seq = lastSeq;
+    for (const event of events) {
+      seq += 1;
+      this.#statements.insertEvent.run({
+        run_id: runId,
+        seq,
+        type: event.type,
+        event: JSON.stringify({ ...event, seq }),
+      });
+    }
+    this.#statements.setSeq.run(seq, runId);
+  }
+
+  #queue<T>(run: () => T): Promise<T> {
+    if (this.#closed) {
+      return Promise.reject(
+        new PhysError(
+          'PHYS_STORE_CLOSED',
+          `The run store ${this.file} was closed. Open a new store (and orchestrator) to go on.`,
+        ),
+      );
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  /** Runs every pending operation in one transaction, each in a savepoint, and settles them. */
+  #flush(): void {
+    this.#scheduled = false;
+    const batch = this.#pending;
+    if (batch.length === 0) return;
+    this.#pending = [];
+    const outcomes: { ok: boolean; value: unknown }[] = [];
+    const savepoint = this.#db.transaction((op: Pending) => op.run());
+    const changesBefore = this.#totalChanges();
+    try {
+      this.#db.transaction(() => {
+        for (const op of batch) {
+          try {
+            outcomes.push({ ok: true, value: savepoint(op) });
+          } catch (error) {
+            outcomes.push({ ok: false, value: error });
+          }
+        }
+      })();
+    } catch (error) {
+      // The commit itself failed: nothing of the batch is durable.
+      const failure = storeError(this.file, 'commit', error);
+      for (const op of batch) op.reject(failure);
+      return;
+    }
+    // Nothing is handed out before it is durable: a batch that changed something waits for the
+    // sync of its commit; one that only read waits for a sync under way (it may have read what
+    // that sync makes durable).
+    const wrote = this.#totalChanges() !== changesBefore;
+    const durable = wrote ? this.#sync() : (this.#nextSync ?? this.#syncing ?? Promise.resolve());
+    const settled = durable.then(
+      () => {
+        batch.forEach((op, i) => {
+          const outcome = outcomes[i] as { ok: boolean; value: unknown };
+          if (outcome.ok) op.resolve(outcome.value);
+          else op.reject(outcome.value);
+        });
+      },
+      (error: unknown) => {
+        const failure = storeError(this.file, 'sync its write-ahead log', error);
+        for (const op of batch) op.reject(failure);
+      },
+    );
+    this.#settling.add(settled);
+    void settled.finally(() => this.#settling.delete(settled));
+  }
+
+  #totalChanges(): number {
+    return this.#statements.totalChanges.pluck().get() as number;
+  }
+}
+
+function prepare(db: Database.Database) {
+  return {
+    get: db.prepare('SELECT id, record, last_seq FROM runs WHERE job_id = ?'),
+    insertRun: db.prepare(
+      'INSERT INTO runs (job_id, pipeline, status, priority, record) VALUES (@job_id, @pipeline, @status, @priority, @record)',
+    ),
+    updateRun: db.prepare(
+      'UPDATE runs SET status = @status, priority = @priority, record = @record WHERE id = @id',
+    ),
+    insertEvent: db.prepare(
+      'INSERT INTO run_events (run_id, seq, type, event) VALUES (@run_id, @seq, @type, @event)',
+    ),
+    setSeq: db.prepare('UPDATE runs SET last_seq = ? WHERE id = ?'),
+    events: db.prepare(
+      'SELECT e.event FROM run_events e JOIN runs r ON r.id = e.run_id WHERE r.job_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?',
+    ),
+    logTail: db.prepare(
+      "SELECT e.event FROM run_events e JOIN runs r ON r.id = e.run_id WHERE r.job_id = ? AND e.type = 'log' ORDER BY e.seq DESC LIMIT ?",
+    ),
+    counts: db.prepare('SELECT status, count(*) AS n FROM runs GROUP BY status'),
+    totalChanges: db.prepare('SELECT total_changes()'),
+  };
+}
+
+/** Brings the schema to the newest version, one transaction per step. */
+function migrate(db: Database.Database, file: string): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new PhysError(
+      'PHYS_STORE_FAILED',
+      `The run store ${file} has schema version ${current}, newer than this @phys/server knows (${MIGRATIONS.length}). Upgrade @phys/server, or point --store at another file.`,
+      { details: { file, version: current, known: MIGRATIONS.length } },
+    );
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version] as string);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,69 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { RunEvent, RunFilter, RunPage, RunRecord } from '@phys/core';
+import type { InsertResult, NewRunEvent, RunStore } from '@phys/runtime';
+
+/** Filled in by {@link SubmissionStore.insert} for the submission running in its context. */
+export interface InsertOutcome {
+  created: boolean | undefined;
+}
+
+/**
+ * The store the server's orchestrator writes through: the run store itself, and besides it tells
+ * a `POST /runs` whether its own insert created the run (201) or found it (200). The answer
+ * travels in an `AsyncLocalStorage` context of the request, so concurrent submissions of one run
+ * id each learn their own outcome: exactly one of them created it.
+ */
+export class SubmissionStore implements RunStore {
+  readonly #inner: RunStore;
+  readonly #context = new AsyncLocalStorage<InsertOutcome>();
+
+  constructor(inner: RunStore) {
+    this.#inner = inner;
+  }
+
+  /** Runs `submit` and returns its result with whether its insert created the run. */
+  async track<T>(submit: () => Promise<T>): Promise<{ value: T; created: boolean }> {
+    const outcome: InsertOutcome = { created: undefined };
+    const value = await this.#context.run(outcome, submit);
+    return { value, created: outcome.created === true };
+  }
+
+  async insert(record: RunRecord, event: NewRunEvent): Promise<InsertResult> {
+    const outcome = this.#context.getStore();
+    const result = await this.#inner.insert(record, event);
+    if (outcome !== undefined) outcome.created = result.created;
+    return result;
+  }
+
+  update(
+    jobId: string,
+    patch: Partial<Omit<RunRecord, 'jobId' | 'pipeline' | 'submittedAt'>>,
+    events?: readonly NewRunEvent[],
+  ): Promise<RunRecord> {
+    return this.#inner.update(jobId, patch, events);
+  }
+
+  append(jobId: string, events: readonly NewRunEvent[]): Promise<void> {
+    return this.#inner.append(jobId, events);
+  }
+
+  get(jobId: string): Promise<RunRecord | undefined> {
+    return this.#inner.get(jobId);
+  }
+
+  list(filter?: RunFilter): Promise<RunPage> {
+    return this.#inner.list(filter);
+  }
+
+  events(jobId: string, after?: number, limit?: number): Promise<RunEvent[]> {
+    return this.#inner.events(jobId, after, limit);
+  }
+
+  byStatus(statuses: readonly RunRecord['status'][]): Promise<RunRecord[]> {
+    return this.#inner.byStatus(statuses);
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}

@@ -1,0 +1,4 @@
+import { defineProject, mergeConfig } from 'vitest/config';
+import { sharedProject } from '../../vitest.shared.js';
+
+export default mergeConfig(sharedProject('@phys/orchestrator-remote'), defineProject({}));
