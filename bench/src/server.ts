@@ -10,7 +10,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { silentLogger } from '@phys/core';
 import { RemoteOrchestrator } from '@phys/orchestrator-remote';
 import { createRuntime, LocalOrchestrator, type PhysRuntime } from '@phys/runtime';
-import { type RunningServer, SqliteRunStore, startServer } from '@phys/server';
+import { type RunningServer, SqliteRunStore, startServer } from '@phys/server/node';
 import Database from 'better-sqlite3';
 import Fastify from 'fastify';
 import { check, progress, round } from './common.js';

@@ -21,6 +21,11 @@ export type RunJournalEvent =
       readonly id: string;
       readonly status: NodeStatus;
       readonly metrics?: Readonly<Record<string, number>>;
+    }
+  | {
+      /** A plugin command starts: what the host says when a signal interrupts it. */
+      readonly type: 'command';
+      readonly interruptNotice: string;
     };
 
 let sink: ((event: RunJournalEvent) => void) | undefined;

@@ -33,4 +33,10 @@ export const KNOWN_PLUGIN_COMMANDS: readonly KnownPluginCommand[] = [
     plugin: 'server',
     packageName: '@phys/server',
   },
+  {
+    command: 'schedules',
+    description: 'list, pause, resume and trigger the schedules phys serve fires',
+    plugin: 'server',
+    packageName: '@phys/server',
+  },
 ];

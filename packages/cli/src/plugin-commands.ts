@@ -25,6 +25,7 @@ import {
 } from './cli.js';
 import { createCommandContext } from './command-context.js';
 import type { CliContext } from './context.js';
+import { journal } from './journal.js';
 import { KNOWN_PLUGIN_COMMANDS, type KnownPluginCommand } from './known-plugin-commands.js';
 import { loadFor, loggerFor, withRuntime } from './open-runtime.js';
 
@@ -89,6 +90,14 @@ function checkCommand(plugin: string, index: number, value: unknown): CliCommand
   }
   if (typeof command.load !== 'function') {
     throw invalid(plugin, index, "load must be a function such as () => import('./command.js')");
+  }
+  const notice: unknown = command.interruptNotice;
+  if (notice !== undefined && (typeof notice !== 'string' || !/^[^\n]+$/.test(notice.trim()))) {
+    throw invalid(
+      plugin,
+      index,
+      `interruptNotice must be one line of text such as 'stopping the server', got ${JSON.stringify(notice)}`,
+    );
   }
   return command as CliCommand;
 }
@@ -293,6 +302,9 @@ function addCommand(
       value === undefined ? [] : Array.isArray(value) ? value.map(String) : [String(value)],
     );
     const handler = await loadHandler(contributed);
+    if (spec.interruptNotice !== undefined) {
+      journal({ type: 'command', interruptNotice: spec.interruptNotice.trim() });
+    }
     const code = await withRuntime(
       ctx,
       host,

@@ -97,7 +97,7 @@ export async function runHosted(argv: readonly string[]): Promise<number> {
       worker.postMessage(message);
       ackTimer = setTimeout(() => stop(signal, 'stuck'), CANCEL_ACK_MS);
       process.stderr.write(
-        `\n${signal}: cancelling the run (${signal === 'SIGINT' ? 'press Ctrl-C' : 'send it'} again to stop at once).\n`,
+        `\n${signal}: ${run.interruptNotice} (${signal === 'SIGINT' ? 'press Ctrl-C' : 'send it'} again to stop at once).\n`,
       );
     };
     process.on('SIGINT', onSignal);
@@ -173,8 +173,14 @@ interface JournalNode {
 class RunJournal {
   #run: Extract<RunJournalEvent, { type: 'run' }> | undefined;
   readonly #nodes = new Map<string, JournalNode>();
+  /** What the first signal says the command does about it (a plugin command may say its own). */
+  interruptNotice = 'cancelling the run';
 
   record(event: RunJournalEvent): void {
+    if (event.type === 'command') {
+      this.interruptNotice = event.interruptNotice;
+      return;
+    }
     if (event.type === 'run') {
       this.#run = event;
       this.#nodes.clear();

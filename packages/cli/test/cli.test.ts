@@ -158,6 +158,15 @@ describe('phys run (sequential)', () => {
     const { code, stderr } = await cli(['run', 'nope']);
     expect(code).toBe(64);
     expect(stderr).toMatch(/^error PHYS_USAGE: Unknown pipeline 'nope'.*arith, broken/m);
+    expect(stderr).not.toContain('Did you mean');
+  });
+
+  it('suggests the declared pipeline a misspelled name is close to', async () => {
+    const { code, stderr } = await cli(['run', 'arth']);
+    expect(code).toBe(64);
+    expect(stderr).toMatch(
+      /^error PHYS_USAGE: Unknown pipeline 'arth'\. Did you mean 'arith'\? Pipelines in .*: arith, broken/m,
+    );
   });
 
   it('exits 130 when the run is interrupted', async () => {

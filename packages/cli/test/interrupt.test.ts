@@ -161,3 +161,16 @@ describe('interrupting phys run', () => {
     expect(stderr).toMatch(/stopped at once on the second signal/);
   });
 });
+
+describe('interrupting a plugin command', () => {
+  it('prints the notice the command declares, not the run text, and exits with its code', async () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const { code, stderr } = await interrupt(['hold'], /hold: holding/, [signal]);
+      const again = signal === 'SIGINT' ? 'press Ctrl-C' : 'send it';
+      expect(stderr).toContain(`${signal}: releasing the hold (${again} again to stop at once).`);
+      expect(stderr).not.toContain('cancelling the run');
+      expect(stderr).toMatch(/hold: released/);
+      expect(code).toBe(0);
+    }
+  });
+});

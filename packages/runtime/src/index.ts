@@ -53,3 +53,27 @@ export type {
   RuntimeSource,
 } from './runtime.js';
 export { createRuntime, isPhysRuntime } from './runtime.js';
+export { ManualClock } from './schedules/manual-clock.js';
+// schedules
+export type {
+  MisfirePolicy,
+  OverlapPolicy,
+  ResolvedSchedule,
+  ScheduleHandle,
+} from './schedules/parse-schedule.js';
+export { configSchedules, SCHEDULE_DEFAULTS, schedule } from './schedules/parse-schedule.js';
+export type {
+  ScheduleClock,
+  ScheduleRunnerOptions,
+  ScheduleStatus,
+} from './schedules/schedule-runner.js';
+export { ScheduleRunner, systemClock } from './schedules/schedule-runner.js';
+export type {
+  FireOutcome,
+  ScheduleFire,
+  ScheduleState,
+  ScheduleStore,
+} from './schedules/schedule-store.js';
+export { MemoryScheduleStore } from './schedules/schedule-store.js';
+// "did you mean" for names a user typed (pipelines, plugins, config keys)
+export { closestNames, didYouMean } from './suggest.js';

@@ -6,10 +6,12 @@ import type {
   PipelineDeclaration,
   PipelineStage,
   PluginContext,
+  ScheduleSpec,
   SequentialPipelineDeclaration,
   StageDefinition,
 } from '@phys/core';
 import {
+  ConfigError,
   createConsoleLogger,
   type Logger,
   LoggerToken,
@@ -33,6 +35,8 @@ import { LocalOrchestrator } from './orchestrator/local-orchestrator.js';
 import { runSequentialDeclaration } from './pipeline/run-declared.js';
 import type { PipelineResult, PipelineRunOptions } from './pipeline/sequential-pipeline.js';
 import { type LoadedPlugin, loadPlugins } from './plugin-loader.js';
+import { configSchedules, type ScheduleHandle, schedule } from './schedules/parse-schedule.js';
+import { closestNames, didYouMean } from './suggest.js';
 
 /** What {@link createRuntime} builds from: a {@link LoadedConfig}, or an in-memory config. @public */
 export interface RuntimeSource {
@@ -115,6 +119,18 @@ export interface PhysRuntime {
    * run at a time) and closed by {@link PhysRuntime.dispose}.
    */
   readonly orchestrator: Orchestrator;
+  /**
+   * The schedules `phys serve` fires: those declared under the config's pipelines, then those
+   * added with {@link PhysRuntime.schedule}.
+   */
+  readonly schedules: readonly ScheduleHandle[];
+  /**
+   * Adds a schedule of declared pipeline `pipeline` (either form:
+   * `{ daily: '02:30', timezone: 'Europe/Berlin' }` or `{ scheduleType: 'daily', value: 3 }`)
+   * and returns its handle, which tells its next fire times. `PHYS_USAGE` for an unknown
+   * pipeline; `PHYS_CONFIG_INVALID` for a bad spec or a name another schedule has.
+   */
+  schedule(pipeline: string, spec: ScheduleSpec): ScheduleHandle;
   /**
    * Closes the local orchestrator when one was created (running runs are aborted), disposes
    * plugins in reverse order, then the container. Safe to call twice.
@@ -283,6 +299,11 @@ export async function createRuntime(
   const pipelines = config.pipelines ?? {};
   let disposing: Promise<void> | undefined;
   let local: LocalOrchestrator | undefined;
+  let schedules: ScheduleHandle[] | undefined;
+  const declaredSchedules = (): ScheduleHandle[] => {
+    schedules ??= configSchedules(pipelines);
+    return schedules;
+  };
 
   const runtime: PhysRuntime = {
     config,
@@ -315,9 +336,10 @@ export async function createRuntime(
       const declaration = Object.hasOwn(pipelines, name) ? pipelines[name] : undefined;
       if (declaration === undefined) {
         const known = Object.keys(pipelines).sort();
+        const suggestions = closestNames(name, Object.keys(pipelines));
         throw new UsageError(
-          `Unknown pipeline '${name}'. Pipelines in ${source.filepath ?? 'the config'}: ${known.join(', ') || '(none declared)'}.`,
-          { details: { pipeline: name, known } },
+          `Unknown pipeline '${name}'. ${suggestions.length === 0 ? '' : `${didYouMean(suggestions)} `}Pipelines in ${source.filepath ?? 'the config'}: ${known.join(', ') || '(none declared)'}.`,
+          { details: { pipeline: name, known, suggestions } },
         );
       }
       return declaration;
@@ -349,6 +371,24 @@ export async function createRuntime(
         if (disposing !== undefined) void local.close();
       }
       return local;
+    },
+    get schedules(): readonly ScheduleHandle[] {
+      return Object.freeze([...declaredSchedules()]);
+    },
+    schedule(pipeline: string, spec: ScheduleSpec): ScheduleHandle {
+      runtime.pipeline(pipeline);
+      const handle = schedule(pipeline, spec);
+      const list = declaredSchedules();
+      const taken = list.find((s) => s.name === handle.name);
+      if (taken !== undefined) {
+        throw new ConfigError(
+          'PHYS_CONFIG_INVALID',
+          `Schedule name '${handle.name}' is taken by a schedule of pipeline '${taken.pipeline}'. Give this one a name of its own: { ..., name: '${handle.name}-2' }.`,
+          { issues: [{ path: 'schedule.name', message: `'${handle.name}' is taken` }] },
+        );
+      }
+      list.push(handle);
+      return handle;
     },
     dispose(): Promise<void> {
       disposing ??= (async () => {

@@ -1,4 +1,4 @@
-// "Did you mean" for names a user typed: config keys and plugin names.
+// "Did you mean" for names a user typed: config keys, plugin names and pipelines.
 
 /** Levenshtein distance: insertions, deletions and substitutions, one each. */
 export function editDistance(a: string, b: string): number {
@@ -17,19 +17,39 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The candidate closest to `name` (case-insensitive), if it is close enough to be a typo of it:
- * at most 2 edits, or a quarter of the name's length for longer names. Ties go to the first.
+ * The candidates closest to `name` (case-insensitive) that are close enough to be a typo of it,
+ * closest first, at most `max`: at most 2 edits away, or a quarter of the name's length for
+ * longer names. Ties keep the candidates' order. For "did you mean" hints; see {@link didYouMean}.
+ * @public
  */
-export function closestName(name: string, candidates: Iterable<string>): string | undefined {
+export function closestNames(name: string, candidates: Iterable<string>, max = 3): string[] {
   const limit = Math.max(2, Math.floor(name.length / 4));
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
+  const typed = name.toLowerCase();
+  const close: { candidate: string; distance: number }[] = [];
   for (const candidate of candidates) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (distance > 0 && distance <= limit && distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
+    const distance = editDistance(typed, candidate.toLowerCase());
+    if (distance > 0 && distance <= limit) close.push({ candidate, distance });
   }
-  return best;
+  // Array.prototype.sort is stable: equally close candidates keep their order.
+  return close
+    .sort((a, b) => a.distance - b.distance)
+    .slice(0, max)
+    .map((c) => c.candidate);
+}
+
+/** The candidate closest to `name`, if it is close enough to be a typo of it (see closestNames). */
+export function closestName(name: string, candidates: Iterable<string>): string | undefined {
+  return closestNames(name, candidates, 1)[0];
+}
+
+/**
+ * `Did you mean 'a'?`, `Did you mean 'a' or 'b'?`, `Did you mean 'a', 'b' or 'c'?` for the names
+ * {@link closestNames} found; the empty string for none.
+ * @public
+ */
+export function didYouMean(suggestions: readonly string[]): string {
+  if (suggestions.length === 0) return '';
+  const quoted = suggestions.map((s) => `'${s}'`);
+  const last = quoted.pop() as string;
+  return `Did you mean ${quoted.length === 0 ? last : `${quoted.join(', ')} or ${last}`}?`;
 }

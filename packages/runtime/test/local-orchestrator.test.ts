@@ -219,6 +219,11 @@ describe('LocalOrchestrator', () => {
   it('checks what it is given: pipeline, run id, params, priority, retry policy', async () => {
     const orchestrator = new LocalOrchestrator(await makeRuntime());
     expect(await codeOf(orchestrator.runPipeline('nope'))).toBe('PHYS_PIPELINE_NOT_FOUND');
+    await expect(orchestrator.runPipeline('ad')).rejects.toMatchObject({
+      code: 'PHYS_PIPELINE_NOT_FOUND',
+      message: expect.stringMatching(/^Unknown pipeline 'ad'\. Did you mean 'add'\? Pipelines in /),
+      details: { suggestions: ['add'] },
+    });
     expect(await codeOf(orchestrator.runPipeline('add', { runId: 'has space' }))).toBe(
       'PHYS_USAGE',
     );

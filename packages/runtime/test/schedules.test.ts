@@ -12,9 +12,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { LocalOrchestrator } from '../src/orchestrator/local-orchestrator.js';
 import { MemoryRunStore } from '../src/orchestrator/memory-run-store.js';
+import { SequentialPipeline } from '../src/pipeline/sequential-pipeline.js';
 import { createRuntime, type PhysRuntime } from '../src/runtime.js';
+import { ManualClock } from '../src/schedules/manual-clock.js';
 import { configSchedules, schedule } from '../src/schedules/parse-schedule.js';
-import { type ScheduleClock, ScheduleRunner } from '../src/schedules/schedule-runner.js';
+import { ScheduleRunner } from '../src/schedules/schedule-runner.js';
 import { MemoryScheduleStore } from '../src/schedules/schedule-store.js';
 
 const iso = (d: Date) => d.toISOString();
@@ -151,44 +153,59 @@ describe('a schedule rule', () => {
       }),
     ).toThrow(/schedule name 'nightly' is also used by pipeline 'a'/);
   });
+
+  it('is added on a pipeline object and on a runtime, which serve then fires', async () => {
+    const Noop = defineStage({
+      name: 'test/noop3',
+      config: z.object({}),
+      process: (s: number) => ({ state: s }),
+    });
+    const pipeline = new SequentialPipeline([Noop({})], { name: 'calibrate' });
+    const weekly = pipeline.schedule({ scheduleType: 'weekly', value: 'MON:09:00' });
+    expect(weekly).toMatchObject({
+      name: 'calibrate',
+      pipeline: 'calibrate',
+      pattern: '0 9 * * 1',
+    });
+    expect(() => new SequentialPipeline([Noop({})]).schedule({ daily: '02:00' })).toThrow(
+      expect.objectContaining({ code: 'PHYS_USAGE' }),
+    );
+
+    const runtime = await createRuntime(
+      {
+        config: {
+          stages: [Noop],
+          pipelines: {
+            calibrate: { stages: [Noop({})], schedule: { daily: '02:30', name: 'nightly' } },
+          },
+        },
+        configDir: process.cwd(),
+      },
+      { logger: silentLogger },
+    );
+    try {
+      const added = runtime.schedule('calibrate', { scheduleType: 'hourly', value: 15 });
+      expect(added.nextFireTimes(1, new Date('2026-12-07T00:00:00Z'))).toEqual([
+        new Date('2026-12-07T00:15:00Z'),
+      ]);
+      expect(runtime.schedules.map((s) => s.name)).toEqual(['nightly', 'calibrate']);
+      expect(() => runtime.schedule('calibrate', { daily: '03:00' })).toThrow(
+        /'calibrate' is taken/,
+      );
+      expect(() => runtime.schedule('calibrat', { daily: '03:00' })).toThrow(
+        expect.objectContaining({ code: 'PHYS_USAGE' }),
+      );
+      expect(() => runtime.schedule('calibrate', { daily: '3am', name: 'early' })).toThrow(
+        expect.objectContaining({ code: 'PHYS_CONFIG_INVALID' }),
+      );
+      expect(runtime.schedules).toHaveLength(2);
+    } finally {
+      await runtime.dispose();
+    }
+  });
 });
 
 // ----- the runner ------------------------------------------------------------------------------
-
-/** A clock the test moves; timers fire only when the test advances to them. */
-class TestClock implements ScheduleClock {
-  #now: number;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-  #next = 0;
-  constructor(start: string) {
-    this.#now = Date.parse(start);
-  }
-  now(): number {
-    return this.#now;
-  }
-  set(at: string | number): void {
-    this.#now = typeof at === 'string' ? Date.parse(at) : at;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.#next;
-    this.#timers.set(id, { at: this.#now + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.#timers.delete(handle as number);
-  }
-  /** Moves to the earliest timer at or before `limit` and fires it; false when there is none. */
-  fireNext(limit: number): boolean {
-    let first: [number, { at: number; fn: () => void }] | undefined;
-    for (const entry of this.#timers)
-      if (first === undefined || entry[1].at < first[1].at) first = entry;
-    if (first === undefined || first[1].at > limit) return false;
-    this.#timers.delete(first[0]);
-    this.#now = Math.max(this.#now, first[1].at);
-    first[1].fn();
-    return true;
-  }
-}
 
 const Count = defineStage({
   name: 'test/count',
@@ -260,7 +277,7 @@ async function settle(orchestrator: LocalOrchestrator, runs: MemoryRunStore): Pr
 
 /** Drives the runner's own timers through [now, end], letting runs finish between fires. */
 async function runUntil(
-  clock: TestClock,
+  clock: ManualClock,
   runner: ScheduleRunner,
   end: string,
   after?: () => Promise<void>,
@@ -282,7 +299,7 @@ describe('the schedule runner', () => {
       weekly: { weekly: 'thu 18:00' },
       cron: { cron: '*/20 * * * *' },
     });
-    const clock = new TestClock('2026-12-07T00:00:00Z');
+    const clock = new ManualClock('2026-12-07T00:00:00Z');
     const runner = new ScheduleRunner({
       schedules,
       store,
@@ -291,7 +308,7 @@ describe('the schedule runner', () => {
       logger: silentLogger,
     });
     await runUntil(clock, runner, '2026-12-14T00:00:00Z', () => settle(orchestrator, runs));
-    runner.stop();
+    await runner.stop();
     const all = await allRuns(runs);
     const by = (name: string) =>
       all.filter((r) => r.trigger.kind === 'schedule' && r.trigger.schedule === name);
@@ -312,7 +329,7 @@ describe('the schedule runner', () => {
     expect(by('daily').map((r) => (r.trigger as { fireTime: string }).fireTime)[0]).toBe(
       '2026-12-07T01:30:00.000Z',
     );
-  });
+  }, 180_000); // ~700 runs through a real orchestrator
 
   it('after a restart between the claim and the start, starts the run once', async () => {
     const { runs, store, orchestrator, schedules } = await setup({ nightly: { daily: '02:30' } });
@@ -325,7 +342,7 @@ describe('the schedule runner', () => {
       jobId: 'nightly-20261207T023000Z',
       claimedAt: '2026-12-07T02:30:00.100Z',
     });
-    const clock = new TestClock('2026-12-07T02:30:05Z');
+    const clock = new ManualClock('2026-12-07T02:30:05Z');
     const restarted = new ScheduleRunner({
       schedules,
       store,
@@ -335,7 +352,7 @@ describe('the schedule runner', () => {
     });
     await restarted.start();
     await restarted.tick();
-    restarted.stop();
+    await restarted.stop();
     // And once more, as if it restarted again after starting the run.
     const again = new ScheduleRunner({
       schedules,
@@ -345,7 +362,7 @@ describe('the schedule runner', () => {
       logger: silentLogger,
     });
     await again.start();
-    again.stop();
+    await again.stop();
     await settle(orchestrator, runs);
     const all = await allRuns(runs);
     expect(all.map((r) => r.jobId)).toEqual(['nightly-20261207T023000Z']);
@@ -356,7 +373,7 @@ describe('the schedule runner', () => {
     const shared = { runs: new MemoryRunStore(), schedules: new MemoryScheduleStore() };
     const a = await setup({ often: { cron: '*/5 * * * *' } }, shared);
     const b = await setup({ often: { cron: '*/5 * * * *' } }, shared);
-    const clock = new TestClock('2026-12-07T00:00:00Z');
+    const clock = new ManualClock('2026-12-07T00:00:00Z');
     const ra = new ScheduleRunner({ ...a, clock, logger: silentLogger });
     const rb = new ScheduleRunner({ ...b, clock, logger: silentLogger });
     await Promise.all([ra.start(), rb.start()]);
@@ -366,8 +383,8 @@ describe('the schedule runner', () => {
       await settle(a.orchestrator, shared.runs);
       await settle(b.orchestrator, shared.runs);
     }
-    ra.stop();
-    rb.stop();
+    await ra.stop();
+    await rb.stop();
     const all = await allRuns(shared.runs);
     expect(all).toHaveLength(24);
     expect(new Set(all.map((r) => r.jobId)).size).toBe(24);
@@ -378,7 +395,7 @@ describe('the schedule runner', () => {
       once: { hourly: { minute: 0 }, name: 'once', misfire: 'runOnce' },
       none: { hourly: { minute: 0 }, name: 'none', misfire: 'skip' },
     });
-    const clock = new TestClock('2026-12-07T00:00:30Z');
+    const clock = new ManualClock('2026-12-07T00:00:30Z');
     const runner = new ScheduleRunner({
       schedules,
       store,
@@ -387,7 +404,7 @@ describe('the schedule runner', () => {
       logger: silentLogger,
     });
     await runner.start(); // first seen: no backfill
-    runner.stop();
+    await runner.stop();
     // Down for a day; back 30 minutes after the hour.
     clock.set('2026-12-08T00:30:00Z');
     const back = new ScheduleRunner({
@@ -416,7 +433,7 @@ describe('the schedule runner', () => {
     // The next fire is on time for both.
     clock.set('2026-12-08T01:00:01Z');
     await back.tick();
-    back.stop();
+    await back.stop();
     await settle(orchestrator, runs);
     all = await allRuns(runs);
     expect(all.map((r) => r.jobId).sort()).toEqual([
@@ -433,7 +450,7 @@ describe('the schedule runner', () => {
       slowAllow: { cron: '*/10 * * * *', name: 'allow', overlap: 'allow' },
     });
     closeGate();
-    const clock = new TestClock('2026-12-07T00:00:30Z');
+    const clock = new ManualClock('2026-12-07T00:00:30Z');
     const runner = new ScheduleRunner({
       schedules,
       store,
@@ -456,7 +473,7 @@ describe('the schedule runner', () => {
     await settle(orchestrator, runs);
     clock.set('2026-12-07T00:30:01Z');
     await runner.tick();
-    runner.stop();
+    await runner.stop();
     await settle(orchestrator, runs);
     expect(await fires('queue')).toEqual(['launched', 'launched', 'skipped-overlap']);
     const all = await allRuns(runs);
@@ -467,7 +484,7 @@ describe('the schedule runner', () => {
 
   it('keeps a pause across restarts, does not catch up what fell in it, and triggers by hand', async () => {
     const { runs, store, orchestrator, schedules } = await setup({ nightly: { daily: '02:30' } });
-    const clock = new TestClock('2026-12-07T00:00:00Z');
+    const clock = new ManualClock('2026-12-07T00:00:00Z');
     const runner = new ScheduleRunner({
       schedules,
       store,
@@ -477,7 +494,7 @@ describe('the schedule runner', () => {
     });
     await runner.start();
     expect((await runner.pause('nightly')).nextFireTimes).toEqual([]);
-    runner.stop();
+    await runner.stop();
     clock.set('2026-12-09T12:00:00Z');
     const restarted = new ScheduleRunner({
       schedules,
@@ -502,7 +519,7 @@ describe('the schedule runner', () => {
     expect(await allRuns(runs)).toHaveLength(1); // the paused days are not caught up
     clock.set('2026-12-10T02:30:00Z');
     await restarted.tick();
-    restarted.stop();
+    await restarted.stop();
     await settle(orchestrator, runs);
     expect((await allRuns(runs)).map((r) => r.jobId)[1]).toBe('nightly-20261210T023000Z');
     await expect(restarted.pause('nope')).rejects.toMatchObject({

@@ -6,12 +6,19 @@ import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
 import type { Logger, PipelineDeclaration, RetryPolicy, RunEvent } from '@phys/core';
-import type { LocalOrchestrator } from '@phys/runtime';
+import {
+  closestNames,
+  didYouMean,
+  type LocalOrchestrator,
+  type ScheduleRunner,
+} from '@phys/runtime';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { TokenSet } from './auth.js';
+import { registerDashboard } from './dashboard/register-dashboard.js';
 import { errorResponse, HttpError, invalidRequest, zodIssues } from './http-error.js';
 import { openApiDocument } from './openapi.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import {
   eventsQuerySchema,
   listQuerySchema,
@@ -35,6 +42,8 @@ export interface AppParts {
   /** The store the orchestrator writes through (says whether a submission created its run). */
   readonly submissions: SubmissionStore;
   readonly pipelines: Readonly<Record<string, PipelineDeclaration>>;
+  /** The server's schedules (the `/schedules` routes). */
+  readonly schedules: ScheduleRunner;
   /** Accepted tokens; none means the API is open (allowed on loopback only). */
   readonly tokens: TokenSet;
   readonly bodyLimit: number;
@@ -122,12 +131,20 @@ export function buildApp(parts: AppParts): App {
     });
   }
 
+  const dashboard = registerDashboard(fastify, {
+    ...parts,
+    apiPrefix: API_PREFIX,
+    secure: parts.https !== undefined,
+  });
   fastify.addHook('onRequest', async (request, reply) => {
     if (tokens.size === 0) return;
     const path = request.url.split('?', 1)[0];
     if (path === `${API_PREFIX}/health`) return;
+    // The dashboard's pages and login hold no data; everything else is the API's.
+    if (path !== API_PREFIX && !path?.startsWith(`${API_PREFIX}/`)) return;
     if (parts.cors !== false && request.method === 'OPTIONS') return;
     if (tokens.accepts(request.headers.authorization)) return;
+    if (dashboard.accepts(request)) return;
     const { status, body } = errorResponse(
       new HttpError(
         401,
@@ -246,11 +263,12 @@ export function buildApp(parts: AppParts): App {
       }
       if (!Object.hasOwn(pipelines, body.pipeline)) {
         const known = Object.keys(pipelines);
+        const suggestions = closestNames(body.pipeline, known);
         throw new HttpError(
           404,
           'PHYS_PIPELINE_NOT_FOUND',
-          `This server has no pipeline '${body.pipeline}'. ${known.length === 0 ? 'Its config declares none.' : `It has: ${known.join(', ')}.`} See GET ${API_PREFIX}/pipelines.`,
-          { details: { pipeline: body.pipeline, pipelines: known } },
+          `This server has no pipeline '${body.pipeline}'. ${suggestions.length === 0 ? '' : `${didYouMean(suggestions)} `}${known.length === 0 ? 'Its config declares none.' : `It has: ${known.join(', ')}.`} See GET ${API_PREFIX}/pipelines.`,
+          { details: { pipeline: body.pipeline, pipelines: known, suggestions } },
         );
       }
       const runId = body.runId ?? key ?? randomUUID();
@@ -375,6 +393,9 @@ export function buildApp(parts: AppParts): App {
     });
   };
   void fastify.register(routes, { prefix: API_PREFIX });
+  void fastify.register(async (api) => scheduleRoutes(api, parts.schedules, API_PREFIX), {
+    prefix: API_PREFIX,
+  });
 
   return {
     fastify,

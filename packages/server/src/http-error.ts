@@ -71,6 +71,7 @@ function statusOf(error: PhysError): number {
   switch (error.code) {
     case 'PHYS_RUN_NOT_FOUND':
     case 'PHYS_PIPELINE_NOT_FOUND':
+    case 'PHYS_SCHEDULE_NOT_FOUND':
     case 'PHYS_NOT_FOUND':
       return 404;
     case 'PHYS_RUN_CONFLICT':

@@ -24,4 +24,20 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (run_id, seq)
    ) WITHOUT ROWID;
    CREATE INDEX run_events_by_type ON run_events (run_id, type, seq);`,
+  // 2: schedules: one row per claimed fire time (the exactly-once lock) and a schedule's state.
+  `CREATE TABLE schedule_fires (
+     schedule TEXT NOT NULL,
+     fire_time TEXT NOT NULL,
+     outcome TEXT NOT NULL,
+     job_id TEXT,
+     missed INTEGER,
+     manual INTEGER NOT NULL DEFAULT 0,
+     claimed_at TEXT NOT NULL,
+     PRIMARY KEY (schedule, fire_time)
+   ) WITHOUT ROWID;
+   CREATE TABLE schedule_state (
+     schedule TEXT PRIMARY KEY,
+     paused INTEGER,
+     since TEXT
+   ) WITHOUT ROWID;`,
 ];

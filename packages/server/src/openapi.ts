@@ -1,6 +1,7 @@
 // The OpenAPI 3.1 document of the API, generated from the zod schemas the routes parse with
 // (zod 4's own JSON Schema output, which is the dialect OpenAPI 3.1 uses).
 import { z } from 'zod';
+import { DASHBOARD_COMPONENTS, DASHBOARD_PATHS } from './dashboard/openapi-paths.js';
 import {
   cancelSchema,
   errorBodySchema,
@@ -13,8 +14,11 @@ import {
   runEventSchema,
   runPageSchema,
   runRecordSchema,
+  scheduleSchema,
+  schedulesSchema,
   serializedErrorSchema,
   submitBodySchema,
+  triggerSchema,
 } from './schemas.js';
 
 const COMPONENTS: Record<string, z.ZodType> = {
@@ -31,6 +35,10 @@ const COMPONENTS: Record<string, z.ZodType> = {
   Pipelines: pipelinesSchema,
   CancelResult: cancelSchema,
   Logs: logsSchema,
+  Schedule: scheduleSchema,
+  Schedules: schedulesSchema,
+  TriggerResult: triggerSchema,
+  ...DASHBOARD_COMPONENTS,
 };
 
 type Json = Record<string, unknown>;
@@ -62,6 +70,14 @@ const error = (description: string) => json('Error', description);
 const UNAUTHORIZED = { '401': error('No valid bearer token (PHYS_UNAUTHORIZED)') };
 const NOT_FOUND = { '404': error('No run with this job id (PHYS_RUN_NOT_FOUND)') };
 const INVALID = { '400': error('A malformed request; `issues` says where (PHYS_REQUEST_INVALID)') };
+const NO_SCHEDULE = { '404': error('No schedule of this name (PHYS_SCHEDULE_NOT_FOUND)') };
+const NAME = {
+  name: 'name',
+  in: 'path',
+  required: true,
+  description: "The schedule's name",
+  schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' },
+};
 const ID = {
   name: 'id',
   in: 'path',
@@ -229,6 +245,54 @@ export function openApiDocument(version: string): Record<string, unknown> {
           },
         },
       },
+      '/schedules': {
+        get: {
+          summary: "The config's schedules: next fire times, last fire, last run and its status",
+          responses: { '200': json('Schedules', 'Every schedule'), ...UNAUTHORIZED },
+        },
+      },
+      '/schedules/{name}': {
+        get: {
+          summary: 'A schedule',
+          parameters: [NAME],
+          responses: { '200': json('Schedule', 'The schedule'), ...UNAUTHORIZED, ...NO_SCHEDULE },
+        },
+      },
+      '/schedules/{name}/pause': {
+        post: {
+          summary: 'Pause a schedule (persisted in the run store): it fires no more until resumed',
+          parameters: [NAME],
+          responses: {
+            '200': json('Schedule', 'The schedule, paused'),
+            ...UNAUTHORIZED,
+            ...NO_SCHEDULE,
+          },
+        },
+      },
+      '/schedules/{name}/resume': {
+        post: {
+          summary:
+            'Resume a schedule: it fires from now on; fires that fell in the pause are not caught up',
+          parameters: [NAME],
+          responses: {
+            '200': json('Schedule', 'The schedule, resumed'),
+            ...UNAUTHORIZED,
+            ...NO_SCHEDULE,
+          },
+        },
+      },
+      '/schedules/{name}/trigger': {
+        post: {
+          summary: "Start the schedule's pipeline now, with its params (paused or not)",
+          parameters: [NAME],
+          responses: {
+            '201': json('TriggerResult', 'The run started; Location is its URL'),
+            ...UNAUTHORIZED,
+            ...NO_SCHEDULE,
+          },
+        },
+      },
+      ...DASHBOARD_PATHS,
     },
     components: {
       schemas: componentSchemas(),

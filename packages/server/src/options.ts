@@ -40,6 +40,11 @@ export const serverOptionsSchema = z.strictObject({
     .default(false),
   /** HTTPS with this certificate and key (PEM file paths, relative to the config's directory). */
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  /**
+   * Fire the schedules of the config's pipelines (default true). Any number of servers may share
+   * one store with schedules on: each fire time is claimed in the store once.
+   */
+  schedules: z.boolean().default(true),
   /** SQLite durability (default FULL; see the README). */
   synchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
 });

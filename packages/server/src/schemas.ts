@@ -211,3 +211,42 @@ export const logsSchema = z.object({
     }),
   ),
 });
+
+const fireSchema = z.object({
+  fireTime: z.string().meta({ format: 'date-time', description: 'The fire time (UTC)' }),
+  outcome: z.enum(['launched', 'queued', 'skipped-overlap', 'skipped-misfire']),
+  runId: z.string().optional().meta({ description: 'The job id of the run it started' }),
+  status: executionStatusSchema.optional(),
+  missed: z
+    .number()
+    .int()
+    .optional()
+    .meta({ description: 'Missed fire times it stands for besides its own (misfire runOnce)' }),
+  manual: z.boolean().optional().meta({ description: 'Started by hand (trigger)' }),
+});
+export const scheduleSchema = z.object({
+  name: z.string(),
+  pipeline: z.string(),
+  spec: z.string().meta({ description: 'The rule in words, e.g. "daily at 02:30"' }),
+  pattern: z.string().meta({ description: 'The cron pattern it stands for' }),
+  timezone: z.string(),
+  paused: z.boolean(),
+  misfire: z.enum(['skip', 'runOnce']),
+  overlap: z.enum(['skip', 'queue', 'allow']),
+  maxLatenessSeconds: z.number(),
+  nextFireTimes: z
+    .array(z.string())
+    .meta({ description: 'The next five fire times (UTC); none while paused' }),
+  lastFire: fireSchema.nullable().meta({ description: 'The newest fire, whatever became of it' }),
+  lastRun: fireSchema
+    .nullable()
+    .meta({ description: 'The newest fire that started a run, with its status' }),
+});
+export const schedulesSchema = z.object({ schedules: z.array(scheduleSchema) });
+export const scheduleNameSchema = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, {
+  message: "must be 1 to 128 letters, digits, '.', '_' or '-'",
+});
+export const triggerSchema = z.object({
+  runId: z.string().meta({ description: 'The job id of the run started' }),
+  run: runRecordSchema,
+});

@@ -10,7 +10,15 @@ import {
   type RunRecord,
   UsageError,
 } from '@phys/core';
-import type { InsertResult, NewRunEvent, RunStore } from '@phys/runtime';
+import type {
+  FireOutcome,
+  InsertResult,
+  NewRunEvent,
+  RunStore,
+  ScheduleFire,
+  ScheduleState,
+  ScheduleStore,
+} from '@phys/runtime';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
 
@@ -46,6 +54,28 @@ const datasync = promisify(fdatasync);
 
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 500;
+
+interface FireRow {
+  readonly schedule: string;
+  readonly fire_time: string;
+  readonly outcome: FireOutcome;
+  readonly job_id: string | null;
+  readonly missed: number | null;
+  readonly manual: number;
+  readonly claimed_at: string;
+}
+
+function fireOf(row: FireRow): ScheduleFire {
+  return {
+    schedule: row.schedule,
+    fireTime: row.fire_time,
+    outcome: row.outcome,
+    ...(row.job_id === null ? {} : { jobId: row.job_id }),
+    ...(row.missed === null ? {} : { missed: row.missed }),
+    ...(row.manual === 1 ? { manual: true } : {}),
+    claimedAt: row.claimed_at,
+  };
+}
 
 interface RunRow {
   readonly id: number;
@@ -105,14 +135,17 @@ function decodeCursor(cursor: string): number {
 /**
  * A `RunStore` (of `@phys/runtime`) in one SQLite file (better-sqlite3), what `phys serve` keeps its runs in:
  * WAL journal, `synchronous` FULL by default (see {@link SqliteSynchronous}), the schema migrated
- * on open (`PRAGMA user_version`), tables `runs` and `run_events` (a `seq` per run).
+ * on open (`PRAGMA user_version`), tables `runs` and `run_events` (a `seq` per run). It is the
+ * `ScheduleStore` of the server's schedules too (tables `schedule_fires`, whose primary key
+ * `(schedule, fire_time)` makes a fire claimable once across every process on the file, and
+ * `schedule_state`), so a fire and the run it starts are committed to the same file.
  *
  * Every method resolves once its change is committed. Changes asked for in the same turn of the
  * event loop are committed together in one transaction (one sync for all of them: a group
  * commit), each in a savepoint of its own, so one failing change does not undo the others.
  * @public
  */
-export class SqliteRunStore implements RunStore {
+export class SqliteRunStore implements RunStore, ScheduleStore {
   /** The database file (absolute). */
   readonly file: string;
   readonly #db: Database.Database;
@@ -316,6 +349,58 @@ export class SqliteRunStore implements RunStore {
   }
 
   /** Commits what is pending, then closes the file. Safe to call twice. */
+  claimFire(fire: ScheduleFire): Promise<boolean> {
+    return this.#queue(
+      () =>
+        this.#statements.claimFire.run({
+          schedule: fire.schedule,
+          fire_time: fire.fireTime,
+          outcome: fire.outcome,
+          job_id: fire.jobId ?? null,
+          missed: fire.missed ?? null,
+          manual: fire.manual === true ? 1 : 0,
+          claimed_at: fire.claimedAt,
+        }).changes === 1,
+    );
+  }
+
+  promoteFire(schedule: string, fireTime: string, jobId: string): Promise<boolean> {
+    return this.#queue(
+      () =>
+        this.#statements.promoteFire.run({ schedule, fire_time: fireTime, job_id: jobId })
+          .changes === 1,
+    );
+  }
+
+  fires(schedule: string, limit = 20): Promise<ScheduleFire[]> {
+    return this.#queue(() =>
+      (this.#statements.fires.all(schedule, limit) as FireRow[]).map(fireOf),
+    );
+  }
+
+  getScheduleState(schedule: string): Promise<ScheduleState | undefined> {
+    return this.#queue(() => {
+      const row = this.#statements.scheduleState.get(schedule) as
+        | { paused: number | null; since: string | null }
+        | undefined;
+      if (row === undefined) return undefined;
+      return {
+        ...(row.paused === null ? {} : { paused: row.paused === 1 }),
+        ...(row.since === null ? {} : { since: row.since }),
+      };
+    });
+  }
+
+  setScheduleState(schedule: string, state: ScheduleState): Promise<void> {
+    return this.#queue(() => {
+      this.#statements.setScheduleState.run({
+        schedule,
+        paused: state.paused === undefined ? null : state.paused ? 1 : 0,
+        since: state.since ?? null,
+      });
+    });
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#flush();
@@ -463,6 +548,19 @@ function prepare(db: Database.Database) {
     ),
     counts: db.prepare('SELECT status, count(*) AS n FROM runs GROUP BY status'),
     totalChanges: db.prepare('SELECT total_changes()'),
+    claimFire: db.prepare(
+      'INSERT OR IGNORE INTO schedule_fires (schedule, fire_time, outcome, job_id, missed, manual, claimed_at) VALUES (@schedule, @fire_time, @outcome, @job_id, @missed, @manual, @claimed_at)',
+    ),
+    promoteFire: db.prepare(
+      "UPDATE schedule_fires SET outcome = 'launched', job_id = @job_id WHERE schedule = @schedule AND fire_time = @fire_time AND outcome = 'queued'",
+    ),
+    fires: db.prepare(
+      'SELECT * FROM schedule_fires WHERE schedule = ? ORDER BY fire_time DESC LIMIT ?',
+    ),
+    scheduleState: db.prepare('SELECT paused, since FROM schedule_state WHERE schedule = ?'),
+    setScheduleState: db.prepare(
+      'INSERT INTO schedule_state (schedule, paused, since) VALUES (@schedule, @paused, @since) ON CONFLICT (schedule) DO UPDATE SET paused = excluded.paused, since = excluded.since',
+    ),
   };
 }
 

@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { ConfigError, formatIssues, PhysError } from '@phys/core';
-import { LocalOrchestrator, type PhysRuntime, type RecoveryReport } from '@phys/runtime';
+import {
+  LocalOrchestrator,
+  type PhysRuntime,
+  type RecoveryReport,
+  type ScheduleClock,
+  ScheduleRunner,
+} from '@phys/runtime';
 import { buildApp } from './app.js';
 import { TokenSet } from './auth.js';
 import { zodIssues } from './http-error.js';
@@ -38,6 +44,8 @@ export interface RunningServer {
   readonly orchestrator: LocalOrchestrator;
   /** The run store (closed by {@link RunningServer.close}). */
   readonly store: SqliteRunStore;
+  /** The schedules it fires (none fire with the `schedules: false` option). */
+  readonly schedules: ScheduleRunner;
   /**
    * Stops: answers 503 on /ready, ends event streams, stops listening, aborts running runs and
    * leaves them RUNNING in the store (the next start resumes them), keeps queued runs QUEUED,
@@ -50,6 +58,13 @@ export interface RunningServer {
 export interface StartServerOptions {
   /** Where `PHYS_SERVER_TOKENS` is read (default `process.env`). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The schedules' clock and timers (default the process's); tests pass one they move. */
+  readonly clock?: ScheduleClock;
+  /**
+   * Longest wait in ms between two checks of the schedules (default 30,000): how soon a pause or
+   * resume made through another server on the same store is seen.
+   */
+  readonly scheduleCheckMs?: number;
 }
 
 function resolveOptions(options: ServerOptions): ResolvedServerOptions {
@@ -89,7 +104,7 @@ function readPem(file: string, what: string): Buffer {
 export async function startServer(
   runtime: PhysRuntime,
   options: ServerOptions = {},
-  { env = process.env }: StartServerOptions = {},
+  { env = process.env, clock, scheduleCheckMs }: StartServerOptions = {},
 ): Promise<RunningServer> {
   const resolved = resolveOptions(options);
   const tokens = tokensFrom(resolved.tokens, env);
@@ -123,6 +138,7 @@ export async function startServer(
   const store = new SqliteRunStore(storeFile, { synchronous: resolved.synchronous });
   const submissions = new SubmissionStore(store);
   let orchestrator: LocalOrchestrator | undefined;
+  let schedules: ScheduleRunner | undefined;
   try {
     orchestrator = new LocalOrchestrator(runtime, {
       store: submissions,
@@ -131,11 +147,20 @@ export async function startServer(
       logger,
     });
     const recovery = await orchestrator.recover();
+    schedules = new ScheduleRunner({
+      schedules: runtime.schedules,
+      store,
+      orchestrator,
+      logger: logger.child({ component: 'schedules' }),
+      ...(clock === undefined ? {} : { clock }),
+      ...(scheduleCheckMs === undefined ? {} : { maxSleepMs: scheduleCheckMs }),
+    });
     const app = buildApp({
       orchestrator,
       store,
       submissions,
       pipelines: runtime.pipelines,
+      schedules,
       tokens: new TokenSet(tokens),
       bodyLimit: resolved.bodyLimit,
       cors: resolved.cors,
@@ -154,12 +179,14 @@ export async function startServer(
         { cause: error, details: { host: resolved.host, port: resolved.port } },
       );
     }
+    if (resolved.schedules) await schedules.start();
     app.setReady(true);
     const address = app.fastify.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : resolved.port;
     const hostInUrl = resolved.host.includes(':') ? `[${resolved.host}]` : resolved.host;
     const url = `${https === undefined ? 'http' : 'https'}://${hostInUrl}:${port}`;
     const running = orchestrator;
+    const firing = schedules;
     let closed: Promise<void> | undefined;
     return {
       url,
@@ -170,8 +197,10 @@ export async function startServer(
       recovery,
       orchestrator: running,
       store,
+      schedules: firing,
       close() {
         closed ??= (async () => {
+          await firing.stop();
           app.setReady(false);
           app.endStreams();
           await Promise.all([app.fastify.close(), running.close()]);
@@ -181,6 +210,7 @@ export async function startServer(
       },
     };
   } catch (error) {
+    await schedules?.stop();
     await orchestrator?.close().catch(() => {});
     await store.close().catch(() => {});
     throw error;

@@ -16,6 +16,7 @@ export interface InsertOutcome {
 export class SubmissionStore implements RunStore {
   readonly #inner: RunStore;
   readonly #context = new AsyncLocalStorage<InsertOutcome>();
+  readonly #listeners = new Set<(jobId: string) => void>();
 
   constructor(inner: RunStore) {
     this.#inner = inner;
@@ -28,19 +29,38 @@ export class SubmissionStore implements RunStore {
     return { value, created: outcome.created === true };
   }
 
+  /** Calls `listener` with the job id after each insert or update of a run; returns its remover. */
+  onChange(listener: (jobId: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(jobId: string): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(jobId);
+      } catch {
+        // A listener's failure never breaks a write.
+      }
+    }
+  }
+
   async insert(record: RunRecord, event: NewRunEvent): Promise<InsertResult> {
     const outcome = this.#context.getStore();
     const result = await this.#inner.insert(record, event);
     if (outcome !== undefined) outcome.created = result.created;
+    if (result.created) this.#changed(record.jobId);
     return result;
   }
 
-  update(
+  async update(
     jobId: string,
     patch: Partial<Omit<RunRecord, 'jobId' | 'pipeline' | 'submittedAt'>>,
     events?: readonly NewRunEvent[],
   ): Promise<RunRecord> {
-    return this.#inner.update(jobId, patch, events);
+    const record = await this.#inner.update(jobId, patch, events);
+    this.#changed(jobId);
+    return record;
   }
 
   append(jobId: string, events: readonly NewRunEvent[]): Promise<void> {

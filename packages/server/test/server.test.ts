@@ -154,6 +154,17 @@ describe('the HTTP API', () => {
     expect(await missing.json()).toMatchObject({
       error: { code: 'PHYS_PIPELINE_NOT_FOUND', message: expect.stringMatching(/quick, fail/) },
     });
+    const typo = await submit({ pipeline: 'quik' });
+    expect(typo.status).toBe(404);
+    expect(await typo.json()).toMatchObject({
+      error: {
+        code: 'PHYS_PIPELINE_NOT_FOUND',
+        message: expect.stringMatching(
+          /^This server has no pipeline 'quik'\. Did you mean 'quick'\? /,
+        ),
+        details: { suggestions: ['quick'] },
+      },
+    });
   });
 
   it('answers 400 with the path of every issue of a malformed body', async () => {

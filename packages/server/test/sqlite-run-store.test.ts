@@ -5,6 +5,7 @@ import type { RunRecord } from '@phys/core';
 import { describeRunStoreContract } from '@phys/testing';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../src/migrations.js';
 import { SqliteRunStore } from '../src/sqlite-run-store.js';
 
 let dir: string;
@@ -66,11 +67,11 @@ describe('SqliteRunStore on disk', () => {
     );
     const store = new SqliteRunStore(file, { synchronous: 'NORMAL' });
     expect(store.synchronous).toBe('NORMAL');
-    expect(store.schemaVersion).toBe(1);
+    expect(store.schemaVersion).toBe(MIGRATIONS.length);
     await store.close();
     const db = new Database(file, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     db.close();
     const full = new SqliteRunStore(file);
     expect(full.synchronous).toBe('FULL');

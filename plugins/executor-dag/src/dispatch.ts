@@ -23,9 +23,10 @@ import type { StageOutput } from './completion.js';
 import type { DagRun } from './dag-run.js';
 import type { RemoteJob } from './local-scheduler.js';
 import { NodeContext } from './node-context.js';
+import type { AbortSource } from './public-types.js';
 import { S_RUNNING } from './run-result.js';
 import type { RunState } from './run-state.js';
-import { type AbortSource, AttemptAbort } from './thread-runner.js';
+import { AttemptAbort } from './thread-runner.js';
 
 // How an attempt starts and where it runs: inline in this thread, on a worker thread or in a
 // child process of the LocalScheduler, or as a task of any other Scheduler.

@@ -16,13 +16,13 @@ export type { DagExecutorOptions, DagRunOptions, FailureMode } from './dag-execu
 // executing DAGs
 export { DagExecutor } from './dag-executor.js';
 export type { LocalSchedulerOptions, RemoteJob } from './local-scheduler.js';
-
 // scheduling
 export { LocalScheduler } from './local-scheduler.js';
 export type { ExecutorDagOptions, ResolvedExecutorDagOptions } from './options.js';
 export { executorDagOptionsSchema } from './options.js';
 // the plugin
 export { default } from './plugin.js';
+export type { ThreadPoolStats, ThreadResourceLimits } from './public-types.js';
 export type {
   DagCacheSummary,
   DagRunProvenance,
@@ -31,5 +31,4 @@ export type {
   SkipReason,
 } from './run-result.js';
 export { DagRunResult } from './run-result.js';
-export type { ThreadPoolStats } from './thread-runner.js';
-export { threadPoolStats } from './thread-runner.js';
+export { threadPoolStats } from './thread-pool-stats.js';

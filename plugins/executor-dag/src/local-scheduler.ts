@@ -1,5 +1,4 @@
 import { availableParallelism } from 'node:os';
-import type { ResourceLimits } from 'node:worker_threads';
 import {
   CancelledError,
   ExecutionStatus,
@@ -21,7 +20,8 @@ import {
 } from '@phys/core';
 import type { PortableResult } from '@phys/runtime';
 import { ProcessRunner } from './process-runner.js';
-import { type AbortSource, ThreadRunner } from './thread-runner.js';
+import type { AbortSource, ThreadResourceLimits } from './public-types.js';
+import { ThreadRunner } from './thread-runner.js';
 
 /** Options of {@link LocalScheduler}. @public */
 export interface LocalSchedulerOptions {
@@ -48,7 +48,7 @@ export interface LocalSchedulerOptions {
   /** Seconds an aborted worker or child process gets to stop before it is killed (default 5). */
   readonly graceSeconds?: number;
   /** Heap limits of the worker threads (`worker_threads` resourceLimits). */
-  readonly threadResourceLimits?: ResourceLimits;
+  readonly threadResourceLimits?: ThreadResourceLimits;
   /** Isolation of tasks given through {@link LocalScheduler.submit} (default `thread`). */
   readonly submitIsolation?: Exclude<Isolation, 'inline'>;
 }

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { type ResourceLimits, Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import {
   CancelledError,
   decodeState,
@@ -15,6 +15,7 @@ import {
 import type { PortableResult } from '@phys/runtime';
 import { builtFile } from './built-file.js';
 import type { RemoteJob } from './local-scheduler.js';
+import type { AbortSource, ThreadPoolStats, ThreadResourceLimits } from './public-types.js';
 import { IN_STAGE, LAST_STARTED, SHARED_SLOTS, stageSlot } from './thread-protocol.js';
 import type { AbortAck, AbortMessage, ThreadAnswer, ThreadTask } from './worker.js';
 
@@ -22,33 +23,10 @@ interface ThreadRunnerOptions {
   /** Attempts this runner has on threads at once (the scheduler's maxWorkers). */
   readonly maxThreads: number;
   readonly graceMs: number;
-  readonly resourceLimits?: ResourceLimits;
-}
-
-/** What {@link threadPoolStats} reports. @public */
-export interface ThreadPoolStats {
-  /** Worker threads alive, across every pool of the process. */
-  readonly threads: number;
-  /** Threads running an attempt. */
-  readonly busy: number;
-  /** Attempts waiting for a thread. */
-  readonly waiting: number;
-  /** The most threads the pools may have at once: the machine's cores, or more if asked. */
-  readonly maxThreads: number;
+  readonly resourceLimits?: ThreadResourceLimits;
 }
 
 type Reply = ({ ok: true } & PortableResult) | { ok: false; error: SerializedPhysError };
-
-/**
- * What a thread attempt's cancellation needs of a signal: an AbortSignal has it, and so does the
- * cheaper {@link AttemptAbort} the executor gives each thread attempt.
- */
-export interface AbortSource {
-  readonly aborted: boolean;
-  readonly reason: unknown;
-  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
-  removeEventListener(type: 'abort', listener: () => void): void;
-}
 
 /**
  * The abort of one thread attempt: an AbortController and its signal in one small object with
@@ -182,7 +160,7 @@ export class ThreadPool {
   static readonly #pools = new Map<string, ThreadPool>();
 
   /** The process's pool for threads with `resourceLimits` (created on first use). */
-  static shared(resourceLimits?: ResourceLimits): ThreadPool {
+  static shared(resourceLimits?: ThreadResourceLimits): ThreadPool {
     const key = resourceLimits === undefined ? '' : JSON.stringify(resourceLimits);
     let pool = ThreadPool.#pools.get(key);
     if (pool === undefined) {
@@ -207,7 +185,7 @@ export class ThreadPool {
     return { threads, busy, waiting, maxThreads };
   }
 
-  readonly #resourceLimits: ResourceLimits | undefined;
+  readonly #resourceLimits: ThreadResourceLimits | undefined;
   /** maxThreads of each runner using the pool. */
   readonly #demands = new Map<object, number>();
   readonly #threads = new Set<PoolThread>();
@@ -226,7 +204,7 @@ export class ThreadPool {
   /** A #post is queued. */
   #posting = false;
 
-  private constructor(resourceLimits: ResourceLimits | undefined) {
+  private constructor(resourceLimits: ThreadResourceLimits | undefined) {
     this.#resourceLimits = resourceLimits;
   }
 
@@ -883,15 +861,6 @@ export class ThreadRunner {
     await this.#pool.stop(this.#attempts);
     this.#pool.leave(this);
   }
-}
-
-/**
- * Threads of the process's worker-thread pools right now: for progress displays, servers and
- * tests (`thread` isolation shares one pool per process across runs and executors).
- * @public
- */
-export function threadPoolStats(): ThreadPoolStats {
-  return ThreadPool.stats();
 }
 
 /**

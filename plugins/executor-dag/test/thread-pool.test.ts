@@ -4,7 +4,7 @@ import type { NodeSpec } from '@phys/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DagExecutor } from '../src/dag-executor.js';
 import { LocalScheduler } from '../src/local-scheduler.js';
-import { threadPoolStats } from '../src/thread-runner.js';
+import { threadPoolStats } from '../src/thread-pool-stats.js';
 import { Add, Sleep, Stamp } from './fixtures/stages.js';
 import { configFile } from './helpers.js';
 

@@ -142,7 +142,7 @@ const badInputs: readonly BadInput[] = [
     argv: ['run', 'fann'],
     code: 'PHYS_USAGE',
     exit: 64,
-    says: /Unknown pipeline 'fann'\. Pipelines in \S+: .*\bfan\b/,
+    says: /Unknown pipeline 'fann'\. Did you mean 'fan'\? Pipelines in \S+: .*\bfan\b/,
   },
   {
     name: 'a flag value outside its choices',

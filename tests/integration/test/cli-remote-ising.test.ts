@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runPhys } from '@phys/cli/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ServedProcess, startPhysServe } from './helpers/phys-serve.js';
+import { type Served, serve } from './helpers/serve.js';
 
 const ising = fileURLToPath(new URL('../../../examples/ising', import.meta.url));
 let dir = '';
-let served: ServedProcess;
+let served: Served;
 
 /** `phys ...` in examples/ising, as a user's second shell runs it. */
 function phys(argv: readonly string[], env: Record<string, string | undefined> = {}) {
@@ -24,7 +24,10 @@ function phys(argv: readonly string[], env: Record<string, string | undefined> =
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'phys-remote-ising-'));
   // A fresh cache, so that the run computes.
-  served = await startPhysServe(ising, join(dir, 'runs.sqlite'), { PHYS_EXAMPLE_CACHE_DIR: dir });
+  served = await serve(ising, {
+    store: join(dir, 'runs.sqlite'),
+    env: { PHYS_EXAMPLE_CACHE_DIR: dir },
+  });
 });
 
 afterAll(async () => {
@@ -105,6 +108,20 @@ describe('phys submit and phys runs against phys serve (examples/ising)', () => 
     expect(Array.isArray((JSON.parse(tail.stdout) as { lines: unknown }).lines)).toBe(true);
     const follow = await phys(['runs', 'logs', jobId, '--remote', served.url, '--follow']);
     expect(follow.code).toBe(0);
+  });
+
+  it('a misspelled pipeline suggests the declared one: run, submit, and submit to the server', async () => {
+    for (const argv of [
+      ['run', 'isng-quick'],
+      ['submit', 'isng-quick'],
+      ['submit', 'isng-quick', '--remote', served.url],
+    ]) {
+      const { code, stderr } = await phys(argv);
+      expect(stderr, argv.join(' ')).toMatch(
+        /pipeline 'isng-quick'\. Did you mean 'ising-quick'\?/,
+      );
+      expect(code, argv.join(' ')).toBe(64);
+    }
   });
 
   it('an unknown job id exits 64 with PHYS_RUN_NOT_FOUND', async () => {

@@ -121,6 +121,27 @@ export default defineConfig({ plugins: ['executor-dag', cacheDisk({ maxBytes: '1
   });
 });
 
+describe('a config that uses @phys/executor-dag', () => {
+  // Its declaration files once named Node's worker_threads types (ResourceLimits in the
+  // scheduler options, Worker and NodeJS.Timeout beside ThreadPoolStats): "Cannot find module
+  // 'node:worker_threads'" without @types/node.
+  it("type-checks without Node type definitions, the plugin's declaration files included", async () => {
+    const errors = await typeErrors(
+      `import { defineConfig } from '@phys/core';
+import executorDag, { LocalScheduler, type ThreadPoolStats, threadPoolStats } from '@phys/executor-dag';
+
+export const busy = (s: ThreadPoolStats = threadPoolStats()): number => s.busy;
+export const local = () =>
+  new LocalScheduler({ maxWorkers: 2, threadResourceLimits: { maxOldGenerationSizeMb: 512 } });
+export default defineConfig({ plugins: [executorDag({ failureMode: 'continue' })] });
+`,
+      [],
+      { skipLibCheck: false },
+    );
+    expect(errors).toEqual([]);
+  });
+});
+
 describe('a misspelled plugin option', () => {
   it('given to the factory is one one-line error that names it', async () => {
     const errors = await typeErrors(

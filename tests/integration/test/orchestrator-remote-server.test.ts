@@ -7,10 +7,12 @@ import { RemoteOrchestrator } from '@phys/orchestrator-remote';
 import { describeOrchestratorConformance } from '@phys/testing';
 import { describe, expect, it } from 'vitest';
 import { fixture } from './helpers/cli.js';
-import { startPhysServe } from './helpers/phys-serve.js';
+import { serve } from './helpers/serve.js';
 
 describeOrchestratorConformance('remote, against phys serve', async ({ workDir }) => {
-  const served = await startPhysServe(fixture('remote-conformance'), join(workDir, 'runs.sqlite'));
+  const served = await serve(fixture('remote-conformance'), {
+    store: join(workDir, 'runs.sqlite'),
+  });
   const orchestrator = new RemoteOrchestrator({ url: served.url });
   return {
     orchestrator,
@@ -26,8 +28,9 @@ describe('tokens, against phys serve', () => {
     // The client's token comes from its options here, never from the environment.
     delete process.env.PHYS_SERVER_TOKEN;
     const dir = await mkdtemp(join(tmpdir(), 'phys-remote-tokens-'));
-    const served = await startPhysServe(fixture('remote-conformance'), join(dir, 'runs.sqlite'), {
-      PHYS_SERVER_TOKENS: 'token-of-ada-0123456789,token-of-bob-0123456789',
+    const served = await serve(fixture('remote-conformance'), {
+      store: join(dir, 'runs.sqlite'),
+      env: { PHYS_SERVER_TOKENS: 'token-of-ada-0123456789,token-of-bob-0123456789' },
     });
     try {
       for (const token of [undefined, 'token-of-eve-0123456789']) {

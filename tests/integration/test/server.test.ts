@@ -89,6 +89,21 @@ describe('phys serve', () => {
     }
   });
 
+  it('says it stops the server on SIGTERM or Ctrl-C, not that it cancels a run, and exits 0', async () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const served = await serve(fixture('server'), {
+        env: { PHYS_TEST_SERVER_DIR: join(dir, `stop-${signal}`) },
+      });
+      expect(await served.stop(signal)).toBe(0);
+      const again = signal === 'SIGINT' ? 'press Ctrl-C' : 'send it';
+      expect(served.stderr()).toContain(
+        `${signal}: stopping the server (${again} again to stop at once).`,
+      );
+      expect(served.stderr()).not.toContain('cancelling the run');
+      expect(served.stderr()).toMatch(/phys serve: stopped\n$/);
+    }
+  });
+
   describe('one server with tokens', () => {
     let server: Served;
     beforeAll(async () => {
@@ -124,8 +139,10 @@ describe('phys serve', () => {
           }
         }
       }
-      // Every route of the API but health: ready, openapi, pipelines, runs (2), run, cancel, events, logs.
-      expect(checked).toBe(9 * 3);
+      // Every route of the API but health: ready, openapi, pipelines, runs (2), run, cancel, events,
+      // logs; schedules (list, one, pause, resume, trigger); the dashboard's pipeline graph and
+      // change stream.
+      expect(checked).toBe(16 * 3);
       // The tokens never reach the log.
       expect(server.stderr()).not.toContain(TOKEN.slice(1));
     });

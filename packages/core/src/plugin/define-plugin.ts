@@ -159,6 +159,13 @@ export interface CliCommand {
   readonly options?: readonly CliOption[];
   /** Imports the command's code: `load: () => import('./cli/sweep-command.js')`. */
   readonly load: () => Promise<CliCommandModule>;
+  /**
+   * What the CLI prints on the first SIGINT or SIGTERM while the command runs, after the signal's
+   * name: `'stopping the server'` gives `SIGTERM: stopping the server (send it again to stop at
+   * once).` Default `'cancelling the run'`, right for commands that run pipelines. The command
+   * sees the signal as `ctx.signal` either way.
+   */
+  readonly interruptNotice?: string;
 }
 
 /**

@@ -28,6 +28,7 @@ import {
   type WaitOptions,
 } from '@phys/core';
 import type { PhysRuntime } from '../runtime.js';
+import { closestNames, didYouMean } from '../suggest.js';
 import { executeRun, type RunLogLine, type RunOutcome } from './execute-run.js';
 import { MemoryRunStore } from './memory-run-store.js';
 import type { NewRunEvent, RunStore } from './run-store.js';
@@ -568,10 +569,11 @@ export class LocalOrchestrator implements Orchestrator {
 
   #unknownPipeline(name: string): PhysError {
     const known = Object.keys(this.runtime.pipelines).sort();
+    const suggestions = closestNames(name, Object.keys(this.runtime.pipelines));
     return new PhysError(
       'PHYS_PIPELINE_NOT_FOUND',
-      `Unknown pipeline '${name}'. Pipelines in ${this.runtime.configFile ?? 'the config'}: ${known.join(', ') || '(none declared)'}.`,
-      { details: { pipeline: name, known } },
+      `Unknown pipeline '${name}'. ${suggestions.length === 0 ? '' : `${didYouMean(suggestions)} `}Pipelines in ${this.runtime.configFile ?? 'the config'}: ${known.join(', ') || '(none declared)'}.`,
+      { details: { pipeline: name, known, suggestions } },
     );
   }
 

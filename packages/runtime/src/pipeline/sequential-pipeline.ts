@@ -4,6 +4,7 @@ import type {
   ArtifactWriter,
   GrantedResources,
   PipelineStage,
+  ScheduleSpec,
   StageResult,
 } from '@phys/core';
 import {
@@ -27,8 +28,10 @@ import {
   StageContractError,
   StageExecutionError,
   silentLogger,
+  UsageError,
 } from '@phys/core';
 import { z } from 'zod';
+import { type ScheduleHandle, schedule } from '../schedules/parse-schedule.js';
 
 /** @public */
 export interface SequentialPipelineOptions {
@@ -156,6 +159,21 @@ export class SequentialPipeline<TIn = unknown, TOut = unknown> {
   /** Replaces the default policy. */
   setPolicy(policy: PolicyLike | undefined): void {
     this.#policy = asPolicy(policy);
+  }
+
+  /**
+   * A validated schedule of this pipeline (by its `name`), in either form, with its next fire
+   * times: `pipeline.schedule({ scheduleType: 'daily', value: 3 }).nextFireTimes(3)`. `phys serve`
+   * fires the schedules declared in phys.config and those added with `runtime.schedule`.
+   * `PHYS_CONFIG_INVALID` naming every problem; `PHYS_USAGE` for a pipeline without a name.
+   */
+  schedule(spec: ScheduleSpec): ScheduleHandle {
+    if (this.name === '') {
+      throw new UsageError(
+        'A schedule starts a pipeline by name: give this pipeline one (new SequentialPipeline(stages, { name })) and declare it in phys.config.',
+      );
+    }
+    return schedule(this.name, spec);
   }
 
   async run(state: TIn, options: PipelineRunOptions = {}): Promise<PipelineResult<TOut>> {

@@ -56,14 +56,18 @@ export interface ScheduleStatus {
   readonly paused: boolean;
   /** The next five fire times (ISO 8601 UTC); none while paused. */
   readonly nextFireTimes: readonly string[];
-  /** The newest fire, with the status of its run when it started one. */
+  /** The newest fire (launched, queued or skipped), with the status of its run when it has one. */
   readonly lastFire?: ScheduleFire & { readonly status?: ExecutionStatus };
+  /** The newest fire that started a run (of the last 20), with the run's status. */
+  readonly lastRun?: ScheduleFire & { readonly jobId: string; readonly status?: ExecutionStatus };
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
-/** `2026-12-04T02:30:00.000Z` → `20261204T023000Z`: the fire's part of its job id. */
-const compact = (fireTime: string): string =>
-  fireTime.replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+/**
+ * `2026-12-04T02:30:00.000Z` → `20261204T023000Z`: the fire's part of its job id (milliseconds
+ * kept when not zero, as for two triggers by hand in one second: `20261204T023000.250Z`).
+ */
+const compact = (fireTime: string): string => fireTime.replace(/[-:]/g, '').replace('.000Z', 'Z');
 
 /**
  * Fires schedules through an orchestrator, exactly once per fire time: each fire is claimed in
@@ -114,11 +118,12 @@ export class ScheduleRunner {
     await this.tick();
   }
 
-  /** Stops firing; runs already started go on. */
-  stop(): void {
+  /** Stops firing, once a check under way has ended; runs already started go on. */
+  async stop(): Promise<void> {
     this.#running = false;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    await this.#ticking;
   }
 
   /** Checks every schedule now (ticks never overlap), then sleeps until the next fire. */
@@ -158,7 +163,11 @@ export class ScheduleRunner {
     return this.#describe(schedule);
   }
 
-  /** Resumes a schedule (persisted): fires from now on; what fell in the pause is not caught up. */
+  /**
+   * Resumes a schedule (persisted): fires from now on; what fell in the pause is not caught up.
+   * A started runner checks it at once; a runner that was not started (a CLI editing the store of
+   * a server) only records it.
+   */
   async resume(name: string): Promise<ScheduleStatus> {
     const schedule = this.#find(name);
     const state = await this.#store.getScheduleState(name);
@@ -167,7 +176,7 @@ export class ScheduleRunner {
       paused: false,
       since: wasPaused ? iso(this.#clock.now()) : (state?.since ?? iso(this.#clock.now())),
     });
-    void this.tick();
+    if (this.#running) void this.tick();
     return this.#describe(schedule);
   }
 
@@ -218,8 +227,15 @@ export class ScheduleRunner {
 
   async #describe(schedule: ScheduleHandle): Promise<ScheduleStatus> {
     const paused = await this.#paused(schedule);
-    const [last] = await this.#store.fires(schedule.name, 1);
+    const recent = await this.#store.fires(schedule.name, 20);
+    const [last] = recent;
     const status = last?.jobId === undefined ? undefined : await this.#status(last.jobId);
+    const run = recent.find(
+      (f): f is ScheduleFire & { jobId: string } =>
+        f.outcome === 'launched' && f.jobId !== undefined,
+    );
+    const runStatus =
+      run === undefined ? undefined : run === last ? status : await this.#status(run.jobId);
     return {
       name: schedule.name,
       pipeline: schedule.pipeline,
@@ -236,6 +252,9 @@ export class ScheduleRunner {
       ...(last === undefined
         ? {}
         : { lastFire: { ...last, ...(status === undefined ? {} : { status }) } }),
+      ...(run === undefined
+        ? {}
+        : { lastRun: { ...run, ...(runStatus === undefined ? {} : { status: runStatus }) } }),
     };
   }
 

@@ -22,4 +22,5 @@ export const serveCommand: CliCommand = {
     },
   ],
   load: () => import('./serve-command.js'),
+  interruptNotice: 'stopping the server',
 };
