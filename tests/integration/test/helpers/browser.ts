@@ -1,6 +1,6 @@
 // The system's Chromium (Debian's `chromium` package) driven by playwright-core: no browser is
 // downloaded. PHYS_CHROMIUM points elsewhere when the binary lives in another place.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 
@@ -10,6 +10,11 @@ export const CHROMIUM = process.env.PHYS_CHROMIUM ?? '/usr/bin/chromium';
 export const SCREENSHOTS = fileURLToPath(new URL('../../test-results/dashboard/', import.meta.url));
 
 export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `No Chromium at ${CHROMIUM}: the dashboard tests drive the system's browser. Install it (\`apt-get install chromium\` on Debian; .ci/run does) or point PHYS_CHROMIUM at one.`,
+    );
+  }
   mkdirSync(SCREENSHOTS, { recursive: true });
   return chromium.launch({
     executablePath: CHROMIUM,

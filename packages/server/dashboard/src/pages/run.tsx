@@ -1,6 +1,7 @@
 // Run: one run's graph, coloured by status and updated live from its event stream, with a
 // panel of the selected node (or group of sweep copies), and the cancel and retry buttons.
 import type { SerializedPhysError } from '@phys/core';
+import { Fragment } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import {
   api,
@@ -58,10 +59,10 @@ function Pairs({ rows }: { rows: readonly (readonly [string, unknown])[] }) {
   return (
     <dl class="pairs">
       {rows.map(([k, v]) => (
-        <>
-          <dt key={`${k}-k`}>{k}</dt>
-          <dd key={`${k}-v`}>{typeof v === 'string' ? v : value(v)}</dd>
-        </>
+        <Fragment key={k}>
+          <dt>{k}</dt>
+          <dd>{typeof v === 'string' ? v : value(v)}</dd>
+        </Fragment>
       ))}
     </dl>
   );

@@ -116,21 +116,23 @@ export function SchedulesPage() {
                     </>
                   )}
                 </td>
-                <td class="actions">
-                  <button
-                    type="button"
-                    disabled={busy === s.name}
-                    onClick={() => void act(s.name, s.paused ? 'resume' : 'pause')}
-                  >
-                    {s.paused ? 'Resume' : 'Pause'}
-                  </button>
-                  <button
-                    type="button"
-                    disabled={busy === s.name}
-                    onClick={() => void act(s.name, 'trigger')}
-                  >
-                    Trigger now
-                  </button>
+                <td>
+                  <div class="actions">
+                    <button
+                      type="button"
+                      disabled={busy === s.name}
+                      onClick={() => void act(s.name, s.paused ? 'resume' : 'pause')}
+                    >
+                      {s.paused ? 'Resume' : 'Pause'}
+                    </button>
+                    <button
+                      type="button"
+                      disabled={busy === s.name}
+                      onClick={() => void act(s.name, 'trigger')}
+                    >
+                      Trigger now
+                    </button>
+                  </div>
                 </td>
               </tr>
             ))}
