@@ -1,7 +1,7 @@
 // Schedules: each schedule's rule, next fire times and last run, with pause, resume and trigger.
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { ApiError, api, type Schedule } from '../api.js';
-import { time } from '../format.js';
+import { zonedTime } from '../format.js';
 import { href, navigate } from '../router.js';
 import { StatusBadge } from '../status.js';
 
@@ -93,7 +93,7 @@ export function SchedulesPage() {
                   ) : (
                     <ul class="plain">
                       {s.nextFireTimes.slice(0, 3).map((t) => (
-                        <li key={t}>{time(t)}</li>
+                        <li key={t}>{zonedTime(t, s.timezone)}</li>
                       ))}
                     </ul>
                   )}
@@ -104,10 +104,10 @@ export function SchedulesPage() {
                   ) : (
                     <>
                       {s.lastRun.runId === undefined ? (
-                        time(s.lastRun.fireTime)
+                        zonedTime(s.lastRun.fireTime, s.timezone)
                       ) : (
                         <a href={href({ page: 'run', id: s.lastRun.runId })}>
-                          {time(s.lastRun.fireTime)}
+                          {zonedTime(s.lastRun.fireTime, s.timezone)}
                         </a>
                       )}{' '}
                       {s.lastRun.status === undefined ? null : (
