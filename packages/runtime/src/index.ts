@@ -8,7 +8,7 @@ export { inject, injectAll, injectable, Lifecycle } from './container.js';
 // task envelopes executed in this process (`phys exec`, the task entry)
 export { taskEnvelopeEntry } from './envelope/entry.js';
 export type { ExecuteTaskInput, PortableResult } from './envelope/execute-task.js';
-export { executeTask } from './envelope/execute-task.js';
+export { executeTask, executeTaskEager } from './envelope/execute-task.js';
 export { runTaskEnvelope, TASK_ABORT_ACK_ENV } from './envelope/run-envelope.js';
 // artifacts on disk
 export { FileArtifactRecorder } from './file-artifact-recorder.js';
@@ -28,6 +28,7 @@ export type {
   ExecuteContext,
   LocalOrchestratorOptions,
   RecoveryReport,
+  SubmittedRun,
 } from './orchestrator/local-orchestrator.js';
 export { LocalOrchestrator } from './orchestrator/local-orchestrator.js';
 export { MemoryRunStore } from './orchestrator/memory-run-store.js';

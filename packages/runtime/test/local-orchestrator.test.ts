@@ -153,10 +153,17 @@ describe('LocalOrchestrator', () => {
       orchestrator.runPipeline('hold', { runId: gate, params: { gate }, priority });
     const first = await submit('first');
     await until(() => started.includes('first'));
-    const runs = [await submit('low-1'), await submit('high', 5), await submit('low-2')];
-    expect(orchestrator.load).toEqual({ queued: 3, running: 1 });
+    const runs = [
+      await submit('low-1'),
+      await submit('high', 5),
+      await submit('low-2'),
+      await submit('mid', 2),
+      await submit('high-2', 5),
+    ];
+    expect(orchestrator.load).toEqual({ queued: 5, running: 1 });
     expect(await orchestrator.getRunStatus('low-1')).toBe('QUEUED');
-    for (const name of ['first', 'high', 'low-1', 'low-2']) {
+    const order = ['first', 'high', 'high-2', 'mid', 'low-1', 'low-2'];
+    for (const name of order) {
       await until(() => started.includes(name));
       expect(started.at(-1)).toBe(name);
       open(name);
@@ -164,7 +171,43 @@ describe('LocalOrchestrator', () => {
     for (const run of [first, ...runs]) {
       expect((await run.waitForCompletion()).status).toBe('COMPLETED');
     }
-    expect(started).toEqual(['first', 'high', 'low-1', 'low-2']);
+    expect(started).toEqual(order);
+  });
+
+  it('submit tells whether it created the run: of concurrent submissions of one id, one did', async () => {
+    const orchestrator = new LocalOrchestrator(await makeRuntime());
+    const all = await Promise.all(
+      Array.from({ length: 5 }, () => orchestrator.submit('add', { runId: 'once' })),
+    );
+    expect(all.filter((s) => s.created)).toHaveLength(1);
+    expect(new Set(all.map((s) => s.submission.jobId))).toEqual(new Set(['once']));
+    const again = await orchestrator.submit('add', { runId: 'once' });
+    expect(again.created).toBe(false);
+    expect((await again.submission.waitForCompletion()).status).toBe('COMPLETED');
+    expect((await orchestrator.listRuns()).runs).toHaveLength(1);
+  });
+
+  it('records every stage event before the final status, numbered in order', async () => {
+    const orchestrator = new LocalOrchestrator(await makeRuntime());
+    const run = await orchestrator.runPipeline('add');
+    await run.waitForCompletion();
+    const all = await events(orchestrator, run.jobId);
+    expect(all.map((e) => e.seq)).toEqual(all.map((_e, i) => i + 1));
+    expect(
+      all
+        .filter((e) => e.type !== 'log')
+        .map((e) =>
+          e.type === 'node' ? `${e.node} ${e.status}` : e.type === 'status' && e.status,
+        ),
+    ).toEqual([
+      'QUEUED',
+      'RUNNING',
+      'one RUNNING',
+      'one COMPLETED',
+      'two RUNNING',
+      'two COMPLETED',
+      'COMPLETED',
+    ]);
   });
 
   it('cancels a queued run at once (it never starts) and a running one through its signal', async () => {

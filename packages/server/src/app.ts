@@ -39,7 +39,7 @@ export interface AppParts {
   readonly orchestrator: LocalOrchestrator;
   /** The durable store itself (log tails and counts). */
   readonly store: SqliteRunStore;
-  /** The store the orchestrator writes through (says whether a submission created its run). */
+  /** The store the orchestrator writes through (tells the dashboard of changed runs). */
   readonly submissions: SubmissionStore;
   readonly pipelines: Readonly<Record<string, PipelineDeclaration>>;
   /** The server's schedules (the `/schedules` routes). */
@@ -89,7 +89,7 @@ function frame(event: RunEvent): string {
 
 /** Builds the Fastify app of the API (not listening yet). */
 export function buildApp(parts: AppParts): App {
-  const { orchestrator, store, submissions, pipelines, tokens, logger } = parts;
+  const { orchestrator, store, pipelines, tokens, logger } = parts;
   let ready = false;
   const streams = new Set<AbortController>();
   const fastify = Fastify({
@@ -272,16 +272,12 @@ export function buildApp(parts: AppParts): App {
         );
       }
       const runId = body.runId ?? key ?? randomUUID();
-      const { value: submission, created } = await submissions.track(() =>
-        orchestrator.runPipeline(body.pipeline, {
-          runId,
-          ...(body.params === undefined ? {} : { params: body.params }),
-          ...(body.priority === undefined ? {} : { priority: body.priority }),
-          ...(body.retryPolicy === undefined
-            ? {}
-            : { retryPolicy: body.retryPolicy as RetryPolicy }),
-        }),
-      );
+      const { submission, created } = await orchestrator.submit(body.pipeline, {
+        runId,
+        ...(body.params === undefined ? {} : { params: body.params }),
+        ...(body.priority === undefined ? {} : { priority: body.priority }),
+        ...(body.retryPolicy === undefined ? {} : { retryPolicy: body.retryPolicy as RetryPolicy }),
+      });
       return reply
         .code(created ? 201 : 200)
         .header('location', `${API_PREFIX}/runs/${encodeURIComponent(runId)}`)

@@ -51,6 +51,8 @@ export type RunLogEvent = Extract<RunEvent, { type: 'log' }>;
 export type RunCounts = Readonly<Record<ExecutionStatus, number>>;
 
 const datasync = promisify(fdatasync);
+/** Syncs of the write-ahead log under way at once (each holds a thread of libuv's pool of 4). */
+const MAX_SYNCS = 2;
 
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 500;
@@ -156,8 +158,10 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
   #pending: Pending[] = [];
   #scheduled = false;
   #closed = false;
-  /** The sync of the log under way, and the one that follows it (for commits made meanwhile). */
-  #syncing: Promise<void> | undefined;
+  /** Syncs of the log under way (at most {@link MAX_SYNCS}), and the latest of them to start. */
+  #syncs = 0;
+  #lastSync: Promise<void> | undefined;
+  /** The sync that starts when one under way ends (for commits made while MAX_SYNCS run). */
   #nextSync: Promise<void> | undefined;
   /** Batches committed and not yet settled. */
   readonly #settling = new Set<Promise<void>>();
@@ -219,8 +223,9 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
         status: record.status,
         priority: record.priority,
         record: JSON.stringify(record),
+        last_seq: 1,
       });
-      this.#appendEvents(Number(info.lastInsertRowid), 0, [event]);
+      this.#insertEvents(Number(info.lastInsertRowid), 0, [event]);
       return { created: true, record: structuredClone(record) };
     });
   }
@@ -240,13 +245,14 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
         else next[key] = value;
       }
       const record = next as unknown as RunRecord;
+      // The record and the event count in one statement.
       this.#statements.updateRun.run({
         id: row.id,
         status: record.status,
         priority: record.priority,
         record: JSON.stringify(record),
+        last_seq: this.#insertEvents(row.id, row.last_seq, events),
       });
-      this.#appendEvents(row.id, row.last_seq, events);
       return record;
     });
   }
@@ -254,12 +260,13 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
   append(jobId: string, events: readonly NewRunEvent[]): Promise<void> {
     return this.#queue(() => {
       const row = this.#row(jobId);
-      this.#appendEvents(row.id, row.last_seq, events);
+      if (events.length === 0) return;
+      this.#statements.setSeq.run(this.#insertEvents(row.id, row.last_seq, events), row.id);
     });
   }
 
   get(jobId: string): Promise<RunRecord | undefined> {
-    return this.#queue(() => {
+    return this.#read(() => {
       const row = this.#statements.get.get(jobId) as RunRow | undefined;
       return row === undefined ? undefined : (JSON.parse(row.record) as RunRecord);
     });
@@ -275,7 +282,7 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#queue(() => {
+    return this.#read(() => {
       const where: string[] = [];
       const args: unknown[] = [];
       if (filter.pipeline !== undefined) {
@@ -302,7 +309,7 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
   }
 
   events(jobId: string, after = 0, limit = 1000): Promise<RunEvent[]> {
-    return this.#queue(() => {
+    return this.#read(() => {
       const rows = this.#statements.events.all(jobId, Math.max(0, after), Math.max(0, limit)) as {
         event: string;
       }[];
@@ -324,7 +331,7 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
 
   /** The last `tail` log events of a run, oldest first (`[]` for an unknown run). */
   logTail(jobId: string, tail: number): Promise<RunLogEvent[]> {
-    return this.#queue(() => {
+    return this.#read(() => {
       const rows = this.#statements.logTail.all(jobId, Math.max(0, tail)) as { event: string }[];
       return rows.reverse().map((r) => JSON.parse(r.event) as RunLogEvent);
     });
@@ -332,7 +339,7 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
 
   /** How many runs the store holds in each status. */
   counts(): Promise<RunCounts> {
-    return this.#queue(() => {
+    return this.#read(() => {
       const counts: Record<string, number> = {
         QUEUED: 0,
         RUNNING: 0,
@@ -415,19 +422,26 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
     return this.#synchronous;
   }
 
-  /** Resolves once the log is synced with everything committed before this call. */
+  /**
+   * Resolves once the log is synced with everything committed before this call. A sync covers
+   * what was committed before it started, so a commit made while one is under way needs another:
+   * it starts at once, beside it, rather than after it (the disk flushes both together, and the
+   * commit is durable about one sync later instead of up to two), up to {@link MAX_SYNCS} at a
+   * time; beyond that, one sync starts when the latest ends, for all the commits made meanwhile.
+   */
   #sync(): Promise<void> {
     const fd = this.#walFd;
     if (fd === undefined) return Promise.resolve();
-    if (this.#syncing === undefined) {
-      const syncing: Promise<void> = datasync(fd).finally(() => {
-        if (this.#syncing === syncing) this.#syncing = undefined;
+    if (this.#syncs < MAX_SYNCS) {
+      this.#syncs += 1;
+      const sync: Promise<void> = datasync(fd).finally(() => {
+        this.#syncs -= 1;
+        if (this.#lastSync === sync) this.#lastSync = undefined;
       });
-      this.#syncing = syncing;
-      return syncing;
+      this.#lastSync = sync;
+      return sync;
     }
-    // A sync under way may have started before this commit: the next one covers it.
-    this.#nextSync ??= this.#syncing
+    this.#nextSync ??= (this.#lastSync as Promise<void>)
       .catch(() => {})
       .then(() => {
         this.#nextSync = undefined;
@@ -442,8 +456,8 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
     return row;
   }
 
-  #appendEvents(runId: number, lastSeq: number, events: readonly NewRunEvent[]): void {
-    if (events.length === 0) return;
+  /** Inserts `events` after `lastSeq`; returns the run's new last seq (the caller records it). */
+  #insertEvents(runId: number, lastSeq: number, events: readonly NewRunEvent[]): number {
     let seq = lastSeq;
     for (const event of events) {
       seq += 1;
@@ -454,7 +468,28 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
         event: JSON.stringify({ ...event, seq }),
       });
     }
-    this.#statements.setSeq.run(seq, runId);
+    return seq;
+  }
+
+  /**
+   * A read: at once when nothing is pending or being synced (everything committed is durable
+   * then), else in the next batch, after the changes asked for before it.
+   */
+  #read<T>(run: () => T): Promise<T> {
+    if (
+      this.#closed ||
+      this.#scheduled ||
+      this.#pending.length > 0 ||
+      this.#lastSync !== undefined ||
+      this.#nextSync !== undefined
+    ) {
+      return this.#queue(run);
+    }
+    try {
+      return Promise.resolve(run());
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   #queue<T>(run: () => T): Promise<T> {
@@ -501,10 +536,10 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
       return;
     }
     // Nothing is handed out before it is durable: a batch that changed something waits for the
-    // sync of its commit; one that only read waits for a sync under way (it may have read what
-    // that sync makes durable).
+    // sync of its commit; one that only read waits for the syncs under way (it may have read what
+    // they make durable; the latest to start covers every commit before it).
     const wrote = this.#totalChanges() !== changesBefore;
-    const durable = wrote ? this.#sync() : (this.#nextSync ?? this.#syncing ?? Promise.resolve());
+    const durable = wrote ? this.#sync() : (this.#nextSync ?? this.#lastSync ?? Promise.resolve());
     const settled = durable.then(
       () => {
         batch.forEach((op, i) => {
@@ -531,10 +566,10 @@ function prepare(db: Database.Database) {
   return {
     get: db.prepare('SELECT id, record, last_seq FROM runs WHERE job_id = ?'),
     insertRun: db.prepare(
-      'INSERT INTO runs (job_id, pipeline, status, priority, record) VALUES (@job_id, @pipeline, @status, @priority, @record)',
+      'INSERT INTO runs (job_id, pipeline, status, priority, record, last_seq) VALUES (@job_id, @pipeline, @status, @priority, @record, @last_seq)',
     ),
     updateRun: db.prepare(
-      'UPDATE runs SET status = @status, priority = @priority, record = @record WHERE id = @id',
+      'UPDATE runs SET status = @status, priority = @priority, record = @record, last_seq = @last_seq WHERE id = @id',
     ),
     insertEvent: db.prepare(
       'INSERT INTO run_events (run_id, seq, type, event) VALUES (@run_id, @seq, @type, @event)',

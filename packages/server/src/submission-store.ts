@@ -1,32 +1,17 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { RunEvent, RunFilter, RunPage, RunRecord } from '@phys/core';
 import type { InsertResult, NewRunEvent, RunStore } from '@phys/runtime';
 
-/** Filled in by {@link SubmissionStore.insert} for the submission running in its context. */
-export interface InsertOutcome {
-  created: boolean | undefined;
-}
-
 /**
- * The store the server's orchestrator writes through: the run store itself, and besides it tells
- * a `POST /runs` whether its own insert created the run (201) or found it (200). The answer
- * travels in an `AsyncLocalStorage` context of the request, so concurrent submissions of one run
- * id each learn their own outcome: exactly one of them created it.
+ * The store the server's orchestrator writes through: the run store itself, telling listeners
+ * (the dashboard's live views) of each run that was created or changed, once the change is
+ * durable.
  */
 export class SubmissionStore implements RunStore {
   readonly #inner: RunStore;
-  readonly #context = new AsyncLocalStorage<InsertOutcome>();
   readonly #listeners = new Set<(jobId: string) => void>();
 
   constructor(inner: RunStore) {
     this.#inner = inner;
-  }
-
-  /** Runs `submit` and returns its result with whether its insert created the run. */
-  async track<T>(submit: () => Promise<T>): Promise<{ value: T; created: boolean }> {
-    const outcome: InsertOutcome = { created: undefined };
-    const value = await this.#context.run(outcome, submit);
-    return { value, created: outcome.created === true };
   }
 
   /** Calls `listener` with the job id after each insert or update of a run; returns its remover. */
@@ -46,9 +31,7 @@ export class SubmissionStore implements RunStore {
   }
 
   async insert(record: RunRecord, event: NewRunEvent): Promise<InsertResult> {
-    const outcome = this.#context.getStore();
     const result = await this.#inner.insert(record, event);
-    if (outcome !== undefined) outcome.created = result.created;
     if (result.created) this.#changed(record.jobId);
     return result;
   }

@@ -16,7 +16,7 @@ import type { PortableResult } from '@phys/runtime';
 import { builtFile } from './built-file.js';
 import type { RemoteJob } from './local-scheduler.js';
 import type { AbortSource, ThreadPoolStats, ThreadResourceLimits } from './public-types.js';
-import { IN_STAGE, LAST_STARTED, SHARED_SLOTS, stageSlot } from './thread-protocol.js';
+import { COPY_BYTES, IN_STAGE, LAST_STARTED, SHARED_SLOTS, stageSlot } from './thread-protocol.js';
 import type { AbortAck, AbortMessage, ThreadAnswer, ThreadTask } from './worker.js';
 
 interface ThreadRunnerOptions {
@@ -75,8 +75,12 @@ export const ABORT_ACK_MS = 250;
 const SHORT_MS = 1;
 /** The work queued behind a running short attempt is kept under about this many ms... */
 const QUEUED_MS = 2;
-/** ...and under this many attempts per thread. */
-const MAX_QUEUED = 16;
+/**
+ * ...and under this many attempts per thread: twice a worker's answer batch (ANSWER_BATCH in
+ * worker.ts), so that a thread still has a batch's worth of work queued while the pool handles
+ * the batch it just answered.
+ */
+const MAX_QUEUED = 32;
 /** Weight of the newest duration in a stage's running average. */
 const EWMA = 0.2;
 
@@ -114,7 +118,7 @@ interface Attempt {
   readonly pipelined: number;
   readonly signal: AbortSource;
   readonly onAbort: () => void;
-  readonly resolve: (bytes: Uint8Array) => void;
+  readonly resolve: (result: PortableResult) => void;
   readonly reject: (error: unknown) => void;
   /** Seconds, as ms, the stage gets to stop once it acknowledged an abort. */
   readonly graceMs: number;
@@ -286,7 +290,7 @@ export class ThreadPool {
     return best;
   }
 
-  async run(
+  run(
     configFile: string,
     job: RemoteJob,
     signal: AbortSource,
@@ -294,8 +298,13 @@ export class ThreadPool {
     owner: Set<Attempt>,
     pipelined: number,
   ): Promise<PortableResult> {
-    if (signal.aborted) throw abortReason(signal, job.nodeId);
-    const input = this.#encode(job.input);
+    if (signal.aborted) return Promise.reject(abortReason(signal, job.nodeId));
+    let input: Uint8Array;
+    try {
+      input = this.#encode(job.input);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const task: ThreadTask = {
       id: this.#nextId++,
       configFile,
@@ -311,7 +320,8 @@ export class ThreadPool {
       ...(job.point === undefined ? {} : { point: job.point }),
       ...(pipelined > 0 ? { batch: true as const } : {}),
     };
-    const bytes = await new Promise<Uint8Array>((resolve, reject) => {
+    // One promise per attempt, settled with the decoded reply (see #answered).
+    return new Promise<PortableResult>((resolve, reject) => {
       const attempt: Attempt = {
         task,
         job,
@@ -332,10 +342,6 @@ export class ThreadPool {
       signal.addEventListener('abort', attempt.onAbort, { once: true });
       this.#dispatch(attempt);
     });
-    const reply = decodeState(bytes) as Reply;
-    if (!reply.ok) throw deserializeError(reply.error);
-    const { ok: _ok, ...result } = reply;
-    return result;
   }
 
   /**
@@ -550,7 +556,25 @@ export class ThreadPool {
     }
     if (queue.length === 0) this.#release(thread);
     this.#settle(attempt);
-    attempt.resolve(answer.bytes);
+    let reply: Reply;
+    try {
+      reply = decodeState(answer.bytes) as Reply;
+    } catch (error) {
+      attempt.reject(error);
+      return;
+    }
+    if (!reply.ok) {
+      attempt.reject(deserializeError(reply.error));
+      return;
+    }
+    // The reply without its `ok`, written out: a rest copy goes through the slow path.
+    attempt.resolve({
+      state: reply.state,
+      ...(reply.metrics === undefined ? {} : { metrics: reply.metrics }),
+      ...(reply.artifacts === undefined ? {} : { artifacts: reply.artifacts }),
+      ...(reply.provenance === undefined ? {} : { provenance: reply.provenance }),
+      wallTimeSeconds: reply.wallTimeSeconds,
+    });
   }
 
   /** The thread saw the abort of its attempt: the stage gets the grace period to stop. */
@@ -782,9 +806,6 @@ export class ThreadPool {
     attempt.reject(error);
   }
 }
-
-/** Inputs up to this size are copied into a message rather than moved (see ThreadPool.#encode). */
-const COPY_BYTES = 4096;
 
 /** The buffers a message moves: the inputs larger than {@link COPY_BYTES}. */
 function moved(tasks: readonly ThreadTask[]): ArrayBuffer[] {

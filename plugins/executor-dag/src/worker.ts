@@ -1,7 +1,7 @@
 // Entry of the worker threads behind `thread` isolation (see thread-runner.ts). A worker rebuilds
 // each stage by identity through the registry of the config file (loaded once per thread),
-// decodes the input, runs the stage, and answers with one encoded buffer that is moved, not
-// copied, back. Tasks come in batches and run one at a time, in order; answers go back in
+// decodes the input, runs the stage, and answers with one encoded buffer (copied back when it is
+// small, moved when it is large: see COPY_BYTES). Tasks come in batches and run one at a time, in order; answers go back in
 // batches too (see {@link ANSWER_BATCH}). Abort requests arrive in order on the worker's own port.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import {
@@ -17,8 +17,14 @@ import {
   serializeError,
   TimeoutError,
 } from '@phys/core';
-import { executeTask, FileArtifactRecorder, loadRuntime, type PhysRuntime } from '@phys/runtime';
-import { IN_STAGE, LAST_STARTED, stageSlot } from './thread-protocol.js';
+import {
+  executeTaskEager,
+  FileArtifactRecorder,
+  loadRuntime,
+  type PhysRuntime,
+  type PortableResult,
+} from '@phys/runtime';
+import { COPY_BYTES, IN_STAGE, LAST_STARTED, stageSlot } from './thread-protocol.js';
 
 /** What the pool sends for one node attempt. */
 export interface ThreadTask {
@@ -49,7 +55,7 @@ export interface AbortMessage {
   readonly message: string;
 }
 
-/** The answer to task `id`: its encoded reply (`{ ok, ... }`), moved to the pool's thread. */
+/** The answer to task `id`: its encoded reply (`{ ok, ... }`), copied or moved to the pool's thread. */
 export interface ThreadAnswer {
   readonly id: number;
   readonly bytes: Uint8Array;
@@ -123,22 +129,32 @@ function runtimeFor(configFile: string): Promise<PhysRuntime> {
   if (runtime === undefined) {
     runtime = loadRuntime(configFile, { command: 'exec', logger: createConsoleLogger('warn') });
     runtimes.set(configFile, runtime);
-    runtime.catch(() => runtimes.delete(configFile));
+    runtime.then(
+      (value) => loaded.set(configFile, value),
+      () => runtimes.delete(configFile),
+    );
   }
   return runtime;
 }
 
+/** The runtimes of {@link runtimes} that have loaded: stages rebuild from them without waiting. */
+const loaded = new Map<string, PhysRuntime>();
+
 /**
  * The stage of a task, rebuilt once per identity, label and config (rebuilding validates the
- * config): from the cache without waiting, or once the config file's runtime is loaded.
+ * config): from the cache or the loaded runtime without waiting (a config the stage refuses
+ * throws), or once the config file's runtime is loaded.
  */
 function stageFor(task: ThreadTask): PipelineStage | Promise<PipelineStage> {
   const key = `${task.configFile}\0${task.stage.name}@${task.stage.version}\0${task.label}\0${JSON.stringify(task.stage.config)}`;
-  return stages.get(key) ?? rebuild(task, key);
+  const stage = stages.get(key);
+  if (stage !== undefined) return stage;
+  const runtime = loaded.get(task.configFile);
+  if (runtime !== undefined) return rebuild(runtime, task, key);
+  return runtimeFor(task.configFile).then((ready) => rebuild(ready, task, key));
 }
 
-async function rebuild(task: ThreadTask, key: string): Promise<PipelineStage> {
-  const runtime = await runtimeFor(task.configFile);
+function rebuild(runtime: PhysRuntime, task: ThreadTask, key: string): PipelineStage {
   const stage = runtime.stages.rebuild(task.stage, { label: task.label });
   if (stages.size >= 4096) stages.clear();
   stages.set(key, stage);
@@ -159,45 +175,92 @@ function policyBag(policy: Readonly<Record<string, unknown>>): PolicyBag {
   return lastBag;
 }
 
-/** Runs one attempt; resolves to its encoded reply (never rejects). */
-export async function runThreadTask(task: ThreadTask): Promise<Uint8Array> {
+/**
+ * Runs one attempt: its encoded reply, or a promise of it when the stage must be waited for (its
+ * config file is loading, it returned a promise, it has artifacts to record). Never throws or
+ * rejects. Small stages run start to end in one synchronous stretch, with no promise of their own.
+ */
+function runThreadTask(task: ThreadTask): Uint8Array | Promise<Uint8Array> {
   const abort = new TaskAbort();
   running.set(task.id, abort);
+  let out: PortableResult | Promise<PortableResult>;
   try {
-    const cached = stageFor(task);
-    const stage = cached instanceof Promise ? await cached : cached;
-    logger ??= createConsoleLogger('info');
-    // An abort that came while the config loaded in one synchronous stretch waits in the port:
-    // take it now rather than start a stage that nobody waits for.
-    drain();
-    if (abort.aborted) throw abort.reason;
-    if (shared !== undefined) Atomics.store(shared, IN_STAGE, stageSlot(task.id));
-    const out = await executeTask({
-      stage,
-      // A small input may be one buffer shared by the tasks of a message: each gets its own copy.
-      input: decodeState(task.input, task.input.byteLength <= 4096 ? { copy: true } : {}),
-      policy: policyBag(task.policy),
-      runId: task.runId,
-      nodeId: task.nodeId,
-      attempt: task.attempt,
-      resources: task.resources,
-      get signal() {
-        return abort.signal;
-      },
-      logger,
-      point: task.point,
-      ...(task.artifactsDir === undefined
-        ? {}
-        : { recorder: new FileArtifactRecorder(task.artifactsDir) }),
-    });
-    return encodeState({ ok: true, ...out });
+    const stage = stageFor(task);
+    out =
+      stage instanceof Promise
+        ? stage.then((ready) => {
+            // An abort that came while the config loaded in one synchronous stretch waits in
+            // the port: take it now rather than start a stage that nobody waits for.
+            drain();
+            return start(task, ready, abort);
+          })
+        : start(task, stage, abort);
   } catch (error) {
-    const reason = abort.aborted && !isPhys(error) ? abort.reason : error;
-    return encodeState({ ok: false, error: serializeError(reason) });
-  } finally {
-    if (shared !== undefined) Atomics.store(shared, IN_STAGE, 0);
-    running.delete(task.id);
+    return failed(task, abort, error);
   }
+  if (out instanceof Promise) {
+    return out.then(
+      (result) => succeeded(task, result),
+      (error: unknown) => failed(task, abort, error),
+    );
+  }
+  return succeeded(task, out);
+}
+
+/**
+ * Starts the stage of a task, unless an abort came first (the port was drained just before: by
+ * the caller after a wait, or after the task before, see {@link done}).
+ */
+function start(
+  task: ThreadTask,
+  stage: PipelineStage,
+  abort: TaskAbort,
+): PortableResult | Promise<PortableResult> {
+  logger ??= createConsoleLogger('info');
+  if (abort.aborted) throw abort.reason;
+  if (shared !== undefined) Atomics.store(shared, IN_STAGE, stageSlot(task.id));
+  return executeTaskEager({
+    stage,
+    // A small input may be one buffer shared by the tasks of a message: each gets its own copy.
+    input: decodeState(task.input, task.input.byteLength <= COPY_BYTES ? { copy: true } : {}),
+    policy: policyBag(task.policy),
+    runId: task.runId,
+    nodeId: task.nodeId,
+    attempt: task.attempt,
+    resources: task.resources,
+    get signal() {
+      return abort.signal;
+    },
+    logger,
+    point: task.point,
+    ...(task.artifactsDir === undefined
+      ? {}
+      : { recorder: new FileArtifactRecorder(task.artifactsDir) }),
+  });
+}
+
+function succeeded(task: ThreadTask, out: PortableResult): Uint8Array {
+  ended(task);
+  // The reply is `{ ok: true, ...out }`, written out: a spread copies through the slow path.
+  return encodeState({
+    ok: true,
+    state: out.state,
+    ...(out.metrics === undefined ? {} : { metrics: out.metrics }),
+    ...(out.artifacts === undefined ? {} : { artifacts: out.artifacts }),
+    ...(out.provenance === undefined ? {} : { provenance: out.provenance }),
+    wallTimeSeconds: out.wallTimeSeconds,
+  });
+}
+
+function failed(task: ThreadTask, abort: TaskAbort, error: unknown): Uint8Array {
+  ended(task);
+  const reason = abort.aborted && !isPhys(error) ? abort.reason : error;
+  return encodeState({ ok: false, error: serializeError(reason) });
+}
+
+function ended(task: ThreadTask): void {
+  if (shared !== undefined) Atomics.store(shared, IN_STAGE, 0);
+  running.delete(task.id);
 }
 
 /** Tasks received and not started yet, in order. */
@@ -214,9 +277,11 @@ let oldest = 0;
  * message, and one wake-up of the pool's thread, per batch rather than per task. A batch is sent
  * once it holds this many answers, once its oldest answer waited {@link ANSWER_WAIT_MS} (checked
  * after each task: an answer can wait for one more task of its short stage), after an answer
- * that may not wait, or when no task is left to run.
+ * that may not wait, before the loop waits for a task (see {@link drive}), or when no task is
+ * left to run. The pool queues up to twice this many
+ * tasks on a thread (MAX_QUEUED in thread-runner.ts).
  */
-const ANSWER_BATCH = 8;
+const ANSWER_BATCH = 16;
 const ANSWER_WAIT_MS = 0.5;
 
 function send(): void {
@@ -231,33 +296,60 @@ function send(): void {
 function answer(id: number, bytes: Uint8Array, ms: number): void {
   if (answers.length === 0) oldest = performance.now();
   answers.push({ id, bytes, ms });
-  moved.push(bytes.buffer as ArrayBuffer);
+  // A small answer is copied into the message (see COPY_BYTES), a large one moved.
+  if (bytes.byteLength > COPY_BYTES) moved.push(bytes.buffer as ArrayBuffer);
 }
 
-/** Runs the queued tasks one after the other, taking what arrives on the port between them. */
-async function drive(): Promise<void> {
+/**
+ * Runs the queued tasks one after the other, taking what arrives on the port between them. A
+ * task that must be waited for suspends the loop; it resumes once that task has answered.
+ */
+function drive(): void {
   driving = true;
+  let waiting = false;
   try {
+    // What came behind the message that started the loop (an abort of its first task) first.
+    drain();
     for (;;) {
       const task = queue.shift();
       if (task === undefined) break;
       if (shared !== undefined) Atomics.store(shared, LAST_STARTED, stageSlot(task.id));
       const t0 = performance.now();
-      const bytes = await runThreadTask(task);
-      answer(task.id, bytes, performance.now() - t0);
-      // Tasks and aborts that came meanwhile wait in the port: the event loop has not run.
-      drain();
-      if (
-        task.batch !== true ||
-        queue.length === 0 ||
-        answers.length >= ANSWER_BATCH ||
-        performance.now() - oldest >= ANSWER_WAIT_MS
-      ) {
+      const bytes = runThreadTask(task);
+      if (bytes instanceof Promise) {
+        waiting = true;
+        // The answers held for a batch do not wait for this one.
         send();
+        void bytes.then((settled) => {
+          try {
+            done(task, settled, t0);
+          } finally {
+            drive();
+          }
+        });
+        return;
       }
+      done(task, bytes, t0);
     }
   } finally {
-    driving = false;
+    if (!waiting) {
+      driving = false;
+      send();
+    }
+  }
+}
+
+/** Task `task` answered `bytes`: the answer goes back now, or with the next ones (see ANSWER_BATCH). */
+function done(task: ThreadTask, bytes: Uint8Array, t0: number): void {
+  answer(task.id, bytes, performance.now() - t0);
+  // Tasks and aborts that came meanwhile wait in the port: the event loop has not run.
+  drain();
+  if (
+    task.batch !== true ||
+    queue.length === 0 ||
+    answers.length >= ANSWER_BATCH ||
+    performance.now() - oldest >= ANSWER_WAIT_MS
+  ) {
     send();
   }
 }
@@ -308,7 +400,7 @@ function take(message: ThreadBatch | AbortMessage): void {
 
 function onMessage(message: ThreadBatch | AbortMessage): void {
   take(message);
-  if (!driving && queue.length > 0) void drive();
+  if (!driving && queue.length > 0) drive();
 }
 
 function isPhys(error: unknown): boolean {

@@ -137,6 +137,26 @@ describe('short thread attempts (pipelined on their threads)', () => {
     expect(mostAtOnce(spans)).toBeLessThanOrEqual(maxWorkers);
   });
 
+  it('gives each attempt its own result when synchronous and asynchronous stages share a thread', async () => {
+    const ex = executor(2);
+    await ex.run({ payload: 0 }, threaded(100, 'warm'));
+    // Chains of a synchronous stage, an asynchronous one and a synchronous one again, many at
+    // once: a thread's queue holds attempts of each kind, some answered at once, some later.
+    const nodes: NodeSpec[] = [];
+    for (let c = 0; c < 300; c++) {
+      nodes.push(
+        { id: `a${c}`, stage: Add({ amount: c }), isolation: 'thread' },
+        { id: `s${c}`, stage: Sleep({ ms: 0 }), isolation: 'thread', deps: [`a${c}`] },
+        { id: `b${c}`, stage: Add({ amount: 1 }), isolation: 'thread', deps: [`s${c}`] },
+      );
+    }
+    const result = await ex.run({ payload: 1000 }, nodes);
+    expect(result.status).toBe('COMPLETED');
+    for (let c = 0; c < 300; c++) {
+      expect(result.outputs[`b${c}`]).toEqual({ payload: 1001 + c });
+    }
+  });
+
   it('counts inline attempts of the same requirements among the slots', async () => {
     const ex = executor(2);
     await ex.run({}, stamps(100, 'warm'));

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineStage, PolicyBag, TASK_EXIT_CODES } from '@phys/core';
+import { defineStage, type Logger, PolicyBag, TASK_EXIT_CODES } from '@phys/core';
 import {
   readResultEnvelope,
   readTaskEnvelope,
@@ -13,7 +13,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { taskEnvelopeEntry } from './entry.js';
-import { executeTask } from './execute-task.js';
+import { executeTask, executeTaskEager } from './execute-task.js';
 import { runTaskEnvelope } from './run-envelope.js';
 
 const configFile = fileURLToPath(
@@ -112,5 +112,50 @@ describe('task envelopes', () => {
       code: 'PHYS_STAGE_FAILED',
       message: expect.stringContaining('bad input'),
     });
+  });
+
+  it('executeTaskEager answers a synchronous stage without a promise, and waits for the others', async () => {
+    const lines: string[] = [];
+    const logger: Logger = {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: () => undefined,
+      error: () => undefined,
+      child: (fields) => ({ ...logger, info: (m) => lines.push(`${String(fields.node)}: ${m}`) }),
+    };
+    const Step = defineStage({
+      name: 'test/step',
+      config: z.object({ mode: z.enum(['sync', 'async', 'throw', 'null']) }),
+      process: (state: number, ctx) => {
+        ctx.logger.info(`step ${ctx.config.mode}`);
+        if (ctx.config.mode === 'throw') throw new RangeError('out of range');
+        if (ctx.config.mode === 'null') return null as never;
+        const out = { state: state + 1, metrics: { n: 1 } };
+        return ctx.config.mode === 'async' ? Promise.resolve(out) : out;
+      },
+    });
+    const base = {
+      input: 1,
+      policy: PolicyBag.empty,
+      runId: 'r',
+      attempt: 1,
+      resources: grant,
+      signal: new AbortController().signal,
+      logger,
+    };
+    const now = executeTaskEager({ ...base, nodeId: 'a', stage: Step({ mode: 'sync' }) });
+    expect(now).not.toBeInstanceOf(Promise);
+    expect(now).toMatchObject({ state: 2, metrics: { n: 1 } });
+    const later = executeTaskEager({ ...base, nodeId: 'b', stage: Step({ mode: 'async' }) });
+    expect(later).toBeInstanceOf(Promise);
+    await expect(later).resolves.toMatchObject({ state: 2, metrics: { n: 1 } });
+    expect(() =>
+      executeTaskEager({ ...base, nodeId: 'c', stage: Step({ mode: 'throw' }) }),
+    ).toThrow(expect.objectContaining({ code: 'PHYS_STAGE_FAILED' }));
+    expect(() => executeTaskEager({ ...base, nodeId: 'd', stage: Step({ mode: 'null' }) })).toThrow(
+      expect.objectContaining({ code: 'PHYS_STAGE_CONTRACT' }),
+    );
+    // The stage's logger names its node, whichever way it ran.
+    expect(lines).toEqual(['a: step sync', 'b: step async', 'c: step throw', 'd: step null']);
   });
 });

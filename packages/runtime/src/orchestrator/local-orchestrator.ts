@@ -68,6 +68,14 @@ export interface ExecuteContext {
   readonly onLog: (line: RunLogLine) => void;
 }
 
+/** What {@link LocalOrchestrator.submit} returns. @public */
+export interface SubmittedRun {
+  /** The run, as {@link LocalOrchestrator.runPipeline} returns it. */
+  readonly submission: SubmissionResult;
+  /** Whether this submission created the run (`false`: the run id existed already). */
+  readonly created: boolean;
+}
+
 /** What {@link LocalOrchestrator.recover} did, by job id. @public */
 export interface RecoveryReport {
   /** Runs that were RUNNING and start again as a new attempt. */
@@ -184,6 +192,7 @@ export class LocalOrchestrator implements Orchestrator {
   readonly #maxConcurrentRuns: number;
   readonly #retryPolicy: OrchestratorRetryPolicy | undefined;
   readonly #logger: Logger;
+  /** Runs waiting for a slot, in start order (see #enqueue). */
   #queue: QueuedRun[] = [];
   #order = 0;
   readonly #active = new Map<string, ActiveRun>();
@@ -228,6 +237,18 @@ export class LocalOrchestrator implements Orchestrator {
     pipeline: string | NamedPipeline,
     options: RunPipelineOptions = {},
   ): Promise<SubmissionResult> {
+    return (await this.submit(pipeline, options)).submission;
+  }
+
+  /**
+   * {@link LocalOrchestrator.runPipeline}, telling besides whether this call created the run
+   * (`false`: a run with that `runId` existed, and the same submission is returned): a server
+   * answers 201 or 200 from it. Of concurrent submissions of one run id exactly one creates it.
+   */
+  async submit(
+    pipeline: string | NamedPipeline,
+    options: RunPipelineOptions = {},
+  ): Promise<SubmittedRun> {
     this.#assertOpen();
     const declaration = this.#declaration(pipeline);
     const jobId = options.runId ?? randomUUID();
@@ -284,7 +305,7 @@ export class LocalOrchestrator implements Orchestrator {
           { details: { jobId, pipeline: stored.pipeline, params: stored.params } },
         );
       }
-      return this.#submission(stored);
+      return { submission: this.#submission(stored), created: false };
     }
     this.#notify(jobId);
     this.#enqueue({
@@ -298,7 +319,7 @@ export class LocalOrchestrator implements Orchestrator {
       status: ExecutionStatus.QUEUED,
       startedAt: undefined,
     });
-    return this.#submission(stored);
+    return { submission: this.#submission(stored), created: true };
   }
 
   /** {@inheritDoc @phys/core#Orchestrator.getRunStatus} */
@@ -601,21 +622,34 @@ export class LocalOrchestrator implements Orchestrator {
     }
   }
 
+  /**
+   * Adds `run` to the queue, which is kept in start order (priority high first, then `order`):
+   * a binary search for its place, at the end for a run of the lowest priority queued so far
+   * (the usual case), so that queueing and starting cost O(log n), not O(n), with n runs queued.
+   */
   #enqueue(run: QueuedRun, pump = true): void {
-    this.#queue.push(run);
+    const queue = this.#queue;
+    let low = 0;
+    let high = queue.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      const other = queue[mid] as QueuedRun;
+      if (
+        other.priority > run.priority ||
+        (other.priority === run.priority && other.order < run.order)
+      ) {
+        low = mid + 1;
+      } else high = mid;
+    }
+    if (low === queue.length) queue.push(run);
+    else queue.splice(low, 0, run);
     if (pump) this.#pump();
   }
 
   /** Starts queued runs while slots are free: highest priority first, FIFO within one. */
   #pump(): void {
     while (!this.#closing && this.#active.size < this.#maxConcurrentRuns && this.#queue.length) {
-      let best = 0;
-      for (let i = 1; i < this.#queue.length; i++) {
-        const a = this.#queue[i] as QueuedRun;
-        const b = this.#queue[best] as QueuedRun;
-        if (a.priority > b.priority || (a.priority === b.priority && a.order < b.order)) best = i;
-      }
-      const [run] = this.#queue.splice(best, 1) as [QueuedRun];
+      const run = this.#queue.shift() as QueuedRun;
       const active: ActiveRun = {
         controller: new AbortController(),
         settled: Promise.resolve(),
@@ -727,9 +761,11 @@ export class LocalOrchestrator implements Orchestrator {
           error: serializeError(error),
         };
       }
-      await flush();
+      // Progress written so far; what is still pending goes with the next write, in order.
+      await chain;
       if (this.#closing && !active.cancelRequested && signal.aborted) {
         // A graceful shutdown: the run stays RUNNING for recover() on the next start.
+        await flush();
         return;
       }
       const failed =
@@ -745,6 +781,7 @@ export class LocalOrchestrator implements Orchestrator {
           `Run '${jobId}' attempt ${attempt} ended ${outcome.status} (${outcome.error.code}); attempt ${attempt + 1} of ${policy?.maxAttempts} in ${delay} s.`,
           { jobId, attempt },
         );
+        await flush();
         await this.#append(jobId, [
           {
             at: nowIso(),
@@ -775,6 +812,10 @@ export class LocalOrchestrator implements Orchestrator {
               )
             : outcome.error;
       assertTransition(jobId, status, final);
+      // The last node events and the final status in one write (one commit, one sync).
+      const progress = pending;
+      pending = [];
+      await chain;
       const end = nowIso();
       await this.#update(
         jobId,
@@ -788,6 +829,7 @@ export class LocalOrchestrator implements Orchestrator {
           ...(error === undefined ? {} : { error }),
         },
         [
+          ...progress,
           {
             at: end,
             type: 'status',
