@@ -130,11 +130,11 @@ function quiesce(): Promise<void> {
   return Promise.resolve();
 }
 
-/** The sizes of the warm-up runs before a measured run, as fractions of its size. */
-const WARM_UP = [0.1, 1, 1];
+/** The warm-up before a measured run, as fractions of its size: WORKLOADS.md's one at 0.1. */
+const WARM_UP = [0.1];
 
 /**
- * Warm-up runs (see WARM_UP), then the measured run, on one executor (reporting to
+ * The warm-up run (see WARM_UP), then the measured run, on one executor (reporting to
  * `collectors`: none but for the metrics variants).
  */
 async function measure(
@@ -143,7 +143,8 @@ async function measure(
   build: (factor: number) => NodeSpec[],
   withConfig = false,
   collectors: MetricsCollector[] = [],
-): Promise<Timed> {
+  steadyRuns = 0,
+): Promise<Timed & { steady?: Timed }> {
   const executor = new DagExecutor({
     scheduler: new LocalScheduler({
       maxWorkers: workers,
@@ -151,10 +152,6 @@ async function measure(
     }),
     metrics: collectors,
   });
-  // A tenth of the size, then twice the whole: the runs of inline workloads last milliseconds,
-  // and one short warm-up left the optimising compiler's work (for the executor's and a
-  // collector's code alike) inside the measured run at random, so the same build measured
-  // either 3 or 4.3 µs per node.
   progress(`${name}: warm-up`);
   for (const factor of WARM_UP) await timed(executor, build(factor));
   settle();
@@ -162,6 +159,14 @@ async function measure(
   await quiesce();
   progress(`${name}: ${nodes.length} nodes, ${workers} worker${workers === 1 ? '' : 's'}`);
   const out = await timed(executor, nodes);
+  if (steadyRuns > 0) {
+    // The same graph again on the warm executor: the cost of a node once the process has
+    // compiled its path, beside the first large run's (see README.md).
+    let steady = out;
+    for (let k = 0; k < steadyRuns; k++) steady = await timed(executor, build(1));
+    await executor.close();
+    return { ...out, steady };
+  }
   await executor.close();
   return out;
 }
@@ -526,14 +531,20 @@ async function run_thread_dispatch(): Promise<unknown> {
     2,
     (f) => threaded(Math.max(2, Math.round(2000 * scale * f))),
     true,
+    [],
+    2,
   );
   const last = t.result.outputs[`t_${t.nodes - 1}`] as { payload: number };
   check(last.payload === t.nodes - 1, `thread_dispatch: t_${t.nodes - 1} payload ${last.payload}`);
-  const out = perNode(t);
+  const steady = t.steady as Timed;
+  const out = {
+    ...perNode(t),
+    steady_us_per_node: round((steady.seconds * 1e6) / steady.nodes, 2),
+  };
   // The same number of round trips on two bare worker threads, no phys: what the machine allows
   // right now. It goes to stderr, not into the JSON, as cpu_parallel's ceiling does.
   progress(
-    `thread_dispatch: ${out.us_per_node} µs per node (target ≤ ${target}); bare worker_threads round trip, 2 threads, same count: ${round(await bareThreadRoundTrip(t.nodes), 2)} µs per message`,
+    `thread_dispatch: ${out.us_per_node} µs per node (target ≤ ${target}), ${out.steady_us_per_node} in the third full-size run of the process; bare worker_threads round trip, 2 threads, same count: ${round(await bareThreadRoundTrip(t.nodes), 2)} µs per message`,
   );
   return out;
 }
