@@ -16,7 +16,7 @@ import { SequentialPipeline } from '../src/pipeline/sequential-pipeline.js';
 import { createRuntime, type PhysRuntime } from '../src/runtime.js';
 import { ManualClock } from '../src/schedules/manual-clock.js';
 import { configSchedules, schedule } from '../src/schedules/parse-schedule.js';
-import { ScheduleRunner } from '../src/schedules/schedule-runner.js';
+import { ScheduleRunner, type ScheduleRunnerOptions } from '../src/schedules/schedule-runner.js';
 import { MemoryScheduleStore } from '../src/schedules/schedule-store.js';
 
 const iso = (d: Date) => d.toISOString();
@@ -255,6 +255,20 @@ async function setup(
   return { runtime, runs, store, orchestrator, schedules: configSchedules(runtime.pipelines) };
 }
 
+/** A silent runner of `parts`' schedules on `clock`. */
+function runnerOn(
+  parts: Pick<ScheduleRunnerOptions, 'schedules' | 'store' | 'orchestrator'>,
+  clock: ManualClock,
+): ScheduleRunner {
+  return new ScheduleRunner({
+    schedules: parts.schedules,
+    store: parts.store,
+    orchestrator: parts.orchestrator,
+    clock,
+    logger: silentLogger,
+  });
+}
+
 /** Every run in the store, oldest first. */
 async function allRuns(runs: MemoryRunStore): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
@@ -300,13 +314,7 @@ describe('the schedule runner', () => {
       cron: { cron: '*/20 * * * *' },
     });
     const clock = new ManualClock('2026-12-07T00:00:00Z');
-    const runner = new ScheduleRunner({
-      schedules,
-      store,
-      orchestrator,
-      clock,
-      logger: silentLogger,
-    });
+    const runner = runnerOn({ schedules, store, orchestrator }, clock);
     await runUntil(clock, runner, '2026-12-14T00:00:00Z', () => settle(orchestrator, runs));
     await runner.stop();
     const all = await allRuns(runs);
@@ -343,24 +351,12 @@ describe('the schedule runner', () => {
       claimedAt: '2026-12-07T02:30:00.100Z',
     });
     const clock = new ManualClock('2026-12-07T02:30:05Z');
-    const restarted = new ScheduleRunner({
-      schedules,
-      store,
-      orchestrator,
-      clock,
-      logger: silentLogger,
-    });
+    const restarted = runnerOn({ schedules, store, orchestrator }, clock);
     await restarted.start();
     await restarted.tick();
     await restarted.stop();
     // And once more, as if it restarted again after starting the run.
-    const again = new ScheduleRunner({
-      schedules,
-      store,
-      orchestrator,
-      clock,
-      logger: silentLogger,
-    });
+    const again = runnerOn({ schedules, store, orchestrator }, clock);
     await again.start();
     await again.stop();
     await settle(orchestrator, runs);
@@ -374,8 +370,8 @@ describe('the schedule runner', () => {
     const a = await setup({ often: { cron: '*/5 * * * *' } }, shared);
     const b = await setup({ often: { cron: '*/5 * * * *' } }, shared);
     const clock = new ManualClock('2026-12-07T00:00:00Z');
-    const ra = new ScheduleRunner({ ...a, clock, logger: silentLogger });
-    const rb = new ScheduleRunner({ ...b, clock, logger: silentLogger });
+    const ra = runnerOn(a, clock);
+    const rb = runnerOn(b, clock);
     await Promise.all([ra.start(), rb.start()]);
     for (let minute = 5; minute <= 120; minute += 5) {
       clock.set(Date.parse('2026-12-07T00:00:00Z') + minute * 60_000);
@@ -396,24 +392,12 @@ describe('the schedule runner', () => {
       none: { hourly: { minute: 0 }, name: 'none', misfire: 'skip' },
     });
     const clock = new ManualClock('2026-12-07T00:00:30Z');
-    const runner = new ScheduleRunner({
-      schedules,
-      store,
-      orchestrator,
-      clock,
-      logger: silentLogger,
-    });
+    const runner = runnerOn({ schedules, store, orchestrator }, clock);
     await runner.start(); // first seen: no backfill
     await runner.stop();
     // Down for a day; back 30 minutes after the hour.
     clock.set('2026-12-08T00:30:00Z');
-    const back = new ScheduleRunner({
-      schedules,
-      store,
-      orchestrator,
-      clock,
-      logger: silentLogger,
-    });
+    const back = runnerOn({ schedules, store, orchestrator }, clock);
     await back.start();
     await settle(orchestrator, runs);
     let all = await allRuns(runs);
@@ -451,13 +435,7 @@ describe('the schedule runner', () => {
     });
     closeGate();
     const clock = new ManualClock('2026-12-07T00:00:30Z');
-    const runner = new ScheduleRunner({
-      schedules,
-      store,
-      orchestrator,
-      clock,
-      logger: silentLogger,
-    });
+    const runner = runnerOn({ schedules, store, orchestrator }, clock);
     await runner.start();
     for (const at of ['2026-12-07T00:10:00Z', '2026-12-07T00:20:00Z', '2026-12-07T00:30:00Z']) {
       clock.set(at);
@@ -485,24 +463,12 @@ describe('the schedule runner', () => {
   it('keeps a pause across restarts, does not catch up what fell in it, and triggers by hand', async () => {
     const { runs, store, orchestrator, schedules } = await setup({ nightly: { daily: '02:30' } });
     const clock = new ManualClock('2026-12-07T00:00:00Z');
-    const runner = new ScheduleRunner({
-      schedules,
-      store,
-      orchestrator,
-      clock,
-      logger: silentLogger,
-    });
+    const runner = runnerOn({ schedules, store, orchestrator }, clock);
     await runner.start();
     expect((await runner.pause('nightly')).nextFireTimes).toEqual([]);
     await runner.stop();
     clock.set('2026-12-09T12:00:00Z');
-    const restarted = new ScheduleRunner({
-      schedules,
-      store,
-      orchestrator,
-      clock,
-      logger: silentLogger,
-    });
+    const restarted = runnerOn({ schedules, store, orchestrator }, clock);
     await restarted.start();
     expect((await restarted.get('nightly')).paused).toBe(true);
     expect(await allRuns(runs)).toHaveLength(0);

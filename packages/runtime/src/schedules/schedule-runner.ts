@@ -184,28 +184,21 @@ export class ScheduleRunner {
   async trigger(name: string): Promise<SubmissionResult> {
     const schedule = this.#find(name);
     const now = this.#clock.now();
-    let fireTime = iso(now);
-    // Two triggers in one millisecond are two fires.
-    while (
-      !(await this.#store.claimFire({
+    const manualFire = (at: number): ScheduleFire => {
+      const fireTime = iso(at);
+      return {
         schedule: name,
         fireTime,
         outcome: 'launched',
         jobId: `${name}-manual-${compact(fireTime)}`,
         manual: true,
         claimedAt: iso(now),
-      }))
-    ) {
-      fireTime = iso(Date.parse(fireTime) + 1);
-    }
-    return this.#launch(schedule, {
-      schedule: name,
-      fireTime,
-      outcome: 'launched',
-      jobId: `${name}-manual-${compact(fireTime)}`,
-      manual: true,
-      claimedAt: iso(now),
-    });
+      };
+    };
+    // Two triggers in one millisecond are two fires.
+    let fire = manualFire(now);
+    while (!(await this.#store.claimFire(fire))) fire = manualFire(Date.parse(fire.fireTime) + 1);
+    return this.#launch(schedule, fire);
   }
 
   #find(name: string): ScheduleHandle {

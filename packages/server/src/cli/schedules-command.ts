@@ -17,6 +17,7 @@ import type { ResolvedServerOptions } from '../options.js';
 import { scheduleView } from '../routes/schedules.js';
 import type { scheduleSchema } from '../schemas.js';
 import { SqliteRunStore } from '../sqlite-run-store.js';
+import { zonedTime } from '../zoned-time.js';
 
 type Schedule = z.input<typeof scheduleSchema>;
 type Fire = NonNullable<Schedule['lastFire']>;
@@ -176,27 +177,6 @@ async function targetFor(ctx: CliCommandContext, runtime: PhysRuntime): Promise<
   return storeTarget(runtime, file);
 }
 
-/** `2026-12-05T01:30:00.000Z` in `timezone`: `2026-12-05 02:30 CET`. */
-function local(iso: string, timezone: string): string {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-GB', {
-      timeZone: timezone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-      hourCycle: 'h23',
-      timeZoneName: 'short',
-    })
-      .formatToParts(new Date(iso))
-      .map((p) => [p.type, p.value]),
-  ) as Record<string, string>;
-  const seconds = parts.second === '00' ? '' : `:${parts.second}`;
-  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}${seconds} ${parts.timeZoneName}`;
-}
-
 function fireText(fire: Fire, timezone: string): string {
   const what =
     fire.outcome === 'launched'
@@ -207,7 +187,7 @@ function fireText(fire: Fire, timezone: string): string {
           ? 'skipped: the previous run was still running'
           : 'skipped: missed (misfire skip)';
   const extra = [
-    fire.manual === true ? 'by hand' : `fire ${local(fire.fireTime, timezone)}`,
+    fire.manual === true ? 'by hand' : `fire ${zonedTime(fire.fireTime, timezone)}`,
     ...(fire.missed === undefined || fire.missed === 0
       ? []
       : [`stands for ${fire.missed} missed fire${fire.missed === 1 ? '' : 's'}`]),
@@ -220,7 +200,7 @@ export function scheduleLines(s: Schedule): string[] {
   const lines = [
     `${s.name}  ${s.paused ? 'PAUSED' : 'active'}  pipeline ${s.pipeline}, ${s.spec}`,
     `  policies  misfire ${s.misfire} (late after ${s.maxLatenessSeconds} s), overlap ${s.overlap}`,
-    `  next      ${s.paused ? `(paused: phys schedules resume ${s.name})` : s.nextFireTimes.map((t) => local(t, s.timezone)).join(', ')}`,
+    `  next      ${s.paused ? `(paused: phys schedules resume ${s.name})` : s.nextFireTimes.map((t) => zonedTime(t, s.timezone)).join(', ')}`,
     `  last run  ${s.lastRun === null ? '(none yet)' : fireText(s.lastRun, s.timezone)}`,
   ];
   if (s.lastFire !== null && s.lastFire.outcome !== 'launched') {

@@ -1,7 +1,7 @@
 // Schedules: each schedule's rule, next fire times and last run, with pause, resume and trigger.
 import { useCallback, useEffect, useState } from 'preact/hooks';
+import { zonedTime } from '../../../src/zoned-time.js';
 import { ApiError, api, type Schedule } from '../api.js';
-import { zonedTime } from '../format.js';
 import { href, navigate } from '../router.js';
 import { StatusBadge } from '../status.js';
 
