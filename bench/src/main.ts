@@ -122,12 +122,17 @@ function settle(): void {
  * waits without sleeping, so that the measured run does not start on a CPU just woken from idle
  * (on a VM, a halted virtual CPU can come back slowly).
  */
-function quiesce(): Promise<void> {
+function quiesce(): Promise<number> {
+  // The clock is read once per ~100k steps of integer arithmetic: each read of
+  // performance.now() allocates, and reading it in a tight loop would fill the young
+  // generation with garbage, so that a scavenge fell inside the measured run at random.
   const end = performance.now() + 150;
+  let x = 1;
   while (performance.now() < end) {
-    // spin
+    for (let k = 0; k < 100_000; k++) x = (Math.imul(x, 1_664_525) + 1_013_904_223) | 0;
   }
-  return Promise.resolve();
+  // Returned, so that the compiler cannot drop the loop.
+  return Promise.resolve(x);
 }
 
 /** The warm-up before a measured run, as fractions of its size: WORKLOADS.md's one at 0.1. */
@@ -209,16 +214,39 @@ async function run_grid(): Promise<unknown> {
 /**
  * A metrics variant: the workload with @phys/metrics-prometheus's collector on (its own
  * registry; not served, not pushed), which must have counted every node of the warm-ups and the
- * measured run. The parent adds the overhead over the plain variant (see `paired`).
+ * measured runs. The parent adds the overhead over the plain variant (see `paired`). After the
+ * measured run, the steady cost: the same graph {@link STEADY_ROUNDS} times more on the warm
+ * executor and as often on a plain one beside it in the same process, taking turns.
  */
 async function withMetrics(
   name: string,
   workers: number,
   build: (factor: number) => NodeSpec[],
-): Promise<Timed> {
+): Promise<Timed & { steady: { plainUsPerNode: number; usPerNode: number } }> {
   const collector = new PrometheusMetricsCollector();
   const t = await measure(name, workers, build, false, [collector]);
-  const nodes = WARM_UP.reduce((sum, factor) => sum + build(factor).length, t.nodes);
+  progress(
+    `${name}: steady cost, ${STEADY_WARM_ROUNDS + STEADY_ROUNDS} more runs with and without the collector (the last ${STEADY_ROUNDS} count)`,
+  );
+  const executors = [false, true].map(
+    (observed) =>
+      new DagExecutor({
+        scheduler: new LocalScheduler({ maxWorkers: workers }),
+        metrics: observed ? [collector] : [],
+      }),
+  );
+  const perNodeUs: [number[], number[]] = [[], []];
+  for (let k = -STEADY_WARM_ROUNDS; k < STEADY_ROUNDS; k++) {
+    // Alternating which goes first, so that neither always runs right after a collection.
+    for (const which of k % 2 === 0 ? [0, 1] : [1, 0]) {
+      const r = await timed(executors[which] as DagExecutor, build(1));
+      if (k >= 0) perNodeUs[which]?.push((r.seconds * 1e6) / r.nodes);
+    }
+  }
+  await Promise.all(executors.map((e) => e.close()));
+  const nodes =
+    WARM_UP.reduce((sum, factor) => sum + build(factor).length, t.nodes) +
+    (STEADY_WARM_ROUNDS + STEADY_ROUNDS) * t.nodes;
   const counted = await collector.registry.getSingleMetric(METRIC_NAMES.nodes)?.get();
   const total = (counted?.values ?? []).reduce((sum, v) => sum + v.value, 0);
   check(
@@ -226,7 +254,28 @@ async function withMetrics(
     `${name}: ${METRIC_NAMES.nodes} counted ${total} nodes, expected ${nodes}`,
   );
   await collector.close();
-  return t;
+  return {
+    ...t,
+    steady: { plainUsPerNode: median(perNodeUs[0]), usPerNode: median(perNodeUs[1]) },
+  };
+}
+
+/**
+ * Runs of each kind after the measured one for a metrics variant's steady cost: the rounds that
+ * count, after rounds that let the JIT finish compiling both paths (not counted).
+ */
+const STEADY_ROUNDS = 100;
+const STEADY_WARM_ROUNDS = 50;
+
+/** perNode(), plus a metrics variant's steady figures and their overhead. */
+function perNodeWithSteady(t: Awaited<ReturnType<typeof withMetrics>>): unknown {
+  const { plainUsPerNode, usPerNode } = t.steady;
+  return {
+    ...perNode(t),
+    steady_us_per_node: round(usPerNode, 3),
+    steady_plain_us_per_node: round(plainUsPerNode, 3),
+    steady_overhead_pct: round((usPerNode / plainUsPerNode - 1) * 100, 1),
+  };
 }
 
 async function run_chain_metrics(): Promise<unknown> {
@@ -235,14 +284,14 @@ async function run_chain_metrics(): Promise<unknown> {
   );
   const last = t.result.outputs[`n${t.nodes - 1}`] as { payload: number };
   check(last.payload === t.nodes, `chain_metrics: last payload ${last.payload}`);
-  return perNode(t);
+  return perNodeWithSteady(t);
 }
 
 async function run_grid_metrics(): Promise<unknown> {
   const t = await withMetrics('grid_metrics', 2, (f) =>
     grid(Math.max(2, Math.round(50 * scale * f)), 40),
   );
-  return perNode(t);
+  return perNodeWithSteady(t);
 }
 
 async function run_grid_cached(): Promise<unknown> {
@@ -720,6 +769,13 @@ async function repeated(name: Workload): Promise<unknown> {
   return (runs[(repeat - 1) >> 1] as { value: unknown }).value;
 }
 
+/**
+ * Pairs of fresh processes a metrics variant's overhead is the median of: a single run of a few
+ * milliseconds moves by tens of percent with the machine (see README.md), more than the 10% the
+ * overhead is held to.
+ */
+const MIN_PAIRS = 7;
+
 /** The metrics variants, by the plain workload each one is compared with. */
 const METRICS_VARIANT: Partial<Record<Workload, Workload>> = {
   chain: 'chain_metrics',
@@ -738,14 +794,16 @@ function medianRun(name: Workload, runs: readonly unknown[]): unknown {
 }
 
 /**
- * A plain workload and its metrics variant, `--repeat` times each, taking turns (plain, then
- * metrics), so that a busy moment of the machine falls on both alike. Each reports its median
- * run; the variant also its overhead: its median µs per node over the plain one's, in percent.
+ * A plain workload and its metrics variant, `--repeat` times each (at least {@link MIN_PAIRS}),
+ * taking turns (plain, then metrics), so that a busy moment of the machine falls on both alike.
+ * Each reports its median run; the variant also its overhead: its median µs per node over the
+ * plain one's, in percent, and the steady overhead of its median run (see withMetrics).
  */
 async function paired(plain: Workload, variant: Workload): Promise<[unknown, unknown]> {
   const plainRuns: unknown[] = [];
   const variantRuns: unknown[] = [];
-  for (let k = 0; k < repeat; k++) {
+  const pairs = Math.max(repeat, MIN_PAIRS);
+  for (let k = 0; k < pairs; k++) {
     plainRuns.push(await inChild(plain));
     variantRuns.push(await inChild(variant));
   }
@@ -759,8 +817,9 @@ async function paired(plain: Workload, variant: Workload): Promise<[unknown, unk
   const cpuBase = cpu(plainRuns);
   const cpuOverhead = round((cpu(variantRuns) / cpuBase - 1) * 100, 1);
   const hasCpu = Number.isFinite(cpuOverhead);
+  const steady = (v as { steady_overhead_pct?: number }).steady_overhead_pct;
   progress(
-    `${variant}: ${overhead}% per node over ${plain}${hasCpu ? `, ${cpuOverhead}% on the main thread's CPU time` : ''} (target ≤ 10%)`,
+    `${variant}: ${overhead}% per node over ${plain}${hasCpu ? `, ${cpuOverhead}% on the main thread's CPU time` : ''}, ${steady}% once warm (target ≤ 10%)`,
   );
   return [
     p,

@@ -281,10 +281,12 @@ export class MetricsFanout {
   }
   async end(payload: RunEndMetric): Promise<void> {
     for (const c of this.#collectors) {
-      // Flush even when onRunEnd failed: samples buffered earlier in the run are still worth sending.
-      for (const step of [() => c.onRunEnd?.(payload), () => c.flush?.()]) {
+      // Flush even when onRunEnd failed: samples buffered earlier in the run are still worth
+      // sending. A step that returns no promise is not awaited (no turn of the microtask queue).
+      for (let step = 0; step < 2; step++) {
         try {
-          await step();
+          const out = step === 0 ? c.onRunEnd?.(payload) : c.flush?.();
+          if (out !== undefined) await out;
         } catch (e) {
           this.errors.push(e instanceof Error ? e : new Error(String(e)));
         }

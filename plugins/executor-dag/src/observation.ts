@@ -35,8 +35,9 @@ import type { RunState } from './run-state.js';
  * retries with the error's code, cache reads and writes with their bytes, and the run's
  * {@link RunActivity} for gauges. The collectors' methods are bound once per run
  * ({@link MetricsFanout.bind}): an event is one object and one call. The nodes the fast path
- * runs in place go to collectors with `onNodeBatch` as columns, a call per thousand nodes
- * ({@link RunObserver.reportInPlace}).
+ * runs in place go to collectors with `onNodeBatch` as columns it fills as it runs them, a call
+ * per thousand nodes ({@link RunObserver.lendColumns}), and to the others as events once it is
+ * done ({@link RunObserver.reportInPlace}).
  */
 export class RunObserver {
   readonly hooks: HookRunner | undefined;
@@ -54,7 +55,6 @@ export class RunObserver {
   readonly #batch: ((batch: NodeBatchMetric) => void) | undefined;
   readonly #eachStart: ((event: NodeStartMetric) => void) | undefined;
   readonly #eachEnd: ((event: NodeEndMetric) => void) | undefined;
-  #columns: NodeColumns | undefined;
 
   private constructor(
     hooks: HookRunner | undefined,
@@ -227,18 +227,19 @@ export class RunObserver {
   /**
    * The nodes the fast path ran in place: the COMPLETED ones of `run.finishSeq[from..to)` (their
    * end times settled; nothing else ends COMPLETED while it runs), each one's start and end, in
-   * order, then the start of `open`, which it handed to the general path still running (-1:
-   * none). Collectors with `onNodeBatch` get the ended ones as columns, a batch per
-   * {@link BATCH} nodes; the others an object per event.
+   * order, to the collectors without `onNodeBatch` (an object per event), then the start of
+   * `open`, which it handed to the general path still running (-1: none). Collectors with
+   * `onNodeBatch` had them as columns already, filled by the fast path as it went
+   * ({@link RunObserver.lendColumns}).
    */
   reportInPlace(run: RunState, from: number, to: number, open: number): void {
-    const placed = run.finishSeq;
     const attempts = run.attempts;
     const attemptStart = run.attemptStart;
-    const status = run.status;
     const eachStart = this.#eachStart;
     const eachEnd = this.#eachEnd;
     if (eachStart !== undefined || eachEnd !== undefined) {
+      const placed = run.finishSeq;
+      const status = run.status;
       for (let k = from; k < to; k++) {
         const i = placed[k] as number;
         if (status[i] !== S_COMPLETED) continue;
@@ -260,40 +261,40 @@ export class RunObserver {
         }
       }
     }
-    const batch = this.#batch;
-    if (batch !== undefined) {
-      this.#columns ??= new NodeColumns(this.#pipeline, this.#runId);
-      const columns = this.#columns;
-      const index = columns.index;
-      const stageNames = columns.stages;
-      const queue = columns.queueSeconds;
-      const duration = columns.durationSeconds;
-      const nodes = run.dag.nodes;
-      const end = run.end;
-      const readyAt = run.readyAt as Float64Array;
-      let m = 0;
-      for (let k = from; k < to; k++) {
-        const i = placed[k] as number;
-        if (status[i] !== S_COMPLETED) continue;
-        // queueSeconds() and nodeSeconds() written out for a node run in place.
-        const started = attemptStart[i] as number;
-        let ready = readyAt[i] as number;
-        if (ready < 0) ready = end[-ready - 1] as number;
-        index[m] = i;
-        stageNames[m] = (nodes[i] as NodeSpec).stage.name;
-        queue[m] = ready > 0 && started > ready ? (started - ready) / 1000 : 0;
-        duration[m] = ((end[i] as number) - started) / 1000;
-        if (++m === BATCH) {
-          columns.send(run, batch, m);
-          m = 0;
-        }
-      }
-      if (m > 0) columns.send(run, batch, m);
-    }
     // The node handed over still runs: its start, after those that ended before it.
     if (open >= 0) {
       this.nodeRunning(run, open, attempts[open] as number, attemptStart[open] as number);
     }
+  }
+
+  /** Whether a collector without `onNodeBatch` must hear of the nodes run in place one by one. */
+  get reportsEach(): boolean {
+    return this.#eachStart !== undefined || this.#eachEnd !== undefined;
+  }
+
+  /**
+   * Columns for the fast path to fill with the nodes it runs in place, when a collector takes
+   * them as batches (undefined otherwise). They are lent to one burst: it hands them on with
+   * {@link RunObserver.sendColumns} and gives them back with {@link RunObserver.returnColumns}.
+   */
+  lendColumns(run: RunState): NodeColumns | undefined {
+    if (this.#batch === undefined) return undefined;
+    const columns = spareColumns.pop() ?? new NodeColumns();
+    columns.lend(this.#pipeline, this.#runId, run);
+    return columns;
+  }
+
+  /** The first `count` entries of `columns` to the collectors with `onNodeBatch`. */
+  sendColumns(columns: NodeColumns, count: number): void {
+    columns.count = count;
+    columns.sent();
+    (this.#batch as (batch: NodeBatchMetric) => void)(columns);
+  }
+
+  /** Columns lent by {@link RunObserver.lendColumns}, back to the spares. */
+  returnColumns(columns: NodeColumns): void {
+    columns.release();
+    spareColumns.push(columns);
   }
 
   /** Node `node` failed and will run `attempt` after its backoff. */
@@ -403,17 +404,19 @@ class LiveActivity implements RunActivity {
   }
 }
 
-/** Nodes per {@link NodeBatchMetric}: the columns of one run are this long. */
-const BATCH = 1024;
+/** Nodes per {@link NodeBatchMetric}: the columns are this long. */
+export const BATCH = 1024;
 
 /**
- * The reused columns of a run's node batches. The ids and attempts of the nodes are read from
- * the run only when a collector asks for them (an aggregating one never does): the batch keeps
- * their indices.
+ * The reused columns of node batches, filled by the fast path as it runs nodes in place (see
+ * fast-path.ts) and lent to one burst at a time (a run allocates none of its own). Entry `k`
+ * holds the node's index, its stage's name and its queue wait and duration in seconds. The ids
+ * and attempts of the nodes are read from the run only when a collector asks for them (an
+ * aggregating one never does).
  */
-class NodeColumns implements NodeBatchMetric {
-  readonly pipeline: string;
-  readonly runId: string;
+export class NodeColumns implements NodeBatchMetric {
+  pipeline = '';
+  runId = '';
   count = 0;
   /** The nodes of the batch, by index in the run. */
   readonly index = new Int32Array(BATCH);
@@ -427,11 +430,6 @@ class NodeColumns implements NodeBatchMetric {
   #attemptsOf = -1;
   readonly #nodes: string[] = [];
   readonly #attempts = new Float64Array(BATCH);
-
-  constructor(pipeline: string, runId: string) {
-    this.pipeline = pipeline;
-    this.runId = runId;
-  }
 
   get nodes(): readonly string[] {
     if (this.#nodesOf !== this.#batch) {
@@ -454,14 +452,27 @@ class NodeColumns implements NodeBatchMetric {
     return this.#attempts;
   }
 
-  /** Hands the first `count` entries to `batch` (the collectors with onNodeBatch). */
-  send(run: RunState, batch: (columns: NodeBatchMetric) => void, count: number): void {
+  lend(pipeline: string, runId: string, run: RunState): void {
+    this.pipeline = pipeline;
+    this.runId = runId;
     this.#run = run;
-    this.count = count;
+  }
+
+  /** New entries are about to be read: what `nodes` and `attempts` returned is stale. */
+  sent(): void {
     this.#batch++;
-    batch(this);
+  }
+
+  /** Back to the spares: holds on to no run. */
+  release(): void {
+    this.#run = undefined;
+    this.count = 0;
+    this.#batch++;
   }
 }
+
+/** Columns not lent out (see {@link NodeColumns}); a burst inside a burst takes another set. */
+const spareColumns: NodeColumns[] = [];
 
 /**
  * Seconds node `i` waited from when it became ready until its attempt started at `started`.

@@ -12,6 +12,7 @@ import {
   type RunStartMetric,
 } from '@phys/core';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { observeBoth } from './families.js';
 import { type ActiveRun, PhysMetrics, type PipelineSeries } from './metrics.js';
 import {
   type MetricsPrometheusOptions,
@@ -225,9 +226,15 @@ export class PrometheusMetricsCollector implements MetricsCollector {
       let to = from + 1;
       while (to < count && stages[to] === name) to++;
       const stage = series.stage(name);
-      stage.queueWait().observeMany(queueSeconds, from, to);
       stage.nodes('COMPLETED').value += to - from;
-      stage.duration('COMPLETED').observeMany(durationSeconds, from, to);
+      observeBoth(
+        stage.queueWait(),
+        queueSeconds,
+        stage.duration('COMPLETED'),
+        durationSeconds,
+        from,
+        to,
+      );
       from = to;
     }
   }
