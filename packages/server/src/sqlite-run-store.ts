@@ -2,7 +2,9 @@ import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import {
+  createConsoleLogger,
   type ExecutionStatus,
+  type Logger,
   PhysError,
   type RunEvent,
   type RunFilter,
@@ -21,6 +23,7 @@ import type {
 } from '@phys/runtime';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 
 /**
  * When a commit counts as done, in WAL mode:
@@ -42,6 +45,14 @@ export interface SqliteRunStoreOptions {
   readonly synchronous?: SqliteSynchronous;
   /** Milliseconds to wait for a lock another connection holds (default 5000). */
   readonly busyTimeoutMs?: number;
+  /**
+   * Pages of the write-ahead log not yet copied into the database file after which a
+   * checkpoint copies them, on a thread of its own (default 1000, SQLite's automatic checkpoint).
+   * Past 4 times as many the log is started over at once: see the package's README.
+   */
+  readonly walCheckpointPages?: number;
+  /** Where the store reports trouble with its checkpoints (default: warnings and errors to stderr). */
+  readonly logger?: Logger;
 }
 
 /** One line of a run's log, as {@link SqliteRunStore.logTail} returns it. @public */
@@ -53,6 +64,21 @@ export type RunCounts = Readonly<Record<ExecutionStatus, number>>;
 const datasync = promisify(fdatasync);
 /** Syncs of the write-ahead log under way at once (each holds a thread of libuv's pool of 4). */
 const MAX_SYNCS = 2;
+
+/** Pages of write-ahead log per checkpoint, by default (SQLite's own default). */
+const DEFAULT_CHECKPOINT_PAGES = 1000;
+
+/** Each store's checkpointer, for {@link walCheckpointerOf}. */
+const checkpointers = new WeakMap<SqliteRunStore, WalCheckpointer>();
+
+/**
+ * The checkpointer of `store` (undefined where SQLite is too old for it): for this package's
+ * tests, which look at its counts and end its thread as a crash would. Not exported by the
+ * package's entries.
+ */
+export function walCheckpointerOf(store: SqliteRunStore): WalCheckpointer | undefined {
+  return checkpointers.get(store);
+}
 
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 500;
@@ -145,6 +171,11 @@ function decodeCursor(cursor: string): number {
  * Every method resolves once its change is committed. Changes asked for in the same turn of the
  * event loop are committed together in one transaction (one sync for all of them: a group
  * commit), each in a savepoint of its own, so one failing change does not undo the others.
+ *
+ * Checkpoints (copying the write-ahead log into the database file) run on a worker thread with
+ * a connection of its own, not in commits on the event loop: see `walCheckpointPages` of
+ * {@link SqliteRunStoreOptions}. {@link SqliteRunStore.close} checkpoints the whole log and
+ * truncates it.
  * @public
  */
 export class SqliteRunStore implements RunStore, ScheduleStore {
@@ -158,6 +189,12 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
   #pending: Pending[] = [];
   #scheduled = false;
   #closed = false;
+  /** Checkpoints on a thread (undefined when this SQLite cannot tell the log's size cheaply). */
+  readonly #checkpointer: WalCheckpointer | undefined;
+  /** `PRAGMA wal_checkpoint(NOOP)`: frames in the log, and how many are in the database. */
+  readonly #walFrames: Database.Statement | undefined;
+  /** Commits wait while the checkpointer restarts the log (see WalCheckpointer). */
+  #held: { readonly released: Promise<void>; release(): void } | undefined;
   /** Syncs of the log under way (at most {@link MAX_SYNCS}), and the latest of them to start. */
   #syncs = 0;
   #lastSync: Promise<void> | undefined;
@@ -179,6 +216,14 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
         `synchronous must be 'FULL' or 'NORMAL', got ${JSON.stringify(synchronous)}.`,
       );
     }
+    const pages = options.walCheckpointPages ?? DEFAULT_CHECKPOINT_PAGES;
+    if (!Number.isSafeInteger(pages) || pages < 1) {
+      throw new UsageError(
+        `walCheckpointPages must be a whole number of pages from 1 up, got ${JSON.stringify(pages)}.`,
+      );
+    }
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    const logger = options.logger ?? createConsoleLogger('warn', { component: 'run-store' });
     try {
       mkdirSync(dirname(this.file), { recursive: true });
       this.#db = new Database(this.file);
@@ -186,7 +231,7 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
       throw storeError(this.file, 'be opened', error);
     }
     try {
-      this.#db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+      this.#db.pragma(`busy_timeout = ${busyTimeoutMs}`);
       const mode = this.#db.pragma('journal_mode = WAL', { simple: true });
       if (String(mode).toLowerCase() !== 'wal') {
         throw new Error(`the file system does not support WAL (journal mode stays ${mode})`);
@@ -196,6 +241,31 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
       this.#db.pragma('foreign_keys = ON');
       migrate(this.#db, this.file);
       this.#statements = prepare(this.#db);
+      // NOOP, to read the log's size, is SQLite 3.51's; an older one would take it for PASSIVE
+      // and checkpoint in every commit. There, SQLite's automatic checkpoint stays on instead.
+      const version = this.#db.prepare('SELECT sqlite_version()').pluck().get() as string;
+      if (atLeast(version, [3, 51, 0])) {
+        this.#walFrames = this.#db.prepare('PRAGMA wal_checkpoint(NOOP)');
+        this.#db.pragma('wal_autocheckpoint = 0');
+        this.#checkpointer = new WalCheckpointer({
+          file: this.file,
+          pages,
+          busyTimeoutMs,
+          logger,
+          hold: () => this.#hold(),
+          release: () => this.#release(),
+          lost: () => {
+            if (this.#db.open) this.#db.pragma(`wal_autocheckpoint = ${pages}`);
+          },
+        });
+        checkpointers.set(this, this.#checkpointer);
+      } else {
+        this.#db.pragma(`wal_autocheckpoint = ${pages}`);
+        logger.warn(
+          `SQLite ${version} is older than 3.51: the run store ${this.file} checkpoints its write-ahead log in commits, on the event loop, which can delay requests. Install a newer better-sqlite3.`,
+          { file: this.file, version },
+        );
+      }
       // Reading makes SQLite create the log file (if no write did yet).
       this.#db.prepare('SELECT count(*) FROM runs').get();
       if (synchronous === 'FULL') this.#walFd = openSync(`${this.file}-wal`, 'r+');
@@ -355,7 +425,6 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
     });
   }
 
-  /** Commits what is pending, then closes the file. Safe to call twice. */
   claimFire(fire: ScheduleFire): Promise<boolean> {
     return this.#queue(
       () =>
@@ -408,11 +477,26 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
     });
   }
 
+  /**
+   * Commits what is pending, checkpoints the whole write-ahead log and truncates it (while other
+   * connections write to the file it may stay as it is), then closes the file. Safe to call twice.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#flush();
     this.#closed = true;
+    // Commits held for a restart of the log go first (the hold ends within 2 s whatever happens).
+    while (this.#held !== undefined) await this.#held.released;
+    this.#flush();
     await Promise.allSettled([...this.#settling]);
+    // The thread runs the last checkpoint when it is up; else this connection does.
+    const truncated = (await this.#checkpointer?.stop()) ?? false;
+    if (!truncated) {
+      try {
+        this.#db.pragma('wal_checkpoint(TRUNCATE)');
+      } catch {
+        // Another connection holds the file: it checkpoints later, or when it closes.
+      }
+    }
     this.#db.close();
     if (this.#walFd !== undefined) closeSync(this.#walFd);
   }
@@ -513,6 +597,8 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
   /** Runs every pending operation in one transaction, each in a savepoint, and settles them. */
   #flush(): void {
     this.#scheduled = false;
+    // Held: the operations wait in the queue; #release flushes them.
+    if (this.#held !== undefined) return;
     const batch = this.#pending;
     if (batch.length === 0) return;
     this.#pending = [];
@@ -539,6 +625,7 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
     // sync of its commit; one that only read waits for the syncs under way (it may have read what
     // they make durable; the latest to start covers every commit before it).
     const wrote = this.#totalChanges() !== changesBefore;
+    if (wrote) this.#walGrew();
     const durable = wrote ? this.#sync() : (this.#nextSync ?? this.#lastSync ?? Promise.resolve());
     const settled = durable.then(
       () => {
@@ -557,9 +644,55 @@ export class SqliteRunStore implements RunStore, ScheduleStore {
     void settled.finally(() => this.#settling.delete(settled));
   }
 
+  /** Tells the checkpointer what the log holds after a commit that wrote to it. */
+  #walGrew(): void {
+    const checkpointer = this.#checkpointer;
+    if (checkpointer === undefined || checkpointer.gone) return;
+    let wal: { log: number; checkpointed: number };
+    try {
+      wal = (this.#walFrames as Database.Statement).get() as typeof wal;
+    } catch {
+      // The commit is done either way; the next one looks again.
+      return;
+    }
+    checkpointer.grew(wal.log, wal.checkpointed);
+  }
+
+  /** Holds commits (operations wait in the queue) while the checkpointer restarts the log. */
+  #hold(): void {
+    if (this.#held !== undefined) return;
+    let release = (): void => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.#held = { released, release };
+  }
+
+  #release(): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    held.release();
+    if (this.#pending.length > 0 && !this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
   #totalChanges(): number {
     return this.#statements.totalChanges.pluck().get() as number;
   }
+}
+
+/** Whether SQLite `version` (`3.51.2`) is `minimum` or newer. */
+function atLeast(version: string, minimum: readonly number[]): boolean {
+  const parts = version.split('.').map(Number);
+  for (let i = 0; i < minimum.length; i++) {
+    const have = parts[i] ?? 0;
+    const need = minimum[i] as number;
+    if (have !== need) return have > need;
+  }
+  return true;
 }
 
 function prepare(db: Database.Database) {

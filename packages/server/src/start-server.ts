@@ -135,7 +135,10 @@ export async function startServer(
       ? resolve(runtime.cacheDir, 'server.sqlite')
       : resolve(runtime.configDir, resolved.store);
   const logger = runtime.logger.child({ component: 'server' });
-  const store = new SqliteRunStore(storeFile, { synchronous: resolved.synchronous });
+  const store = new SqliteRunStore(storeFile, {
+    synchronous: resolved.synchronous,
+    logger: logger.child({ component: 'run-store' }),
+  });
   const submissions = new SubmissionStore(store);
   let orchestrator: LocalOrchestrator | undefined;
   let schedules: ScheduleRunner | undefined;

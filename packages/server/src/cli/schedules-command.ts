@@ -114,7 +114,9 @@ function httpTarget(base: string): Target {
 
 /** The store file of the server, read and written in this process. */
 function storeTarget(runtime: PhysRuntime, file: string): Target {
-  const store = new SqliteRunStore(file);
+  const store = new SqliteRunStore(file, {
+    logger: runtime.logger.child({ component: 'run-store' }),
+  });
   const orchestrator = new LocalOrchestrator(runtime, {
     store,
     logger: runtime.logger.child({ component: 'schedules' }),
