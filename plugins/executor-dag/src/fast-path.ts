@@ -6,7 +6,6 @@ import type { DagRun } from './dag-run.js';
 import { afterProcess } from './dispatch.js';
 import type { LocalDispatch } from './local-scheduler.js';
 import { NodeContext } from './node-context.js';
-import { BATCH, type NodeColumns, type RunObserver } from './observation.js';
 import { S_RUNNING } from './run-result.js';
 
 /**
@@ -48,13 +47,6 @@ export function burst(run: DagRun): void {
   // and nothing can read the collectors meanwhile (the burst holds the thread).
   const observer = run.observer;
   let reported = run.finishCount;
-  // Collectors with onNodeBatch get the nodes run here as columns, filled as they run: entry m
-  // is a node's index, stage name and queue wait at its start; its duration once its end is
-  // read (the next node's start: `owed` is the node whose duration is still to come).
-  const columns = observer?.lendColumns(run);
-  const readyAt = run.readyAt as Float64Array;
-  let m = 0;
-  let owed = -1;
   // Nodes here run one at a time, so consecutive nodes asking for the same resources (the
   // same normalized object: the usual case) pass one grant along instead of releasing and
   // re-acquiring it per node. It is returned when the burst ends.
@@ -93,15 +85,6 @@ export function burst(run: DagRun): void {
       if (debt >= 0) {
         end[debt] = now;
         run.endDebt = -1;
-      }
-      if (owed >= 0) {
-        const c = columns as NodeColumns;
-        c.durationSeconds[m - 1] = ((end[owed] as number) - (attemptStart[owed] as number)) / 1000;
-        owed = -1;
-        if (m === BATCH) {
-          (observer as RunObserver).sendColumns(c, m);
-          m = 0;
-        }
       }
       if (attempt === 1) {
         firstStart[i] = now;
@@ -151,8 +134,6 @@ export function burst(run: DagRun): void {
         run.bursting = false;
         if (observer !== undefined) {
           // Before the general path reports this node's end: it started (those before it ended).
-          if (m > 0) observer.sendColumns(columns as NodeColumns, m);
-          m = 0;
           observer.reportInPlace(run, reported, run.finishCount, i);
           reported = -1;
         }
@@ -164,32 +145,14 @@ export function burst(run: DagRun): void {
         return;
       }
       recordSuccess(run, i, out);
-      if (columns !== undefined) {
-        // Ready when its last parent ended: -(p + 1) stands for node p's end (completion.ts).
-        let ready = readyAt[i] as number;
-        if (ready < 0) ready = end[-ready - 1] as number;
-        columns.index[m] = i;
-        // Spare columns mostly hold the same names already: no store (and no write barrier).
-        const name = stage.name;
-        if (columns.stages[m] !== name) columns.stages[m] = name;
-        columns.queueSeconds[m] = ready > 0 && now > ready ? (now - ready) / 1000 : 0;
-        m++;
-        owed = i;
-      }
     }
   } finally {
     run.bursting = false;
     if (observer !== undefined && reported >= 0 && run.finishCount > reported) {
       // The last node's end is owed to the next clock reading: read it now.
       if (run.endDebt >= 0) run.clock();
-      if (owed >= 0) {
-        const c = columns as NodeColumns;
-        c.durationSeconds[m - 1] = ((end[owed] as number) - (attemptStart[owed] as number)) / 1000;
-      }
-      if (m > 0) observer.sendColumns(columns as NodeColumns, m);
-      if (observer.reportsEach) observer.reportInPlace(run, reported, run.finishCount, -1);
+      observer.reportInPlace(run, reported, run.finishCount, -1);
     }
-    if (columns !== undefined) (observer as RunObserver).returnColumns(columns);
     if (held !== undefined) local.release(held, heldReq as ResourceRequirements);
     run.endDeferredStop();
   }

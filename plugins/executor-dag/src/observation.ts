@@ -35,9 +35,8 @@ import type { RunState } from './run-state.js';
  * retries with the error's code, cache reads and writes with their bytes, and the run's
  * {@link RunActivity} for gauges. The collectors' methods are bound once per run
  * ({@link MetricsFanout.bind}): an event is one object and one call. The nodes the fast path
- * runs in place go to collectors with `onNodeBatch` as columns it fills as it runs them, a call
- * per thousand nodes ({@link RunObserver.lendColumns}), and to the others as events once it is
- * done ({@link RunObserver.reportInPlace}).
+ * runs in place go to collectors with `onNodeBatch` as columns, a call per thousand nodes, and
+ * to the others as events, once it is done with them ({@link RunObserver.reportInPlace}).
  */
 export class RunObserver {
   readonly hooks: HookRunner | undefined;
@@ -227,10 +226,9 @@ export class RunObserver {
   /**
    * The nodes the fast path ran in place: the COMPLETED ones of `run.finishSeq[from..to)` (their
    * end times settled; nothing else ends COMPLETED while it runs), each one's start and end, in
-   * order, to the collectors without `onNodeBatch` (an object per event), then the start of
-   * `open`, which it handed to the general path still running (-1: none). Collectors with
-   * `onNodeBatch` had them as columns already, filled by the fast path as it went
-   * ({@link RunObserver.lendColumns}).
+   * order, then the start of `open`, which it handed to the general path still running (-1:
+   * none). Collectors with `onNodeBatch` get the ended ones as columns, a batch per
+   * {@link BATCH} nodes; the others an object per event.
    */
   reportInPlace(run: RunState, from: number, to: number, open: number): void {
     const attempts = run.attempts;
@@ -261,40 +259,25 @@ export class RunObserver {
         }
       }
     }
+    const batch = this.#batch;
+    if (batch !== undefined) {
+      // Columns are read during the call only (NodeBatchMetric): a spare set, returned after.
+      const columns = spareColumns.pop() ?? new NodeColumns();
+      columns.lend(this.#pipeline, this.#runId, run);
+      try {
+        for (let k = from; k < to; ) {
+          k = columns.fill(k, to);
+          if (columns.count > 0) batch(columns);
+        }
+      } finally {
+        columns.release();
+        spareColumns.push(columns);
+      }
+    }
     // The node handed over still runs: its start, after those that ended before it.
     if (open >= 0) {
       this.nodeRunning(run, open, attempts[open] as number, attemptStart[open] as number);
     }
-  }
-
-  /** Whether a collector without `onNodeBatch` must hear of the nodes run in place one by one. */
-  get reportsEach(): boolean {
-    return this.#eachStart !== undefined || this.#eachEnd !== undefined;
-  }
-
-  /**
-   * Columns for the fast path to fill with the nodes it runs in place, when a collector takes
-   * them as batches (undefined otherwise). They are lent to one burst: it hands them on with
-   * {@link RunObserver.sendColumns} and gives them back with {@link RunObserver.returnColumns}.
-   */
-  lendColumns(run: RunState): NodeColumns | undefined {
-    if (this.#batch === undefined) return undefined;
-    const columns = spareColumns.pop() ?? new NodeColumns();
-    columns.lend(this.#pipeline, this.#runId, run);
-    return columns;
-  }
-
-  /** The first `count` entries of `columns` to the collectors with `onNodeBatch`. */
-  sendColumns(columns: NodeColumns, count: number): void {
-    columns.count = count;
-    columns.sent();
-    (this.#batch as (batch: NodeBatchMetric) => void)(columns);
-  }
-
-  /** Columns lent by {@link RunObserver.lendColumns}, back to the spares. */
-  returnColumns(columns: NodeColumns): void {
-    columns.release();
-    spareColumns.push(columns);
   }
 
   /** Node `node` failed and will run `attempt` after its backoff. */
@@ -405,16 +388,15 @@ class LiveActivity implements RunActivity {
 }
 
 /** Nodes per {@link NodeBatchMetric}: the columns are this long. */
-export const BATCH = 1024;
+const BATCH = 1024;
 
 /**
- * The reused columns of node batches, filled by the fast path as it runs nodes in place (see
- * fast-path.ts) and lent to one burst at a time (a run allocates none of its own). Entry `k`
- * holds the node's index, its stage's name and its queue wait and duration in seconds. The ids
- * and attempts of the nodes are read from the run only when a collector asks for them (an
- * aggregating one never does).
+ * The reused columns of node batches, lent to one {@link RunObserver.reportInPlace} call at a
+ * time (a run allocates none of its own). Entry `k` holds the node's index, its stage's name and
+ * its queue wait and duration in seconds. The ids and attempts of the nodes are read from the run
+ * only when a collector asks for them (an aggregating one never does).
  */
-export class NodeColumns implements NodeBatchMetric {
+class NodeColumns implements NodeBatchMetric {
   pipeline = '';
   runId = '';
   count = 0;
@@ -458,9 +440,51 @@ export class NodeColumns implements NodeBatchMetric {
     this.#run = run;
   }
 
-  /** New entries are about to be read: what `nodes` and `attempts` returned is stale. */
-  sent(): void {
+  /**
+   * Fills the columns with the COMPLETED nodes of the run's `finishSeq[from..to)`, up to
+   * {@link BATCH} of them; returns where it stopped. A small function of its own, so that the
+   * JIT compiles it early: a run calls it once per batch, and in a first large run a loop inside
+   * a larger function would run in the interpreter from start to end.
+   */
+  fill(from: number, to: number): number {
+    const run = this.#run as RunState;
+    const placed = run.finishSeq;
+    const status = run.status;
+    const attemptStart = run.attemptStart;
+    const end = run.end;
+    const readyAt = run.readyAt as Float64Array;
+    const nodes = run.dag.nodes;
+    const index = this.index;
+    const stages = this.stages;
+    const queue = this.queueSeconds;
+    const duration = this.durationSeconds;
+    let stage: unknown;
+    let name = '';
+    let m = 0;
+    let k = from;
+    for (; k < to && m < BATCH; k++) {
+      const i = placed[k] as number;
+      if (status[i] !== S_COMPLETED) continue;
+      // queueSeconds() and nodeSeconds() written out for a node run in place.
+      const started = attemptStart[i] as number;
+      let ready = readyAt[i] as number;
+      if (ready < 0) ready = end[-ready - 1] as number;
+      index[m] = i;
+      // Consecutive nodes mostly share a stage, and spare columns mostly hold its name already:
+      // no load of the name and no store (no write barrier) per node.
+      const s = (nodes[i] as NodeSpec).stage;
+      if (s !== stage) {
+        stage = s;
+        name = s.name;
+      }
+      if (stages[m] !== name) stages[m] = name;
+      queue[m] = ready > 0 && started > ready ? (started - ready) / 1000 : 0;
+      duration[m++] = ((end[i] as number) - started) / 1000;
+    }
+    this.count = m;
+    // New entries: what `nodes` and `attempts` returned before is stale.
     this.#batch++;
+    return k;
   }
 
   /** Back to the spares: holds on to no run. */
@@ -471,7 +495,7 @@ export class NodeColumns implements NodeBatchMetric {
   }
 }
 
-/** Columns not lent out (see {@link NodeColumns}); a burst inside a burst takes another set. */
+/** Columns not lent out (see {@link NodeColumns}); a nested report takes another set. */
 const spareColumns: NodeColumns[] = [];
 
 /**
