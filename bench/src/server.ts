@@ -1,22 +1,23 @@
 // The `server` workload: trivial runs submitted over HTTP to `startServer` of @phys/server by
-// concurrent clients, against a fresh SQLite store; beside it, in the same process and minute,
-// the ceiling of this machine: the same clients against a bare Fastify route that inserts one
-// row into a SQLite file with the same pragmas. Then one one-node run through the remote
-// orchestrator against the same run through a local one.
+// concurrent clients, against a fresh SQLite store; beside it, in the same minute and with the
+// same clients, the ceiling of this machine: a bare Fastify route that inserts one row into a
+// SQLite file with the same pragmas. Each serves from a process of its own (server-host.ts), as
+// `phys serve` does, so that the clients' work does not run on the server's event loop. Then one
+// one-node run through the remote orchestrator against the same run through a local one.
+import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { silentLogger } from '@phys/core';
 import { RemoteOrchestrator } from '@phys/orchestrator-remote';
 import { createRuntime, LocalOrchestrator, type PhysRuntime } from '@phys/runtime';
-import { type RunningServer, SqliteRunStore, startServer } from '@phys/server/node';
-import Database from 'better-sqlite3';
-import Fastify from 'fastify';
-import { check, progress, round } from './common.js';
+import { SqliteRunStore } from '@phys/server/node';
+import { check, progress, round, SERVER_TOKEN as TOKEN } from './common.js';
+import type { LoopDelay } from './server-host.js';
 import { Add } from './stages.js';
 
-const TOKEN = 'bench-token-0123456789abcdef0123';
 const CLIENTS = 16;
 
 interface Load {
@@ -32,8 +33,44 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /**
+ * One POST of `body` on `agent`'s keep-alive connections: the status and the response body.
+ * node:http, not fetch: on two cores, 16 fetch clients alone put a p99 of 22–34 ms on a route
+ * that does nothing (undici's fetch spends far more per request on the client than the server
+ * does), which would measure the clients instead of the server; node:http's is 5–12 ms.
+ */
+function post(agent: Agent, url: URL, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        agent,
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${TOKEN}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
  * `total` POSTs of `body(i)` to `url` by `clients` concurrent clients (each one request at a
- * time, keep-alive connections), with every request's latency.
+ * time, on a keep-alive connection of its own), with every request's latency.
  */
 async function drive(
   url: string,
@@ -42,26 +79,29 @@ async function drive(
   body: (i: number) => unknown,
   expected: number,
 ): Promise<Load> {
+  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  const target = new URL(url);
   let next = 0;
   const latencies: number[] = [];
   const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      for (let i = next++; i < total; i = next++) {
-        const start = performance.now();
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-          body: JSON.stringify(body(i)),
-        });
-        await res.arrayBuffer();
-        latencies.push(performance.now() - start);
-        if (res.status !== expected) {
-          throw new Error(`server: POST ${url} answered ${res.status}, expected ${expected}`);
+  try {
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        for (let i = next++; i < total; i = next++) {
+          const start = performance.now();
+          const res = await post(agent, target, JSON.stringify(body(i)));
+          latencies.push(performance.now() - start);
+          if (res.status !== expected) {
+            throw new Error(
+              `server: POST ${url} answered ${res.status}, expected ${expected}: ${res.text}`,
+            );
+          }
         }
-      }
-    }),
-  );
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
   const seconds = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
   return {
@@ -73,73 +113,94 @@ async function drive(
   };
 }
 
-/** The bare route: Fastify, one INSERT per request into a SQLite file in WAL, synchronous FULL. */
-async function ceiling(dir: string, total: number): Promise<Load> {
-  const db = new Database(join(dir, `ceiling-${total}.sqlite`));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.exec('CREATE TABLE runs (id INTEGER PRIMARY KEY, job_id TEXT NOT NULL UNIQUE, record TEXT)');
-  const insert = db.prepare('INSERT INTO runs (job_id, record) VALUES (?, ?)');
-  const app = Fastify({ logger: false });
-  app.post('/insert', async (request, reply) => {
-    const body = request.body as { runId: string };
-    insert.run(body.runId, JSON.stringify(body));
-    return reply.code(201).send({ jobId: body.runId, status: 'QUEUED' });
+/**
+ * The serving process (server-host.ts), driven one command at a time over its IPC channel.
+ */
+class Host {
+  readonly #child = fork(fileURLToPath(new URL('./server-host.js', import.meta.url)), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address() as { port: number };
+
+  request<T>(command: Record<string, unknown>): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number | null) =>
+        reject(new Error(`server: the serving process exited (${code}) during ${command.type}`));
+      this.#child.once('exit', onExit);
+      this.#child.once('message', (message: { ok: boolean; reply?: T; error?: string }) => {
+        this.#child.off('exit', onExit);
+        if (message.ok) resolve(message.reply as T);
+        else
+          reject(
+            new Error(`server: ${command.type} failed in the serving process: ${message.error}`),
+          );
+      });
+      this.#child.send(command);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.#child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.#child.once('exit', resolve));
+    this.#child.disconnect();
+    await exited;
+  }
+}
+
+/** The bare route in the serving process: `total` inserts by the clients. */
+async function ceiling(host: Host, dir: string, total: number): Promise<Load> {
+  const { url } = await host.request<{ url: string }>({
+    type: 'bare',
+    file: join(dir, `ceiling-${total}.sqlite`),
+  });
   try {
-    return await drive(
-      `http://127.0.0.1:${address.port}/insert`,
-      total,
-      CLIENTS,
-      (i) => ({ pipeline: 'trivial', runId: `c-${i}` }),
-      201,
-    );
+    return await drive(url, total, CLIENTS, (i) => ({ pipeline: 'trivial', runId: `c-${i}` }), 201);
   } finally {
-    await app.close();
-    db.close();
+    await host.request({ type: 'close' });
   }
 }
 
 /** 2,000 (scaled) submissions to a fresh server, then the wait until every run completed. */
 async function submissions(
-  runtime: PhysRuntime,
+  host: Host,
   dir: string,
   total: number,
 ): Promise<{ load: Load; runsPerSecond: number }> {
-  const server = await startServer(
-    runtime,
-    { port: 0, tokens: [TOKEN], store: join(dir, `server-${total}.sqlite`) },
-    { env: {} },
-  );
-  const loop = monitorEventLoopDelay({ resolution: 1 });
+  const { url } = await host.request<{ url: string }>({
+    type: 'phys',
+    store: join(dir, `server-${total}.sqlite`),
+    configDir: dir,
+  });
+  let closed = false;
   try {
-    loop.enable();
     const t0 = performance.now();
     const load = await drive(
-      `${server.url}/api/v1/runs`,
+      `${url}/api/v1/runs`,
       total,
       CLIENTS,
       (i) => ({ pipeline: 'trivial', runId: `r-${i}` }),
       201,
     );
     for (;;) {
-      const counts = await server.store.counts();
-      if (counts.COMPLETED + counts.FAILED + counts.CANCELLED + counts.TIMEOUT === total) {
+      const { counts } = await host.request<{ counts: Record<string, number> }>({ type: 'counts' });
+      const ended = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'].reduce(
+        (sum, s) => sum + (counts[s] ?? 0),
+        0,
+      );
+      if (ended === total) {
         check(counts.COMPLETED === total, `server: ${JSON.stringify(counts)}`);
         break;
       }
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const runsPerSecond = total / ((performance.now() - t0) / 1000);
-    loop.disable();
+    closed = true;
+    const { loop } = await host.request<{ loop: LoopDelay }>({ type: 'close' });
     progress(
-      `server: event-loop delay while serving ${total} runs: p50 ${round(loop.percentile(50) / 1e6, 1)} ms, p99 ${round(loop.percentile(99) / 1e6, 1)} ms, max ${round(loop.max / 1e6, 1)} ms`,
+      `server: event-loop delay of the server while serving ${total} runs: p50 ${round(loop.p50, 1)} ms, p99 ${round(loop.p99, 1)} ms, max ${round(loop.max, 1)} ms`,
     );
     return { load, runsPerSecond };
   } finally {
-    await server.close();
+    if (!closed) await host.request({ type: 'close' }).catch(() => undefined);
   }
 }
 
@@ -163,7 +224,7 @@ interface OneNode {
  */
 async function remoteVsLocal(
   runtime: PhysRuntime,
-  server: RunningServer,
+  serverUrl: string,
   storeFile: string,
   rounds: number,
 ): Promise<OneNode> {
@@ -172,7 +233,7 @@ async function remoteVsLocal(
     logger: silentLogger,
     store: new SqliteRunStore(storeFile),
   });
-  const remote = new RemoteOrchestrator({ url: server.url, token: TOKEN });
+  const remote = new RemoteOrchestrator({ url: serverUrl, token: TOKEN });
   const once = async (orchestrator: LocalOrchestrator | RemoteOrchestrator): Promise<number> => {
     const t0 = performance.now();
     const submission = await orchestrator.runPipeline('trivial');
@@ -220,30 +281,31 @@ export async function runServer(scale: number): Promise<unknown> {
     },
     { logger: silentLogger },
   );
+  const host = new Host();
   try {
     const total = Math.max(16, Math.round(2000 * scale));
     progress('server: warm-up');
-    await ceiling(dir, Math.round(total / 10));
-    await submissions(runtime, dir, Math.round(total / 10));
+    await ceiling(host, dir, Math.round(total / 10));
+    await submissions(host, dir, Math.round(total / 10));
     progress(`server: ceiling, ${total} inserts by ${CLIENTS} clients on a bare Fastify route`);
-    const bare = await ceiling(dir, total);
+    const bare = await ceiling(host, dir, total);
     progress(`server: ${total} submissions by ${CLIENTS} clients to phys serve`);
-    const { load, runsPerSecond } = await submissions(runtime, dir, total);
+    const { load, runsPerSecond } = await submissions(host, dir, total);
     const share = load.perSecond / bare.perSecond;
     progress(
-      `server: ${round(load.perSecond, 0)} submissions/s (${round(share * 100, 1)}% of the ceiling's ${round(bare.perSecond, 0)}/s; target ≥ 50%), p50 ${round(load.p50Ms, 2)} ms, p99 ${round(load.p99Ms, 2)} ms (target ≤ 25), ${round(runsPerSecond, 0)} runs/s completed`,
+      `server: ${round(load.perSecond, 0)} submissions/s (${round(share * 100, 1)}% of the ceiling's ${round(bare.perSecond, 0)}/s; target ≥ 50%), p50 ${round(load.p50Ms, 2)} ms, p99 ${round(load.p99Ms, 2)} ms (target ≤ 25; the ceiling's p50 ${round(bare.p50Ms, 2)} ms, p99 ${round(bare.p99Ms, 2)} ms), ${round(runsPerSecond, 0)} runs/s completed`,
     );
-    const server = await startServer(
-      runtime,
-      { port: 0, tokens: [TOKEN], store: join(dir, 'one-node.sqlite') },
-      { env: {} },
-    );
+    const { url } = await host.request<{ url: string }>({
+      type: 'phys',
+      store: join(dir, 'one-node.sqlite'),
+      configDir: dir,
+    });
     let pair: OneNode;
     try {
       progress('server: one-node run, remote orchestrator vs local, 20 rounds');
-      pair = await remoteVsLocal(runtime, server, join(dir, 'local.sqlite'), 20);
+      pair = await remoteVsLocal(runtime, url, join(dir, 'local.sqlite'), 20);
     } finally {
-      await server.close();
+      await host.request({ type: 'close' });
     }
     const overhead = pair.remoteMs - pair.localMs;
     const overSqlite = pair.remoteMs - pair.localSqliteMs;
@@ -268,6 +330,7 @@ export async function runServer(scale: number): Promise<unknown> {
       remote_over_local_sqlite_ms: round(overSqlite, 3),
     };
   } finally {
+    await host.stop();
     await runtime.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
