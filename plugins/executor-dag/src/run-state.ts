@@ -88,8 +88,9 @@ export class RunState {
     const n = dag.n;
     this.dag = dag;
     this.initial = initial;
-    // Every per-node typed array carved out of one buffer: one allocation, not nine.
-    const buffer = new ArrayBuffer(n * (3 * 8 + 4 * 4 + 2 + 1) + 64);
+    // Every per-node typed array carved out of one buffer: one allocation, not nine (or ten, with
+    // the ready times collectors need).
+    const buffer = new ArrayBuffer(n * ((keepReadyTimes ? 4 : 3) * 8 + 4 * 4 + 2 + 1) + 64);
     let at = 0;
     const carve = <T>(
       make: (b: ArrayBuffer, offset: number, length: number) => T,
@@ -102,6 +103,7 @@ export class RunState {
     this.firstStart = carve((b, o, l) => new Float64Array(b, o, l), 8);
     this.attemptStart = carve((b, o, l) => new Float64Array(b, o, l), 8);
     this.end = carve((b, o, l) => new Float64Array(b, o, l), 8);
+    this.readyAt = keepReadyTimes ? carve((b, o, l) => new Float64Array(b, o, l), 8) : undefined;
     this.waiting = carve((b, o, l) => new Int32Array(b, o, l), 4);
     this.consumers = carve((b, o, l) => new Int32Array(b, o, l), 4);
     this.startSeq = carve((b, o, l) => new Int32Array(b, o, l), 4);
@@ -110,7 +112,6 @@ export class RunState {
     this.status = carve((b, o, l) => new Uint8Array(b, o, l), 1);
     this.outputs = new Array<unknown>(n);
     this.grants = new Array<GrantedResources | undefined>(n);
-    this.readyAt = keepReadyTimes ? new Float64Array(n) : undefined;
     this.heap = new IntHeap(Math.min(n, 1024));
   }
 
