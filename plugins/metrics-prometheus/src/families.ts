@@ -158,9 +158,9 @@ export class HistogramFamily extends Family<HistogramSeries> {
 
   protected create(labels: Record<string, string>): HistogramSeries {
     const bounds = this.#bounds;
-    const n = bounds.length;
+    const first = firstBound(bounds);
     // counts[n] holds the observations above the last bound (the +Inf bucket).
-    const counts = new Float64Array(n + 1);
+    const counts = new Float64Array(bounds.length + 1);
     const series: HistogramSeries = {
       labels,
       bounds,
@@ -168,14 +168,12 @@ export class HistogramFamily extends Family<HistogramSeries> {
       sum: 0,
       count: 0,
       observe(value: number): void {
-        let i = 0;
-        while (i < n && value > (bounds[i] as number)) i++;
+        const i = value > first ? bucketAbove(bounds, value) : 0;
         counts[i] = (counts[i] as number) + 1;
         series.sum += value;
         series.count++;
       },
       observeMany(values: ArrayLike<number>, from: number, to: number): void {
-        const first = n > 0 ? (bounds[0] as number) : Number.POSITIVE_INFINITY;
         let sum = 0;
         // Values in the first bucket (the usual case for short waits) are counted in a local.
         let low = 0;
@@ -184,8 +182,7 @@ export class HistogramFamily extends Family<HistogramSeries> {
           sum += value;
           if (!(value > first)) low++;
           else {
-            let i = 1;
-            while (i < n && value > (bounds[i] as number)) i++;
+            const i = bucketAbove(bounds, value);
             counts[i] = (counts[i] as number) + 1;
           }
         }
@@ -255,8 +252,7 @@ export function observeBoth(
     b.observeMany(bv, from, to);
     return;
   }
-  const n = bounds.length;
-  const first = n > 0 ? (bounds[0] as number) : Number.POSITIVE_INFINITY;
+  const first = firstBound(bounds);
   const ac = a.counts;
   const bc = b.counts;
   let aSum = 0;
@@ -270,23 +266,35 @@ export function observeBoth(
     bSum += y;
     if (!(x > first)) aLow++;
     else {
-      let i = 1;
-      while (i < n && x > (bounds[i] as number)) i++;
+      const i = bucketAbove(bounds, x);
       ac[i] = (ac[i] as number) + 1;
     }
     if (!(y > first)) bLow++;
     else {
-      let i = 1;
-      while (i < n && y > (bounds[i] as number)) i++;
+      const i = bucketAbove(bounds, y);
       bc[i] = (bc[i] as number) + 1;
     }
   }
-  if (n > 0) {
-    ac[0] = (ac[0] as number) + aLow;
-    bc[0] = (bc[0] as number) + bLow;
-  }
+  ac[0] = (ac[0] as number) + aLow;
+  bc[0] = (bc[0] as number) + bLow;
   a.sum += aSum;
   b.sum += bSum;
   a.count += to - from;
   b.count += to - from;
+}
+
+/** The first bound: a value not above it goes to bucket 0 (with no bounds, that is +Inf's). */
+function firstBound(bounds: Float64Array): number {
+  return bounds.length > 0 ? (bounds[0] as number) : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * The bucket of a value above the first bound: the first bound it does not exceed, or the +Inf
+ * bucket (`bounds.length`).
+ */
+function bucketAbove(bounds: Float64Array, value: number): number {
+  const n = bounds.length;
+  let i = 1;
+  while (i < n && value > (bounds[i] as number)) i++;
+  return i;
 }
