@@ -20,6 +20,3 @@ export function round(value: number, digits = 3): number {
 export function check(condition: boolean, message: string): void {
   if (!condition) throw new Error(`bench check failed: ${message}`);
 }
-
-/** The bearer token of the `server` workload's server (server.ts, server-host.ts). */
-export const SERVER_TOKEN = 'bench-token-0123456789abcdef0123';

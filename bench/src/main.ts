@@ -135,8 +135,8 @@ function quiesce(): Promise<number> {
   return Promise.resolve(x);
 }
 
-/** The warm-up before a measured run, as fractions of its size: WORKLOADS.md's one at 0.1. */
-const WARM_UP = [0.1];
+/** The warm-up before a measured run, as a fraction of its size: WORKLOADS.md's one at 0.1. */
+const WARM_UP = 0.1;
 
 /**
  * The warm-up run (see WARM_UP), then the measured run, on one executor (reporting to
@@ -158,7 +158,7 @@ async function measure(
     metrics: collectors,
   });
   progress(`${name}: warm-up`);
-  for (const factor of WARM_UP) await timed(executor, build(factor));
+  await timed(executor, build(WARM_UP));
   settle();
   const nodes = build(1);
   await quiesce();
@@ -244,9 +244,7 @@ async function withMetrics(
     }
   }
   await Promise.all(executors.map((e) => e.close()));
-  const nodes =
-    WARM_UP.reduce((sum, factor) => sum + build(factor).length, t.nodes) +
-    (STEADY_WARM_ROUNDS + STEADY_ROUNDS) * t.nodes;
+  const nodes = build(WARM_UP).length + t.nodes + (STEADY_WARM_ROUNDS + STEADY_ROUNDS) * t.nodes;
   const counted = await collector.registry.getSingleMetric(METRIC_NAMES.nodes)?.get();
   const total = (counted?.values ?? []).reduce((sum, v) => sum + v.value, 0);
   check(

@@ -7,15 +7,13 @@
 //   { type: 'close' }        close what runs, with its event-loop delay while serving → { loop }
 // The process stays up between commands, so that a measured round finds it warm.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { silentLogger } from '@phys/core';
-import { createRuntime } from '@phys/runtime';
 import { type RunningServer, startServer } from '@phys/server/node';
 import Database from 'better-sqlite3';
 import Fastify from 'fastify';
-import { SERVER_TOKEN as TOKEN } from './common.js';
-import { Add } from './stages.js';
+import { SERVER_TOKEN as TOKEN, trivialRuntime } from './server-runtime.js';
 
-type Command =
+/** What the bench process asks of this one (see the top of the file). */
+export type Command =
   | { readonly type: 'phys'; readonly store: string; readonly configDir: string }
   | { readonly type: 'bare'; readonly file: string }
   | { readonly type: 'counts' }
@@ -59,18 +57,7 @@ async function bare(file: string): Promise<Serving> {
 }
 
 async function phys(store: string, configDir: string): Promise<Serving> {
-  const runtime = await createRuntime(
-    {
-      config: {
-        stages: [Add],
-        pipelines: {
-          trivial: { stages: [Add({ amount: 1 })], initialState: { payload: 0 } },
-        },
-      },
-      configDir,
-    },
-    { logger: silentLogger },
-  );
+  const runtime = await trivialRuntime(configDir);
   let server: RunningServer;
   try {
     server = await startServer(runtime, { port: 0, tokens: [TOKEN], store }, { env: {} });

@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '@phys/core';
 import { RemoteOrchestrator } from '@phys/orchestrator-remote';
-import { createRuntime, LocalOrchestrator, type PhysRuntime } from '@phys/runtime';
+import { LocalOrchestrator, type PhysRuntime } from '@phys/runtime';
 import { SqliteRunStore } from '@phys/server/node';
-import { check, progress, round, SERVER_TOKEN as TOKEN } from './common.js';
-import type { LoopDelay } from './server-host.js';
-import { Add } from './stages.js';
+import { check, progress, round } from './common.js';
+import type { Command, LoopDelay } from './server-host.js';
+import { SERVER_TOKEN as TOKEN, trivialRuntime } from './server-runtime.js';
 
 const CLIENTS = 16;
 
@@ -121,7 +121,7 @@ class Host {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 
-  request<T>(command: Record<string, unknown>): Promise<T> {
+  request<T>(command: Command): Promise<T> {
     return new Promise((resolve, reject) => {
       const onExit = (code: number | null) =>
         reject(new Error(`server: the serving process exited (${code}) during ${command.type}`));
@@ -269,18 +269,7 @@ async function remoteVsLocal(
 
 export async function runServer(scale: number): Promise<unknown> {
   const dir = mkdtempSync(join(tmpdir(), 'phys-bench-server-'));
-  const runtime = await createRuntime(
-    {
-      config: {
-        stages: [Add],
-        pipelines: {
-          trivial: { stages: [Add({ amount: 1 })], initialState: { payload: 0 } },
-        },
-      },
-      configDir: dir,
-    },
-    { logger: silentLogger },
-  );
+  const runtime = await trivialRuntime(dir);
   const host = new Host();
   try {
     const total = Math.max(16, Math.round(2000 * scale));
