@@ -70,27 +70,42 @@ export interface NodeEndMetric {
 }
 
 /**
- * Nodes that ran back to back in one stretch of the executor (inline nodes, one after the other)
- * and ended `COMPLETED`, as columns: entry `k` of each array is one node, as its `onNodeStart`
- * and `onNodeEnd` would have told (`cacheHit` false). The arrays are reused for the next batch
- * and may be longer than `count`: read the first `count` entries, during the call only.
+ * Upper bounds, in seconds, ascending and finite, of the buckets a collector with
+ * `onNodeSummary` wants the nodes run in place binned into: one layout for their durations and
+ * one for their queue waits (they may be the same array).
  * @public
  */
-export interface NodeBatchMetric {
+export interface NodeSummaryBuckets {
+  readonly duration: readonly number[];
+  readonly queue: readonly number[];
+}
+
+/**
+ * Nodes of one stage that ran back to back in one stretch of the executor (inline nodes, one
+ * after the other) and ended `COMPLETED`, binned into the collector's
+ * {@link MetricsCollector.nodeSummaryBuckets}, in place of their `onNodeStart` and `onNodeEnd`.
+ *
+ * Entry `b` of a counts array is the number of values `v` with `bounds[b - 1] < v <= bounds[b]`
+ * (for `b = 0`, `v <= bounds[0]`), and entry `bounds.length` those above the last bound: the
+ * buckets of an explicit-bounds histogram (Prometheus, OpenTelemetry), not cumulative. The
+ * object and its arrays are reused for the next summary: read them during the call only.
+ * @public
+ */
+export interface NodeSummaryMetric {
   readonly pipeline: string;
   readonly runId: string;
-  /** Nodes in the batch. */
+  /** Name of the nodes' stage. */
+  readonly stage: string;
+  /** Nodes summarised. */
   readonly count: number;
-  /** Their ids. */
-  readonly nodes: readonly string[];
-  /** Their stage names. */
-  readonly stages: readonly string[];
-  /** The attempt that completed. */
-  readonly attempts: ArrayLike<number>;
-  /** Seconds each waited from ready to started. */
-  readonly queueSeconds: ArrayLike<number>;
-  /** Seconds each ran. */
-  readonly durationSeconds: ArrayLike<number>;
+  /** Their durations (seconds each ran), binned; `bounds.length + 1` entries. */
+  readonly durationCounts: ArrayLike<number>;
+  /** The sum of their durations, in seconds. */
+  readonly durationSum: number;
+  /** Their queue waits (seconds from ready to started), binned; `bounds.length + 1` entries. */
+  readonly queueCounts: ArrayLike<number>;
+  /** The sum of their queue waits, in seconds. */
+  readonly queueSum: number;
 }
 
 /** @public */
@@ -130,9 +145,11 @@ export interface CacheMetric {
  *
  * Every node is reported once, whatever runs it (inline, a thread, a process, a command, a
  * cluster) and however it ends: a start per attempt when it starts running, and one end. A
- * collector with `onNodeBatch` may get nodes that started and ended back to back in one batch
- * instead of their `onNodeStart` and `onNodeEnd` (one call for thousands of nodes, no object per
- * event): aggregating collectors implement it to keep their cost per node small.
+ * collector with `onNodeSummary` gets the nodes that ran back to back in place already binned
+ * into its histogram buckets, a summary per stage and stretch instead of their `onNodeStart`
+ * and `onNodeEnd`: an aggregating collector (Prometheus, OpenTelemetry) implements it to cost
+ * next to nothing per node, since the executor bins the nodes in the one pass it makes over them
+ * anyway.
  * @public
  */
 export interface MetricsCollector {
@@ -141,8 +158,13 @@ export interface MetricsCollector {
   onRunEnd?(event: RunEndMetric): void | Promise<void>;
   onNodeStart?(event: NodeStartMetric): void;
   onNodeEnd?(event: NodeEndMetric): void;
-  /** Nodes that started and ended back to back, in place of their start and end events. */
-  onNodeBatch?(batch: NodeBatchMetric): void;
+  /**
+   * The buckets of {@link MetricsCollector.onNodeSummary}'s counts (default: none, so every
+   * value falls in the one bucket above the last bound). Read when a run starts.
+   */
+  readonly nodeSummaryBuckets?: NodeSummaryBuckets;
+  /** Nodes of one stage that ran back to back in place, in place of their start and end events. */
+  onNodeSummary?(summary: NodeSummaryMetric): void;
   onRetry?(event: RetryMetric): void;
   onCache?(event: CacheMetric): void;
   /** Flush buffered samples (e.g. push to a gateway). */
@@ -248,9 +270,9 @@ export class MetricsFanout {
    * each event costs one call: the collector's own method when only one has it, undefined when
    * none has it. Failures are isolated and kept in {@link MetricsFanout.errors}, as by `emit`.
    */
-  bind<
-    K extends 'onRunStart' | 'onNodeStart' | 'onNodeEnd' | 'onNodeBatch' | 'onRetry' | 'onCache',
-  >(event: K): ((payload: Parameters<NonNullable<MetricsCollector[K]>>[0]) => void) | undefined {
+  bind<K extends 'onRunStart' | 'onNodeStart' | 'onNodeEnd' | 'onRetry' | 'onCache'>(
+    event: K,
+  ): ((payload: Parameters<NonNullable<MetricsCollector[K]>>[0]) => void) | undefined {
     type Payload = Parameters<NonNullable<MetricsCollector[K]>>[0];
     const targets: ((payload: Payload) => void)[] = [];
     for (const c of this.#collectors) {

@@ -102,6 +102,7 @@ export function recordSuccess(
   const outList = dag.outList;
   const waiting = run.waiting;
   const readyAt = run.readyAt;
+  const readyBy = run.readyBy;
   const heap = run.heap;
   // Once the run stops, nothing new starts: a node that still completes (a remote job that
   // finished before its cancel arrived) must not refill the ready heap, or the run would wait
@@ -116,8 +117,11 @@ export function recordSuccess(
       states[w] = S_READY;
       readied++;
       // Kept for collectors only: ready when this node ended. On the fast path its end is not
-      // read yet: -(i + 1) stands for it (see observation.ts).
-      if (readyAt !== undefined) readyAt[w] = run.bursting ? -(i + 1) : (run.end[i] as number);
+      // read yet: the node stands for it (see RunState.readyBy).
+      if (readyBy !== undefined) {
+        if (run.bursting) readyBy[w] = i + 1;
+        else (readyAt as Float64Array)[w] = run.end[i] as number;
+      }
       heap.push(w);
     }
   }

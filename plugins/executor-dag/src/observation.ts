@@ -7,11 +7,12 @@ import {
   type Logger,
   type MetricsCollector,
   MetricsFanout,
-  type NodeBatchMetric,
   type NodeEndMetric,
   type NodeSpec,
   type NodeStartMetric,
   type NodeStatus,
+  type NodeSummaryBuckets,
+  type NodeSummaryMetric,
   type PhysError,
   type ProgressEvent,
   type RunActivity,
@@ -35,8 +36,9 @@ import type { RunState } from './run-state.js';
  * retries with the error's code, cache reads and writes with their bytes, and the run's
  * {@link RunActivity} for gauges. The collectors' methods are bound once per run
  * ({@link MetricsFanout.bind}): an event is one object and one call. The nodes the fast path
- * runs in place go to collectors with `onNodeBatch` as columns, a call per thousand nodes, and
- * to the others as events, once it is done with them ({@link RunObserver.reportInPlace}).
+ * runs in place go, once it is done with them ({@link RunObserver.reportInPlace}), to collectors
+ * with `onNodeSummary` binned into their buckets (a summary per stage and stretch), and to the
+ * others as events.
  */
 export class RunObserver {
   readonly hooks: HookRunner | undefined;
@@ -50,8 +52,8 @@ export class RunObserver {
   readonly #nodeStart: ((event: NodeStartMetric) => void) | undefined;
   readonly #nodeEnd: ((event: NodeEndMetric) => void) | undefined;
   readonly #cache: ((event: CacheMetric) => void) | undefined;
-  /** For nodes run in place: the collectors with onNodeBatch, and the others' start and end. */
-  readonly #batch: ((batch: NodeBatchMetric) => void) | undefined;
+  /** For nodes run in place: the collectors with onNodeSummary, and the others' start and end. */
+  readonly #summaries: readonly InPlaceSummary[] | undefined;
   readonly #eachStart: ((event: NodeStartMetric) => void) | undefined;
   readonly #eachEnd: ((event: NodeEndMetric) => void) | undefined;
 
@@ -74,8 +76,17 @@ export class RunObserver {
     this.#nodeStart = metrics?.bind('onNodeStart');
     this.#nodeEnd = metrics?.bind('onNodeEnd');
     this.#cache = metrics?.bind('onCache');
-    this.#batch = metrics?.bind('onNodeBatch');
-    const each = collectors.filter((c) => c.onNodeBatch === undefined);
+    const summaries: InPlaceSummary[] = [];
+    const each: MetricsCollector[] = [];
+    for (const c of collectors) {
+      const summary =
+        c.onNodeSummary === undefined
+          ? undefined
+          : InPlaceSummary.create(c, pipeline, runId, metrics as MetricsFanout, logger);
+      if (summary === undefined) each.push(c);
+      else summaries.push(summary);
+    }
+    this.#summaries = summaries.length > 0 ? summaries : undefined;
     const eachFanout = each.length === collectors.length ? metrics : new MetricsFanout(each);
     this.#eachStart = eachFanout?.bind('onNodeStart');
     this.#eachEnd = eachFanout?.bind('onNodeEnd');
@@ -227,8 +238,8 @@ export class RunObserver {
    * The nodes the fast path ran in place: the COMPLETED ones of `run.finishSeq[from..to)` (their
    * end times settled; nothing else ends COMPLETED while it runs), each one's start and end, in
    * order, then the start of `open`, which it handed to the general path still running (-1:
-   * none). Collectors with `onNodeBatch` get the ended ones as columns, a batch per
-   * {@link BATCH} nodes; the others an object per event.
+   * none). Collectors with `onNodeSummary` get them binned, a summary per stage; the others an
+   * object per event.
    */
   reportInPlace(run: RunState, from: number, to: number, open: number): void {
     const attempts = run.attempts;
@@ -259,19 +270,12 @@ export class RunObserver {
         }
       }
     }
-    const batch = this.#batch;
-    if (batch !== undefined) {
-      // Columns are read during the call only (NodeBatchMetric): a spare set, returned after.
-      const columns = spareColumns.pop() ?? new NodeColumns();
-      columns.lend(this.#pipeline, this.#runId, run);
-      try {
-        for (let k = from; k < to; ) {
-          k = columns.fill(k, to);
-          if (columns.count > 0) batch(columns);
-        }
-      } finally {
-        columns.release();
-        spareColumns.push(columns);
+    const summaries = this.#summaries;
+    if (summaries !== undefined) {
+      for (let c = 0; c < summaries.length; c++) {
+        const summary = summaries[c] as InPlaceSummary;
+        summary.add(run, from, to);
+        summary.send();
       }
     }
     // The node handed over still runs: its start, after those that ended before it.
@@ -387,126 +391,354 @@ class LiveActivity implements RunActivity {
   }
 }
 
-/** Nodes per {@link NodeBatchMetric}: the columns are this long. */
-const BATCH = 1024;
-
 /**
- * The reused columns of node batches, lent to one {@link RunObserver.reportInPlace} call at a
- * time (a run allocates none of its own). Entry `k` holds the node's index, its stage's name and
- * its queue wait and duration in seconds. The ids and attempts of the nodes are read from the run
- * only when a collector asks for them (an aggregating one never does).
+ * The nodes run in place of one run, as one collector with `onNodeSummary` gets them: binned
+ * into its buckets by stage name ({@link StageBins}) in the one pass {@link InPlaceSummary.add}
+ * makes over them, then a summary sent per stage that has new nodes
+ * ({@link InPlaceSummary.send}).
+ *
+ * Times are binned in the milliseconds the run keeps: a value at or under the first bound (less
+ * a few ulps; every inline node's duration and wait is) is counted in a local, and only the
+ * others are divided into seconds and searched for, so that a value lands in the bucket its
+ * `onNodeEnd` would have put it in, to the last bit.
  */
-class NodeColumns implements NodeBatchMetric {
-  pipeline = '';
-  runId = '';
-  count = 0;
-  /** The nodes of the batch, by index in the run. */
-  readonly index = new Int32Array(BATCH);
-  readonly stages: string[] = [];
-  readonly queueSeconds = new Float64Array(BATCH);
-  readonly durationSeconds = new Float64Array(BATCH);
-  #run: RunState | undefined;
-  /** The batch being sent, and the batch `#nodes` and `#attempts` were last filled for. */
-  #batch = 0;
-  #nodesOf = -1;
-  #attemptsOf = -1;
-  readonly #nodes: string[] = [];
-  readonly #attempts = new Float64Array(BATCH);
+class InPlaceSummary {
+  readonly #send: (summary: NodeSummaryMetric) => void;
+  readonly #fanout: MetricsFanout;
+  readonly #pipeline: string;
+  readonly #runId: string;
+  readonly #duration: Float64Array;
+  readonly #queue: Float64Array;
+  /** Milliseconds at or under which a duration (a queue wait) is in bucket 0 for certain. */
+  readonly #durationLowMs: number;
+  readonly #queueLowMs: number;
+  readonly #byName = new Map<string, StageBins>();
+  /** Bins holding nodes not sent yet. */
+  readonly #pending: StageBins[] = [];
 
-  get nodes(): readonly string[] {
-    if (this.#nodesOf !== this.#batch) {
-      const ids = (this.#run as RunState).dag.ids;
-      for (let k = 0; k < this.count; k++) this.#nodes[k] = ids[this.index[k] as number] as string;
-      this.#nodes.length = this.count;
-      this.#nodesOf = this.#batch;
-    }
-    return this.#nodes;
-  }
-
-  get attempts(): ArrayLike<number> {
-    if (this.#attemptsOf !== this.#batch) {
-      const attempts = (this.#run as RunState).attempts;
-      for (let k = 0; k < this.count; k++) {
-        this.#attempts[k] = attempts[this.index[k] as number] as number;
-      }
-      this.#attemptsOf = this.#batch;
-    }
-    return this.#attempts;
-  }
-
-  lend(pipeline: string, runId: string, run: RunState): void {
-    this.pipeline = pipeline;
-    this.runId = runId;
-    this.#run = run;
+  private constructor(
+    collector: MetricsCollector,
+    pipeline: string,
+    runId: string,
+    fanout: MetricsFanout,
+    duration: Float64Array,
+    queue: Float64Array,
+  ) {
+    this.#send = (collector.onNodeSummary as (summary: NodeSummaryMetric) => void).bind(collector);
+    this.#fanout = fanout;
+    this.#pipeline = pipeline;
+    this.#runId = runId;
+    this.#duration = duration;
+    this.#queue = queue;
+    this.#durationLowMs = lowMs(duration);
+    this.#queueLowMs = lowMs(queue);
   }
 
   /**
-   * Fills the columns with the COMPLETED nodes of the run's `finishSeq[from..to)`, up to
-   * {@link BATCH} of them; returns where it stopped. A small function of its own, so that the
-   * JIT compiles it early: a run calls it once per batch, and in a first large run a loop inside
-   * a larger function would run in the interpreter from start to end.
+   * The summary of `collector`'s nodes run in place, or undefined when its `nodeSummaryBuckets`
+   * are not ascending finite numbers: it then gets events, and the logger says why (once per
+   * collector).
    */
-  fill(from: number, to: number): number {
-    const run = this.#run as RunState;
+  static create(
+    collector: MetricsCollector,
+    pipeline: string,
+    runId: string,
+    fanout: MetricsFanout,
+    logger: Logger,
+  ): InPlaceSummary | undefined {
+    const buckets: NodeSummaryBuckets = collector.nodeSummaryBuckets ?? NO_BUCKETS;
+    const duration = boundsOf(buckets.duration);
+    const queue = boundsOf(buckets.queue);
+    if (duration === undefined || queue === undefined) {
+      const message = `${collector.name ?? 'a metrics collector'}: nodeSummaryBuckets.${duration === undefined ? 'duration' : 'queue'} must hold ascending finite numbers of seconds; its nodes run in place are reported one event at a time instead`;
+      if (!warned.has(collector)) {
+        warned.add(collector);
+        logger.warn(message);
+      }
+      fanout.errors.push(new Error(message));
+      return undefined;
+    }
+    return new InPlaceSummary(collector, pipeline, runId, fanout, duration, queue);
+  }
+
+  /**
+   * Bins the COMPLETED nodes of the run's `finishSeq[from..to)` by stage: their queue waits one
+   * by one, their durations a stretch (up to {@link STRETCH} nodes of one stage) at a time. The
+   * nodes of one report ran back to back, each ending at the clock reading that started the next
+   * (fast-path.ts), so the durations of a stretch add up to its span: when that span is within
+   * the first bound, so is every duration in it, and the stretch costs no pass of its own
+   * ({@link InPlaceSummary.durations}).
+   */
+  add(run: RunState, from: number, to: number): void {
     const placed = run.finishSeq;
     const status = run.status;
     const attemptStart = run.attemptStart;
     const end = run.end;
     const readyAt = run.readyAt as Float64Array;
+    const readyBy = run.readyBy as Int32Array;
     const nodes = run.dag.nodes;
-    const index = this.index;
-    const stages = this.stages;
-    const queue = this.queueSeconds;
-    const duration = this.durationSeconds;
+    const queueBounds = this.#queue;
+    const queueLow = this.#queueLowMs;
     let stage: unknown;
-    let name = '';
-    let m = 0;
-    let k = from;
-    for (; k < to && m < BATCH; k++) {
+    let bins: StageBins | undefined;
+    let queueCounts: Float64Array | undefined;
+    // The stretch: where it starts in finishSeq, its first and last node (-2 before any), its
+    // nodes.
+    let k0 = from;
+    let first = -1;
+    let last = -2;
+    let n = 0;
+    let queueSum = 0;
+    let queueLows = 0;
+    for (let k = from; k < to; k++) {
       const i = placed[k] as number;
       if (status[i] !== S_COMPLETED) continue;
-      // queueSeconds() and nodeSeconds() written out for a node run in place.
-      const started = attemptStart[i] as number;
-      let ready = readyAt[i] as number;
-      if (ready < 0) ready = end[-ready - 1] as number;
-      index[m] = i;
-      // Consecutive nodes mostly share a stage, and spare columns mostly hold its name already:
-      // no load of the name and no store (no write barrier) per node.
       const s = (nodes[i] as NodeSpec).stage;
-      if (s !== stage) {
+      if (s !== stage || n === STRETCH) {
         stage = s;
-        name = s.name;
+        const name = s.name;
+        if (first < 0 || n === STRETCH || (bins as StageBins).stage !== name) {
+          if (first >= 0) {
+            this.#take(run, bins as StageBins, k0, k, first, last, n, queueSum, queueLows);
+          }
+          n = 0;
+          queueSum = 0;
+          queueLows = 0;
+          k0 = k;
+          first = i;
+          if (bins === undefined || bins.stage !== name) {
+            bins = this.#binsOf(name);
+            queueCounts = bins.queueCounts;
+          }
+        }
       }
-      if (stages[m] !== name) stages[m] = name;
-      queue[m] = ready > 0 && started > ready ? (started - ready) / 1000 : 0;
-      duration[m++] = ((end[i] as number) - started) / 1000;
+      n++;
+      // queueSeconds() written out for a node run in place, in milliseconds. A node readied by
+      // the one that ran just before it started at the clock reading that ended it: no wait, and
+      // no arithmetic on times (the usual case in a chain, and in the interpreter the cheapest).
+      const by = readyBy[i] as number;
+      if (by === last + 1) queueLows++;
+      else {
+        const ready = by > 0 ? (end[by - 1] as number) : (readyAt[i] as number);
+        const started = attemptStart[i] as number;
+        const queue = ready > 0 && started > ready ? started - ready : 0;
+        queueSum += queue;
+        if (queue <= queueLow) queueLows++;
+        else {
+          const b = bucketOf(queueBounds, queue / 1000);
+          (queueCounts as Float64Array)[b] = ((queueCounts as Float64Array)[b] as number) + 1;
+        }
+      }
+      last = i;
     }
-    this.count = m;
-    // New entries: what `nodes` and `attempts` returned before is stale.
-    this.#batch++;
-    return k;
+    if (first >= 0) this.#take(run, bins as StageBins, k0, to, first, last, n, queueSum, queueLows);
   }
 
-  /** Back to the spares: holds on to no run. */
-  release(): void {
-    this.#run = undefined;
-    this.count = 0;
-    this.#batch++;
+  /**
+   * A stretch of `n` nodes of one stage (`finishSeq[k0..k1)`, from node `first` to node `last`)
+   * into its bins: its queue waits, tallied already, and its durations.
+   */
+  #take(
+    run: RunState,
+    bins: StageBins,
+    k0: number,
+    k1: number,
+    first: number,
+    last: number,
+    n: number,
+    queueMs: number,
+    queueLows: number,
+  ): void {
+    const span = (run.end[last] as number) - (run.attemptStart[first] as number);
+    if (span <= this.#durationLowMs) {
+      bins.take(n, span, n, queueMs, queueLows, this.#pending);
+    } else {
+      bins.take(n, this.durations(run, bins, k0, k1), 0, queueMs, queueLows, this.#pending);
+    }
+  }
+
+  /**
+   * The durations of the COMPLETED nodes of `finishSeq[k0..k1)` one by one, for a stretch that
+   * took longer than the first bound, binned into `bins`; returns their sum (ms).
+   */
+  durations(run: RunState, bins: StageBins, k0: number, k1: number): number {
+    const placed = run.finishSeq;
+    const status = run.status;
+    const attemptStart = run.attemptStart;
+    const end = run.end;
+    const bounds = this.#duration;
+    const low = this.#durationLowMs;
+    const counts = bins.durationCounts;
+    let sum = 0;
+    let lows = 0;
+    for (let k = k0; k < k1; k++) {
+      const i = placed[k] as number;
+      if (status[i] !== S_COMPLETED) continue;
+      const duration = (end[i] as number) - (attemptStart[i] as number);
+      sum += duration;
+      if (duration <= low) lows++;
+      else {
+        const b = bucketOf(bounds, duration / 1000);
+        counts[b] = (counts[b] as number) + 1;
+      }
+    }
+    counts[0] = (counts[0] as number) + lows;
+    return sum;
+  }
+
+  /** Sends a summary per stage with nodes binned since the last send, and clears them. */
+  send(): void {
+    const pending = this.#pending;
+    for (let k = 0; k < pending.length; k++) {
+      const bins = pending[k] as StageBins;
+      try {
+        this.#send(bins.settle());
+      } catch (e) {
+        this.#fanout.errors.push(e instanceof Error ? e : new Error(String(e)));
+      }
+      bins.clear();
+    }
+    pending.length = 0;
+  }
+
+  #binsOf(name: string): StageBins {
+    let bins = this.#byName.get(name);
+    if (bins === undefined) {
+      bins = new StageBins(this.#pipeline, this.#runId, name, this.#duration, this.#queue);
+      this.#byName.set(name, bins);
+    }
+    return bins;
   }
 }
 
-/** Columns not lent out (see {@link NodeColumns}); a nested report takes another set. */
-const spareColumns: NodeColumns[] = [];
+/**
+ * The nodes of one stage binned and not sent yet: the {@link NodeSummaryMetric} a collector
+ * gets (its sums kept in milliseconds until sent).
+ */
+class StageBins implements NodeSummaryMetric {
+  readonly pipeline: string;
+  readonly runId: string;
+  readonly stage: string;
+  count = 0;
+  readonly durationCounts: Float64Array;
+  readonly queueCounts: Float64Array;
+  durationSum = 0;
+  queueSum = 0;
+  #durationMs = 0;
+  #queueMs = 0;
+
+  constructor(
+    pipeline: string,
+    runId: string,
+    stage: string,
+    duration: Float64Array,
+    queue: Float64Array,
+  ) {
+    this.pipeline = pipeline;
+    this.runId = runId;
+    this.stage = stage;
+    this.durationCounts = new Float64Array(duration.length + 1);
+    this.queueCounts = new Float64Array(queue.length + 1);
+  }
+
+  /**
+   * Adds a stretch of `n` nodes: the sums of their durations and queue waits (ms), and how many
+   * of each were at or under the first bound (bucket 0; the others binned already). The first
+   * time since it was sent, it queues itself on `pending`.
+   */
+  take(
+    n: number,
+    durationMs: number,
+    durationLows: number,
+    queueMs: number,
+    queueLows: number,
+    pending: StageBins[],
+  ): void {
+    if (n === 0) return;
+    if (this.count === 0) pending.push(this);
+    this.count += n;
+    this.#durationMs += durationMs;
+    this.#queueMs += queueMs;
+    this.durationCounts[0] = (this.durationCounts[0] as number) + durationLows;
+    this.queueCounts[0] = (this.queueCounts[0] as number) + queueLows;
+  }
+
+  /** With the sums in seconds, for sending. */
+  settle(): this {
+    this.durationSum = this.#durationMs / 1000;
+    this.queueSum = this.#queueMs / 1000;
+    return this;
+  }
+
+  clear(): void {
+    this.count = 0;
+    this.#durationMs = 0;
+    this.#queueMs = 0;
+    this.durationSum = 0;
+    this.queueSum = 0;
+    this.durationCounts.fill(0);
+    this.queueCounts.fill(0);
+  }
+}
+
+const NO_BUCKETS: NodeSummaryBuckets = { duration: [], queue: [] };
 
 /**
- * Seconds node `i` waited from when it became ready until its attempt started at `started`.
- * A node the fast path readied holds -(p + 1) for "when node p ended" (completion.ts).
+ * Most nodes in a stretch whose durations are binned as one (see InPlaceSummary.add): short
+ * enough that stretches of nodes far under the first bound (inline nodes take microseconds,
+ * tens of them in a first run the JIT has not compiled yet) stay within it.
+ */
+const STRETCH = 64;
+
+/** Collectors whose bad buckets were reported already: once per collector, not per run. */
+const warned = new WeakSet<MetricsCollector>();
+
+/** Each bucket layout a collector declares as a Float64Array, converted once per array. */
+const BOUNDS = new WeakMap<readonly number[], Float64Array>();
+
+/** `bounds` as a Float64Array, or undefined unless it holds ascending finite numbers. */
+function boundsOf(bounds: readonly number[] | undefined): Float64Array | undefined {
+  if (!Array.isArray(bounds)) return undefined;
+  let out = BOUNDS.get(bounds);
+  if (out !== undefined) return out;
+  for (let b = 0; b < bounds.length; b++) {
+    const v = bounds[b];
+    if (typeof v !== 'number' || !Number.isFinite(v)) return undefined;
+    if (b > 0 && !(v > (bounds[b - 1] as number))) return undefined;
+  }
+  out = Float64Array.from(bounds);
+  BOUNDS.set(bounds, out);
+  return out;
+}
+
+/**
+ * Milliseconds at or under which a value is in bucket 0 of `bounds` (seconds) for certain once
+ * divided by 1000: the first bound in ms, less a few ulps. With no bounds, every value is in
+ * bucket 0, the +Inf bucket.
+ */
+export function lowMs(bounds: Float64Array): number {
+  if (bounds.length === 0) return Number.POSITIVE_INFINITY;
+  const first = (bounds[0] as number) * 1000;
+  return first - Math.abs(first) * 2 ** -40;
+}
+
+/** The bucket of `value` (seconds): the first bound it does not exceed, else `bounds.length`. */
+export function bucketOf(bounds: Float64Array, value: number): number {
+  const n = bounds.length;
+  let b = 0;
+  while (b < n && value > (bounds[b] as number)) b++;
+  return b;
+}
+
+/**
+ * Seconds node `i` waited from when it became ready until its attempt started at `started`
+ * (for a node the fast path readied, from when its readier ended: RunState.readyBy).
  */
 function queueSeconds(run: RunState, i: number, started: number): number {
   const readyAt = run.readyAt;
   if (readyAt === undefined) return 0;
-  let ready = readyAt[i] as number;
-  if (ready < 0) ready = run.end[-ready - 1] as number;
+  const by = (run.readyBy as Int32Array)[i] as number;
+  const ready = by > 0 ? (run.end[by - 1] as number) : (readyAt[i] as number);
   return ready > 0 && started > ready ? (started - ready) / 1000 : 0;
 }
 

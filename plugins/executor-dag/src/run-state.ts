@@ -36,8 +36,16 @@ export class RunState {
   readonly firstStart: Float64Array;
   readonly attemptStart: Float64Array;
   readonly end: Float64Array;
-  /** When each node became ready, for the queue times of metrics; kept only when reported. */
+  /**
+   * When each node became ready, for the queue times of metrics; kept only when reported. A node
+   * the fast path readied has 0 here and its readier in {@link RunState.readyBy}.
+   */
   readonly readyAt: Float64Array | undefined;
+  /**
+   * For a node readied on the fast path, 1 + the node whose end readied it (its end time is not
+   * read yet then: it is the next clock reading); 0 for the others. Kept with `readyAt`.
+   */
+  readonly readyBy: Int32Array | undefined;
   readonly errors = new Map<number, PhysError>();
   /** Metrics, artifacts and provenance, for the nodes that produced any. */
   readonly extras = new Map<number, NodeExtras>();
@@ -90,7 +98,9 @@ export class RunState {
     this.initial = initial;
     // Every per-node typed array carved out of one buffer: one allocation, not nine (or ten, with
     // the ready times collectors need).
-    const buffer = new ArrayBuffer(n * ((keepReadyTimes ? 4 : 3) * 8 + 4 * 4 + 2 + 1) + 64);
+    const buffer = new ArrayBuffer(
+      n * ((keepReadyTimes ? 4 : 3) * 8 + (keepReadyTimes ? 5 : 4) * 4 + 2 + 1) + 72,
+    );
     let at = 0;
     const carve = <T>(
       make: (b: ArrayBuffer, offset: number, length: number) => T,
@@ -106,6 +116,7 @@ export class RunState {
     this.readyAt = keepReadyTimes ? carve((b, o, l) => new Float64Array(b, o, l), 8) : undefined;
     this.waiting = carve((b, o, l) => new Int32Array(b, o, l), 4);
     this.consumers = carve((b, o, l) => new Int32Array(b, o, l), 4);
+    this.readyBy = keepReadyTimes ? carve((b, o, l) => new Int32Array(b, o, l), 4) : undefined;
     this.startSeq = carve((b, o, l) => new Int32Array(b, o, l), 4);
     this.finishSeq = carve((b, o, l) => new Int32Array(b, o, l), 4);
     this.attempts = carve((b, o, l) => new Uint16Array(b, o, l), 2);
@@ -116,6 +127,15 @@ export class RunState {
   }
 
   /** Node `i` goes to state `to`, keeping the counts by state. */
+  /**
+   * Node `i` became ready at `now`, off the fast path (kept only for collectors: call it when
+   * `readyAt` is defined). It may have been readied before: a retry is ready again.
+   */
+  stampReady(i: number, now: number): void {
+    (this.readyAt as Float64Array)[i] = now;
+    (this.readyBy as Int32Array)[i] = 0;
+  }
+
   move(i: number, to: number): void {
     const counts = this.counts;
     const from = this.status[i] as number;

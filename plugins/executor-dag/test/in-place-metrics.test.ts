@@ -1,19 +1,21 @@
-// Nodes the fast path runs in place reach collectors with `onNodeBatch` as columns, filled while
-// they run, and the others as an event per start and end. Both must tell the same nodes, stages,
-// queue waits and durations, across batch boundaries and around a node handed to the general
-// path in the middle of a burst.
+// Nodes the fast path runs in place reach collectors with `onNodeSummary` binned into their
+// buckets, a summary per stage, and the others as an event per start and end. Both must count
+// the same nodes, stages, queue waits and durations, across stage changes, around a node handed
+// to the general path in the middle of a burst, and into every bucket.
 import {
   defineStage,
   type MetricsCollector,
-  type NodeBatchMetric,
   type NodeEndMetric,
   type NodeSpec,
   type NodeStartMetric,
+  type NodeSummaryMetric,
 } from '@phys/core';
+import { recordingLogger } from '@phys/testing';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DagExecutor } from '../src/dag-executor.js';
 import { LocalScheduler } from '../src/local-scheduler.js';
+import { bucketOf, lowMs } from '../src/observation.js';
 import { Add, Sleep } from './fixtures/stages.js';
 
 /** A second inline stage, so that a chain can change stage along the way. */
@@ -26,51 +28,110 @@ const Double = defineStage({
   }),
 });
 
-interface Heard {
-  readonly node: string;
-  readonly stage: string;
-  readonly attempt: number;
-  readonly queueSeconds: number;
-  readonly durationSeconds: number;
+/** An inline stage that keeps the thread busy for `ms`: still run in place, but not in bucket 0. */
+const Spin = defineStage({
+  name: 'test/in-place-spin',
+  version: '1',
+  config: z.object({ ms: z.number() }),
+  process: (state: unknown, ctx) => {
+    const until = performance.now() + ctx.config.ms;
+    while (performance.now() < until) {
+      // busy: a synchronous stage holds the thread
+    }
+    return { state };
+  },
+});
+
+/** Bucket bounds (seconds) that split what these runs take: µs nodes, ms spins, waits. */
+const BOUNDS = [0.0005, 0.002, 0.02, 1];
+
+/** One stage's nodes as an aggregating collector keeps them. */
+interface Tally {
+  count: number;
+  duration: number[];
+  durationSum: number;
+  queue: number[];
+  queueSum: number;
 }
 
-/** Hears nodes one event at a time; keeps the COMPLETED ones, by node id. */
+function bucket(value: number): number {
+  const b = BOUNDS.findIndex((bound) => value <= bound);
+  return b < 0 ? BOUNDS.length : b;
+}
+
+class Tallies {
+  readonly byStage = new Map<string, Tally>();
+  of(stage: string): Tally {
+    let t = this.byStage.get(stage);
+    if (t === undefined) {
+      const zeros = () => Array.from({ length: BOUNDS.length + 1 }, () => 0);
+      t = { count: 0, duration: zeros(), durationSum: 0, queue: zeros(), queueSum: 0 };
+      this.byStage.set(stage, t);
+    }
+    return t;
+  }
+  get total(): number {
+    let n = 0;
+    for (const t of this.byStage.values()) n += t.count;
+    return n;
+  }
+}
+
+/** Hears nodes one event at a time; tallies the COMPLETED ones by stage. */
 class EachCollector implements MetricsCollector {
   readonly name: string = 'each';
-  readonly heard = new Map<string, Heard>();
+  readonly tallies = new Tallies();
+  readonly ids = new Set<string>();
   readonly #queue = new Map<string, number>();
   onNodeStart(e: NodeStartMetric): void {
     this.#queue.set(e.node, e.queueSeconds);
   }
   onNodeEnd(e: NodeEndMetric): void {
     if (e.status !== 'COMPLETED') return;
-    this.heard.set(e.node, {
-      node: e.node,
-      stage: e.stage,
-      attempt: e.attempt,
-      queueSeconds: this.#queue.get(e.node) ?? Number.NaN,
-      durationSeconds: e.durationSeconds,
-    });
+    expect(this.ids.has(e.node)).toBe(false);
+    this.ids.add(e.node);
+    const q = this.#queue.get(e.node) as number;
+    const t = this.tallies.of(e.stage);
+    t.count++;
+    (t.duration[bucket(e.durationSeconds)] as number)++;
+    t.durationSum += e.durationSeconds;
+    (t.queue[bucket(q)] as number)++;
+    t.queueSum += q;
   }
 }
 
-/** Takes batches of nodes run in place (and events for the others), like an aggregating one. */
-class BatchCollector extends EachCollector {
-  override readonly name = 'batch';
-  readonly sizes: number[] = [];
-  onNodeBatch(b: NodeBatchMetric): void {
-    this.sizes.push(b.count);
-    for (let k = 0; k < b.count; k++) {
-      const node = b.nodes[k] as string;
-      expect(this.heard.has(node)).toBe(false);
-      this.heard.set(node, {
-        node,
-        stage: b.stages[k] as string,
-        attempt: b.attempts[k] as number,
-        queueSeconds: b.queueSeconds[k] as number,
-        durationSeconds: b.durationSeconds[k] as number,
-      });
+/** Takes nodes run in place binned (and events for the others), as an aggregating one does. */
+class SummaryCollector extends EachCollector {
+  override readonly name: string = 'summary';
+  readonly nodeSummaryBuckets = { duration: BOUNDS, queue: BOUNDS };
+  readonly summaries: { stage: string; count: number }[] = [];
+  onNodeSummary(s: NodeSummaryMetric): void {
+    expect(s.count).toBeGreaterThan(0);
+    expect(s.durationCounts).toHaveLength(BOUNDS.length + 1);
+    this.summaries.push({ stage: s.stage, count: s.count });
+    const t = this.tallies.of(s.stage);
+    t.count += s.count;
+    for (let b = 0; b <= BOUNDS.length; b++) {
+      (t.duration[b] as number) += s.durationCounts[b] as number;
+      (t.queue[b] as number) += s.queueCounts[b] as number;
     }
+    t.durationSum += s.durationSum;
+    t.queueSum += s.queueSum;
+  }
+  get summarised(): number {
+    return this.summaries.reduce((n, s) => n + s.count, 0);
+  }
+}
+
+/** The same counts both ways; sums to the nanosecond (added in other orders and units). */
+function expectSame(actual: Tallies, expected: Tallies): void {
+  const counts = (t: Tallies) =>
+    new Map([...t.byStage].map(([stage, x]) => [stage, { ...x, durationSum: 0, queueSum: 0 }]));
+  expect(counts(actual)).toEqual(counts(expected));
+  for (const [stage, t] of expected.byStage) {
+    const a = actual.byStage.get(stage) as Tally;
+    expect(a.durationSum, stage).toBeCloseTo(t.durationSum, 9);
+    expect(a.queueSum, stage).toBeCloseTo(t.queueSum, 9);
   }
 }
 
@@ -82,77 +143,161 @@ function chain(n: number, stageOf: (i: number) => NodeSpec['stage']): NodeSpec[]
   }));
 }
 
-async function runWithBoth(
+async function runWith(
   nodes: NodeSpec[],
+  collectors: MetricsCollector[],
   maxWorkers = 1,
-): Promise<{ each: EachCollector; batch: BatchCollector; seconds: number }> {
-  const each = new EachCollector();
-  const batch = new BatchCollector();
+): Promise<number> {
   const executor = new DagExecutor({
     scheduler: new LocalScheduler({ maxWorkers }),
-    metrics: [each, batch],
+    metrics: collectors,
   });
   const t0 = performance.now();
   const result = await executor.run({ payload: 0 }, nodes);
   const seconds = (performance.now() - t0) / 1000;
   await executor.close();
   expect(result.status).toBe('COMPLETED');
-  return { each, batch, seconds };
+  return seconds;
 }
 
-describe('nodes run in place, as batches and as events', () => {
-  it('tells every node of a 2,500-node chain once, in batches of at most 1,024, as the events do', async () => {
+describe('nodes run in place, as summaries and as events', () => {
+  it('counts every node of a 2,500-node chain that changes stage, as the events do', async () => {
     const one = Add({ amount: 1 });
     const two = Double({});
-    // Stretches of one stage, then another: the stage column must follow them.
+    // Stretches of one stage, then another: a summary per stage and stretch.
     const nodes = chain(2500, (i) => (Math.floor(i / 100) % 2 === 0 ? one : two));
-    const { each, batch, seconds } = await runWithBoth(nodes);
+    const each = new EachCollector();
+    const summary = new SummaryCollector();
+    const seconds = await runWith(nodes, [each, summary]);
 
-    expect(batch.sizes.reduce((a, b) => a + b, 0)).toBe(2500);
-    expect(Math.max(...batch.sizes)).toBeLessThanOrEqual(1024);
-    expect(batch.sizes.length).toBeGreaterThanOrEqual(3);
-    expect(batch.heard.size).toBe(2500);
-    expect(each.heard.size).toBe(2500);
-    let total = 0;
-    for (const [id, heard] of each.heard) {
-      // The same figures both ways, to the bit.
-      expect(batch.heard.get(id)).toEqual(heard);
-      expect(heard.attempt).toBe(1);
-      // A chain node starts at the clock reading that ended its parent: no wait (the root
-      // waited from the run's start).
-      if (id !== 'n0') expect(heard.queueSeconds).toBe(0);
-      expect(heard.durationSeconds).toBeGreaterThanOrEqual(0);
-      total += heard.durationSeconds;
-    }
-    expect(batch.heard.get('n0')?.stage).toBe(one.name);
-    expect(batch.heard.get('n150')?.stage).toBe(two.name);
-    expect(batch.heard.get('n2499')?.stage).toBe(one.name);
+    expect(each.ids.size).toBe(2500);
+    expect(summary.summarised).toBe(2500);
+    expect(summary.ids.size).toBe(0);
+    expectSame(summary.tallies, each.tallies);
+    expect(summary.tallies.of(one.name).count).toBe(1300);
+    expect(summary.tallies.of(two.name).count).toBe(1200);
+    // A chain node starts at the clock reading that ended its parent: no wait, bar the root's.
+    expect(each.tallies.of(one.name).queueSum).toBeLessThan(seconds);
+    expect(each.tallies.of(two.name).queueSum).toBe(0);
     // Back to back in one run: their durations add up to no more than the run took.
+    const total = [...summary.tallies.byStage.values()].reduce((s, t) => s + t.durationSum, 0);
+    expect(total).toBeGreaterThan(0);
     expect(total).toBeLessThanOrEqual(seconds);
   });
 
-  it('reports the nodes before and after a node handed to the general path mid-burst', async () => {
+  it('bins nodes that take longer than the first bound, and waits behind them, as the events do', async () => {
+    const add = Add({ amount: 1 });
+    // 30 roots on one slot: each waits for those before it, some of which spin for 1-3 ms.
+    const nodes: NodeSpec[] = Array.from({ length: 30 }, (_, i) => ({
+      id: `r${i}`,
+      stage: i % 3 === 0 ? Spin({ ms: 1 + (i % 4) }) : add,
+    }));
+    const each = new EachCollector();
+    const summary = new SummaryCollector();
+    await runWith(nodes, [each, summary]);
+
+    expect(summary.summarised + summary.ids.size).toBe(30);
+    expectSame(summary.tallies, each.tallies);
+    const spin = summary.tallies.of('test/in-place-spin');
+    expect(spin.count).toBe(10);
+    // Every spin took over a millisecond: none in the first bucket.
+    expect(spin.duration[0]).toBe(0);
+    // Waits grow past the first bounds behind the spinning nodes.
+    const waits = summary.tallies.of(add.name).queue;
+    expect(waits.slice(1).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  });
+
+  it('bins node by node a stretch that took longer than the first bound, though none of its nodes did', async () => {
+    // Eight nodes of 0.2 ms back to back: the stretch spans 1.6 ms, each node under 0.5 ms.
+    const nodes = chain(8, () => Spin({ ms: 0.2 }));
+    const each = new EachCollector();
+    const summary = new SummaryCollector();
+    await runWith(nodes, [each, summary]);
+
+    expect(summary.summarised).toBe(8);
+    expectSame(summary.tallies, each.tallies);
+    const spin = summary.tallies.of('test/in-place-spin');
+    expect(spin.duration[0]).toBe(8);
+    expect(spin.durationSum).toBeGreaterThan(0.0016);
+  });
+
+  it('counts the nodes before and after a node handed to the general path mid-burst', async () => {
     const add = Add({ amount: 1 });
     // n600 returns a promise: the burst hands it over, and a new burst takes the rest.
     const nodes = chain(1200, (i) => (i === 600 ? Sleep({ ms: 5 }) : add));
-    const { each, batch } = await runWithBoth(nodes);
+    const each = new EachCollector();
+    const summary = new SummaryCollector();
+    await runWith(nodes, [each, summary]);
 
-    expect(each.heard.size).toBe(1200);
-    expect(batch.heard.size).toBe(1200);
-    for (const [id, heard] of each.heard) expect(batch.heard.get(id)).toEqual(heard);
-    // The slow node ran on the general path: an event, not a batch entry, with its 5 ms.
-    expect(batch.heard.get('n600')?.durationSeconds).toBeGreaterThanOrEqual(0.004);
-    expect(batch.sizes.reduce((a, b) => a + b, 0)).toBe(1199);
+    expect(each.ids.size).toBe(1200);
+    expectSame(summary.tallies, each.tallies);
+    // The slow node ran on the general path: an event, with its 5 ms.
+    expect([...summary.ids]).toEqual(['n600']);
+    expect(summary.summarised).toBe(1199);
+    expect(summary.summaries.length).toBeGreaterThanOrEqual(2);
+    const sleep = summary.tallies.of('test/sleep').duration;
+    expect(sleep.slice(bucket(0.005)).reduce((a, b) => a + b, 0)).toBe(1);
   });
 
-  it('gives nodes that waited for a slot their queue wait', async () => {
-    const add = Add({ amount: 1 });
-    // 40 roots, ready at once, run one after another on one slot: each waits for those before.
-    const nodes: NodeSpec[] = Array.from({ length: 40 }, (_, i) => ({ id: `r${i}`, stage: add }));
-    const { each, batch } = await runWithBoth(nodes);
-    for (const [id, heard] of each.heard) expect(batch.heard.get(id)).toEqual(heard);
-    const waits = [...batch.heard.values()].map((h) => h.queueSeconds);
-    expect(waits.every((w) => w >= 0)).toBe(true);
-    expect(Math.max(...waits)).toBeGreaterThan(0);
+  it('falls back to events for a collector whose buckets are not ascending, and says so once', async () => {
+    const logger = recordingLogger();
+    const bad = new SummaryCollector();
+    (bad as { nodeSummaryBuckets: unknown }).nodeSummaryBuckets = { duration: [1, 0.5], queue: [] };
+    const each = new EachCollector();
+    const executor = new DagExecutor({
+      scheduler: new LocalScheduler({ maxWorkers: 1 }),
+      metrics: [bad, each],
+      logger,
+    });
+    for (let k = 0; k < 2; k++) {
+      const result = await executor.run(
+        { payload: 0 },
+        chain(50, () => Add({ amount: 1 })),
+      );
+      expect(result.status).toBe('COMPLETED');
+    }
+    await executor.close();
+    expect(bad.summaries).toEqual([]);
+    expect(bad.ids.size).toBe(50);
+    expect(logger.warnings.filter((w) => w.includes('nodeSummaryBuckets.duration'))).toHaveLength(
+      1,
+    );
+    expectSame(bad.tallies, each.tallies);
+  });
+
+  it('keeps the run and the other collectors going when onNodeSummary throws', async () => {
+    const broken: MetricsCollector = {
+      name: 'broken',
+      nodeSummaryBuckets: { duration: BOUNDS, queue: BOUNDS },
+      onNodeSummary: () => {
+        throw new Error('collector bug');
+      },
+    };
+    const summary = new SummaryCollector();
+    await runWith(
+      chain(300, () => Add({ amount: 1 })),
+      [broken, summary],
+    );
+    expect(summary.summarised).toBe(300);
+  });
+});
+
+describe('binning in milliseconds', () => {
+  it('puts a value in bucket 0 only where its seconds are at or under the first bound', () => {
+    for (const first of [0.001, 0.0005, 0.3, 1e-9, 7, 0]) {
+      const bounds = Float64Array.from([first, first + 1]);
+      const low = lowMs(bounds);
+      const ms = first * 1000;
+      // Around the bound, ulp by ulp: a value the fast test takes is in bucket 0 in seconds.
+      for (const v of [low, ms, ms * (1 - 2 ** -52), ms * (1 + 2 ** -52), ms - 1e-12, ms + 1e-12]) {
+        if (v <= low) expect(bucketOf(bounds, v / 1000), `${first}: ${v}`).toBe(0);
+      }
+      expect(low).toBeLessThanOrEqual(ms);
+      expect(ms - low).toBeLessThanOrEqual(Math.abs(ms) * 2 ** -39);
+    }
+    expect(lowMs(new Float64Array(0))).toBe(Number.POSITIVE_INFINITY);
+    expect(bucketOf(Float64Array.from([1, 2]), 2)).toBe(1);
+    expect(bucketOf(Float64Array.from([1, 2]), 2.5)).toBe(2);
+    expect(bucketOf(new Float64Array(0), 5)).toBe(0);
   });
 });

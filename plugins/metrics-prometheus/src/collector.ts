@@ -4,16 +4,16 @@ import {
   createConsoleLogger,
   type Logger,
   type MetricsCollector,
-  type NodeBatchMetric,
   type NodeEndMetric,
   type NodeStartMetric,
+  type NodeSummaryBuckets,
+  type NodeSummaryMetric,
   type RetryMetric,
   type RunEndMetric,
   type RunStartMetric,
 } from '@phys/core';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { observeBoth } from './families.js';
-import { type ActiveRun, PhysMetrics, type PipelineSeries } from './metrics.js';
+import { type ActiveRun, DURATION_BUCKETS, PhysMetrics, type PipelineSeries } from './metrics.js';
 import {
   type MetricsPrometheusOptions,
   parseCollectorOptions,
@@ -38,6 +38,11 @@ export interface PrometheusMetricsCollectorOptions extends MetricsPrometheusOpti
   readonly logger?: Logger;
 }
 
+const SUMMARY_BUCKETS: NodeSummaryBuckets = Object.freeze({
+  duration: DURATION_BUCKETS,
+  queue: DURATION_BUCKETS,
+});
+
 interface Run extends ActiveRun {
   readonly series: PipelineSeries;
 }
@@ -57,6 +62,8 @@ interface Run extends ActiveRun {
  */
 export class PrometheusMetricsCollector implements MetricsCollector {
   readonly name = 'prometheus';
+  /** Nodes run in place come binned into the histograms' own buckets (onNodeSummary). */
+  readonly nodeSummaryBuckets: NodeSummaryBuckets = SUMMARY_BUCKETS;
   /** The registry the metrics are in. */
   readonly registry: Registry;
   /** The validated options. */
@@ -211,32 +218,16 @@ export class PrometheusMetricsCollector implements MetricsCollector {
   }
 
   /**
-   * Nodes that ran back to back and COMPLETED, as columns: what their starts and ends would
-   * count, a stretch of nodes of one stage at a time (its series taken once, each histogram
-   * updated by one call).
+   * Nodes of one stage that ran back to back and COMPLETED, binned by the executor into this
+   * collector's buckets ({@link PrometheusMetricsCollector.nodeSummaryBuckets}): what their starts
+   * and ends would count, added to each histogram's buckets, sum and count at once.
    */
-  onNodeBatch(b: NodeBatchMetric): void {
-    const count = b.count;
-    if (count === 0) return;
-    const series = this.#run(b.runId, b.pipeline).series;
-    const { stages, queueSeconds, durationSeconds } = b;
-    let from = 0;
-    while (from < count) {
-      const name = stages[from] as string;
-      let to = from + 1;
-      while (to < count && stages[to] === name) to++;
-      const stage = series.stage(name);
-      stage.nodes('COMPLETED').value += to - from;
-      observeBoth(
-        stage.queueWait(),
-        queueSeconds,
-        stage.duration('COMPLETED'),
-        durationSeconds,
-        from,
-        to,
-      );
-      from = to;
-    }
+  onNodeSummary(s: NodeSummaryMetric): void {
+    if (s.count === 0) return;
+    const stage = this.#run(s.runId, s.pipeline).series.stage(s.stage);
+    stage.nodes('COMPLETED').value += s.count;
+    stage.queueWait().add(s.queueCounts, s.queueSum, s.count);
+    stage.duration('COMPLETED').add(s.durationCounts, s.durationSum, s.count);
   }
 
   onRetry(e: RetryMetric): void {

@@ -39,8 +39,11 @@ export interface HistogramSeries {
   sum: number;
   count: number;
   observe(value: number): void;
-  /** Observes `values[from..to)`: one call, and one update of the sum and count, for a run of values. */
-  observeMany(values: ArrayLike<number>, from: number, to: number): void;
+  /**
+   * Adds values binned already: `counts` per bucket of this series' bounds (not cumulative,
+   * `bounds.length + 1` entries, the last above the last bound), their `sum` and `count`.
+   */
+  add(counts: ArrayLike<number>, sum: number, count: number): void;
 }
 
 abstract class Family<TChild> {
@@ -147,7 +150,7 @@ export class HistogramFamily extends Family<HistogramSeries> {
   ) {
     super(name, help, labelNames);
     this.bounds = bounds;
-    // Families of one bucket layout share their bounds: observeBoth can update two in one pass.
+    // Families of one bucket layout share their bounds.
     let shared = SHARED_BOUNDS.get(bounds);
     if (shared === undefined) {
       shared = Float64Array.from(bounds);
@@ -173,22 +176,16 @@ export class HistogramFamily extends Family<HistogramSeries> {
         series.sum += value;
         series.count++;
       },
-      observeMany(values: ArrayLike<number>, from: number, to: number): void {
-        let sum = 0;
-        // Values in the first bucket (the usual case for short waits) are counted in a local.
-        let low = 0;
-        for (let k = from; k < to; k++) {
-          const value = values[k] as number;
-          sum += value;
-          if (!(value > first)) low++;
-          else {
-            const i = bucketAbove(bounds, value);
-            counts[i] = (counts[i] as number) + 1;
-          }
+      add(binned: ArrayLike<number>, sum: number, count: number): void {
+        if (binned.length < counts.length) {
+          throw new RangeError(`${counts.length} bucket counts expected, got ${binned.length}`);
         }
-        counts[0] = (counts[0] as number) + low;
+        for (let b = 0; b < counts.length; b++) {
+          const c = binned[b] as number;
+          if (c !== 0) counts[b] = (counts[b] as number) + c;
+        }
         series.sum += sum;
-        series.count += to - from;
+        series.count += count;
       },
     };
     return series;
@@ -231,56 +228,6 @@ export class HistogramFamily extends Family<HistogramSeries> {
       values,
     };
   }
-}
-
-/**
- * `a.observeMany(av, from, to)` and `b.observeMany(bv, from, to)` in one pass, for two series of
- * one bucket layout (a stretch of nodes' queue waits and durations). Values at or under the first
- * bound, the usual case for short nodes, are counted in a local.
- */
-export function observeBoth(
-  a: HistogramSeries,
-  av: ArrayLike<number>,
-  b: HistogramSeries,
-  bv: ArrayLike<number>,
-  from: number,
-  to: number,
-): void {
-  const bounds = a.bounds;
-  if (bounds !== b.bounds) {
-    a.observeMany(av, from, to);
-    b.observeMany(bv, from, to);
-    return;
-  }
-  const first = firstBound(bounds);
-  const ac = a.counts;
-  const bc = b.counts;
-  let aSum = 0;
-  let bSum = 0;
-  let aLow = 0;
-  let bLow = 0;
-  for (let k = from; k < to; k++) {
-    const x = av[k] as number;
-    const y = bv[k] as number;
-    aSum += x;
-    bSum += y;
-    if (!(x > first)) aLow++;
-    else {
-      const i = bucketAbove(bounds, x);
-      ac[i] = (ac[i] as number) + 1;
-    }
-    if (!(y > first)) bLow++;
-    else {
-      const i = bucketAbove(bounds, y);
-      bc[i] = (bc[i] as number) + 1;
-    }
-  }
-  ac[0] = (ac[0] as number) + aLow;
-  bc[0] = (bc[0] as number) + bLow;
-  a.sum += aSum;
-  b.sum += bSum;
-  a.count += to - from;
-  b.count += to - from;
 }
 
 /** The first bound: a value not above it goes to bucket 0 (with no bounds, that is +Inf's). */

@@ -4,7 +4,8 @@
 // on the mock cluster (@phys/scheduler-mock), with the disk cache (@phys/cache-disk), and through
 // retries, cancellations and timeouts. One table of paths, one set of checks. Each run reports to
 // two recorders of core's MetricsCollector contract: one takes every node as its own events, the
-// other takes nodes that ran back to back as batches (`onNodeBatch`); both must hear the same.
+// other takes nodes that ran back to back binned into histogram buckets (`onNodeSummary`), as an
+// aggregating collector does; both must count the same.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,10 +15,10 @@ import {
   defineStage,
   ExecutionStatus,
   type MetricsCollector,
-  type NodeBatchMetric,
   type NodeEndMetric,
   type NodeSpec,
   type NodeStartMetric,
+  type NodeSummaryMetric,
   type RetryMetric,
   type RunActivity,
   type RunEndMetric,
@@ -155,28 +156,85 @@ class EventRecorder implements MetricsCollector {
   }
 }
 
-/** The same, but nodes that ran back to back come as batches (columns read during the call). */
-class BatchRecorder extends EventRecorder {
-  batches = 0;
-  onNodeBatch(b: NodeBatchMetric): void {
-    if (!this.mine(b)) return;
-    this.batches++;
-    for (let k = 0; k < b.count; k++) {
-      const node = b.nodes[k] as string;
-      const stage = b.stages[k] as string;
-      const attempt = b.attempts[k] as number;
-      this.heard.starts.push({ node, stage, attempt, queueSeconds: b.queueSeconds[k] as number });
-      this.heard.order.push(`start:${node}#${attempt}`);
-      this.heard.ends.push({
-        node,
-        stage,
-        status: 'COMPLETED',
-        attempt,
-        durationSeconds: b.durationSeconds[k] as number,
-        cacheHit: false,
-      });
-      this.heard.order.push(`end:${node}`);
+/** Bucket bounds of the summaries: they split what the paths take, from µs to seconds. */
+const BOUNDS = [0.0005, 0.005, 0.05, 0.5, 5];
+
+/** The bucket of `value` in {@link BOUNDS}: the first bound it does not exceed. */
+function bucket(value: number): number {
+  const b = BOUNDS.findIndex((bound) => value <= bound);
+  return b < 0 ? BOUNDS.length : b;
+}
+
+/** One stage's nodes as an aggregating collector keeps them. */
+interface Tally {
+  nodes: Record<string, number>;
+  duration: number[];
+  durationSum: number;
+  queue: number[];
+  queueSum: number;
+}
+
+function tallyOf(tallies: Map<string, Tally>, stage: string): Tally {
+  let t = tallies.get(stage);
+  if (t === undefined) {
+    const zeros = () => Array.from({ length: BOUNDS.length + 1 }, () => 0);
+    t = { nodes: {}, duration: zeros(), durationSum: 0, queue: zeros(), queueSum: 0 };
+    tallies.set(stage, t);
+  }
+  return t;
+}
+
+/** The node events `heard`, tallied by stage: ends by status and duration, starts by wait. */
+function tally(heard: Heard, into = new Map<string, Tally>()): Map<string, Tally> {
+  for (const e of heard.ends) {
+    const t = tallyOf(into, e.stage);
+    t.nodes[e.status] = (t.nodes[e.status] ?? 0) + 1;
+    (t.duration[bucket(e.durationSeconds)] as number)++;
+    t.durationSum += e.durationSeconds;
+  }
+  for (const s of heard.starts) {
+    const t = tallyOf(into, s.stage);
+    (t.queue[bucket(s.queueSeconds)] as number)++;
+    t.queueSum += s.queueSeconds;
+  }
+  return into;
+}
+
+/**
+ * Two tallies agree: the same counts, and sums equal to the nanosecond (they were added in other
+ * orders and units).
+ */
+function expectSameTallies(actual: Map<string, Tally>, expected: Map<string, Tally>): void {
+  const counts = (tallies: Map<string, Tally>) =>
+    new Map([...tallies].map(([stage, t]) => [stage, { ...t, durationSum: 0, queueSum: 0 }]));
+  expect(counts(actual)).toEqual(counts(expected));
+  for (const [stage, t] of expected) {
+    const a = actual.get(stage) as Tally;
+    expect(a.durationSum, `${stage} duration sum`).toBeCloseTo(t.durationSum, 9);
+    expect(a.queueSum, `${stage} queue sum`).toBeCloseTo(t.queueSum, 9);
+  }
+}
+
+/**
+ * The same, but nodes that ran back to back come binned, a summary per stage (read during the
+ * call), as an aggregating collector takes them; the others as events.
+ */
+class SummaryRecorder extends EventRecorder {
+  readonly nodeSummaryBuckets = { duration: BOUNDS, queue: BOUNDS };
+  summaries = 0;
+  readonly summarised = new Map<string, Tally>();
+  onNodeSummary(s: NodeSummaryMetric): void {
+    if (!this.mine(s)) return;
+    this.summaries++;
+    expect(s.count).toBeGreaterThan(0);
+    const t = tallyOf(this.summarised, s.stage);
+    t.nodes.COMPLETED = (t.nodes.COMPLETED ?? 0) + s.count;
+    for (let b = 0; b <= BOUNDS.length; b++) {
+      (t.duration[b] as number) += s.durationCounts[b] as number;
+      (t.queue[b] as number) += s.queueCounts[b] as number;
     }
+    t.durationSum += s.durationSum;
+    t.queueSum += s.queueSum;
   }
 }
 
@@ -218,8 +276,8 @@ interface Path {
   readonly busy?: boolean;
   /** Nodes wait in a cluster's queue: seen queued, and their queue wait covers it. */
   readonly queueAtLeastSeconds?: number;
-  /** Its nodes run back to back on the fast path: the batch recorder gets them as batches. */
-  readonly batched?: boolean;
+  /** Its nodes run back to back on the fast path: the summary recorder gets them binned. */
+  readonly summarised?: boolean;
   /** Why the path cannot run here (it is skipped; under CI it fails). */
   readonly unavailable?: string | undefined;
 }
@@ -261,7 +319,7 @@ const PATHS: Path[] = [
   {
     name: 'inline',
     scheduler: 'local',
-    batched: true,
+    summarised: true,
     run: (metrics) => runWith({ scheduler: local(), metrics }, diamond(pass)),
   },
   {
@@ -379,7 +437,7 @@ const PATHS: Path[] = [
     scheduler: 'local',
     status: ExecutionStatus.FAILED,
     retries: ['PHYS_TEST_FLAKY'],
-    batched: true,
+    summarised: true,
     run: (metrics) =>
       runWith({ scheduler: local(), metrics, failureMode: 'continue' }, [
         ...diamond(pass),
@@ -421,7 +479,7 @@ const PATHS: Path[] = [
     scheduler: 'local',
     status: ExecutionStatus.FAILED,
     busy: true,
-    batched: true,
+    summarised: true,
     run: (metrics) =>
       runWith({ scheduler: local(), metrics, failureMode: 'continue' }, [
         ...diamond(pass),
@@ -450,19 +508,28 @@ describe('metrics events: every execution path reports the same events', () => {
       ctx.skip(`${path.name} is not available here: ${path.unavailable}`);
     }
     const events = new EventRecorder();
-    const batches = new BatchRecorder();
-    const result = await path.run([events, batches]);
+    const summaries = new SummaryRecorder();
+    const result = await path.run([events, summaries]);
     const nodes = Object.values(result.nodes);
     expect(result.status, JSON.stringify(result.error)).toBe(
       path.status ?? ExecutionStatus.COMPLETED,
     );
 
-    // Both ways of hearing nodes hear the same thing.
+    // Both ways of hearing nodes count the same: by stage, nodes by status, their durations
+    // and queue waits binned, and the sums of both; all else is heard alike.
     const { heard } = events;
-    const normal = (h: Heard) => ({ ...h, activity: undefined, peak: undefined });
-    expect(normal(batches.heard)).toEqual(normal(heard));
+    expectSameTallies(tally(summaries.heard, summaries.summarised), tally(heard));
+    const rest = (h: Heard) => ({
+      ...h,
+      activity: undefined,
+      peak: undefined,
+      starts: undefined,
+      ends: undefined,
+      order: undefined,
+    });
+    expect(rest(summaries.heard)).toEqual(rest(heard));
     expect(heard.strays).toBe(0);
-    if (path.batched === true) expect(batches.batches).toBeGreaterThan(0);
+    if (path.summarised === true) expect(summaries.summaries).toBeGreaterThan(0);
 
     // The run: its pipeline, size and scheduler at the start; status, duration and counts at
     // the end; a live activity that reads 0 once it ended.
