@@ -222,7 +222,7 @@ async function withMetrics(
   name: string,
   workers: number,
   build: (factor: number) => NodeSpec[],
-): Promise<Timed & { steady: { plainUsPerNode: number; usPerNode: number } }> {
+): Promise<Timed & { steady: { plainUsPerNode: number; usPerNode: number; extraUs: number } }> {
   const collector = new PrometheusMetricsCollector();
   const t = await measure(name, workers, build, false, [collector]);
   progress(
@@ -252,9 +252,14 @@ async function withMetrics(
     `${name}: ${METRIC_NAMES.nodes} counted ${total} nodes, expected ${nodes}`,
   );
   await collector.close();
+  // Each round's two runs ran back to back: their difference leaves out what the machine did to
+  // both (a paired comparison), which moves the medians of the two sides apart by as much as the
+  // collector costs.
+  const [plainUs, observedUs] = perNodeUs;
+  const extraUs = median(observedUs.map((us, k) => us - (plainUs[k] as number)));
   return {
     ...t,
-    steady: { plainUsPerNode: median(perNodeUs[0]), usPerNode: median(perNodeUs[1]) },
+    steady: { plainUsPerNode: median(plainUs), usPerNode: median(observedUs), extraUs },
   };
 }
 
@@ -267,12 +272,13 @@ const STEADY_WARM_ROUNDS = 50;
 
 /** perNode(), plus a metrics variant's steady figures and their overhead. */
 function perNodeWithSteady(t: Awaited<ReturnType<typeof withMetrics>>): unknown {
-  const { plainUsPerNode, usPerNode } = t.steady;
+  const { plainUsPerNode, usPerNode, extraUs } = t.steady;
   return {
     ...perNode(t),
     steady_us_per_node: round(usPerNode, 3),
     steady_plain_us_per_node: round(plainUsPerNode, 3),
-    steady_overhead_pct: round((usPerNode / plainUsPerNode - 1) * 100, 1),
+    steady_extra_ns_per_node: round(extraUs * 1000, 1),
+    steady_overhead_pct: round((extraUs / plainUsPerNode) * 100, 1),
   };
 }
 
@@ -795,7 +801,7 @@ function medianRun(name: Workload, runs: readonly unknown[]): unknown {
  * A plain workload and its metrics variant, `--repeat` times each (at least {@link MIN_PAIRS}),
  * taking turns (plain, then metrics), so that a busy moment of the machine falls on both alike.
  * Each reports its median run; the variant also its overhead: its median µs per node over the
- * plain one's, in percent, and the steady overhead of its median run (see withMetrics).
+ * plain one's, in percent, and the median of its runs' steady overheads (see withMetrics).
  */
 async function paired(plain: Workload, variant: Workload): Promise<[unknown, unknown]> {
   const plainRuns: unknown[] = [];
@@ -815,7 +821,14 @@ async function paired(plain: Workload, variant: Workload): Promise<[unknown, unk
   const cpuBase = cpu(plainRuns);
   const cpuOverhead = round((cpu(variantRuns) / cpuBase - 1) * 100, 1);
   const hasCpu = Number.isFinite(cpuOverhead);
-  const steady = (v as { steady_overhead_pct?: number }).steady_overhead_pct;
+  // Every process measured the steady cost: the median of theirs.
+  const steadies = variantRuns.map(
+    (r) => (r as { steady_overhead_pct?: number }).steady_overhead_pct ?? Number.NaN,
+  );
+  const steady = median(steadies);
+  progress(
+    `${variant}: steady_overhead_pct of ${steadies.length} runs: ${[...steadies].sort((a, b) => a - b).join(', ')}`,
+  );
   progress(
     `${variant}: ${overhead}% per node over ${plain}${hasCpu ? `, ${cpuOverhead}% on the main thread's CPU time` : ''}, ${steady}% once warm (target ≤ 10%)`,
   );
@@ -823,6 +836,7 @@ async function paired(plain: Workload, variant: Workload): Promise<[unknown, unk
     p,
     {
       ...(v as object),
+      steady_overhead_pct: steady,
       plain_us_per_node: base,
       overhead_pct: overhead,
       ...(hasCpu

@@ -101,8 +101,10 @@ export function recordSuccess(
   }
   const outList = dag.outList;
   const waiting = run.waiting;
+  // Ready times, kept for collectors only: when this node ended. On the fast path its end is not
+  // read yet: the node stands for it (RunState.readyBy).
   const readyAt = run.readyAt;
-  const readyBy = run.readyBy;
+  const readyBy = readyAt !== undefined && run.bursting ? run.readyBy : undefined;
   const heap = run.heap;
   // Once the run stops, nothing new starts: a node that still completes (a remote job that
   // finished before its cancel arrived) must not refill the ready heap, or the run would wait
@@ -116,12 +118,8 @@ export function recordSuccess(
     if (left === 0 && states[w] === S_PENDING && !stopped) {
       states[w] = S_READY;
       readied++;
-      // Kept for collectors only: ready when this node ended. On the fast path its end is not
-      // read yet: the node stands for it (see RunState.readyBy).
-      if (readyBy !== undefined) {
-        if (run.bursting) readyBy[w] = i + 1;
-        else (readyAt as Float64Array)[w] = run.end[i] as number;
-      }
+      if (readyBy !== undefined) readyBy[w] = i + 1;
+      else if (readyAt !== undefined) readyAt[w] = run.end[i] as number;
       heap.push(w);
     }
   }

@@ -684,11 +684,12 @@ class StageBins implements NodeSummaryMetric {
 const NO_BUCKETS: NodeSummaryBuckets = { duration: [], queue: [] };
 
 /**
- * Most nodes in a stretch whose durations are binned as one (see InPlaceSummary.add): short
- * enough that stretches of nodes far under the first bound (inline nodes take microseconds,
- * tens of them in a first run the JIT has not compiled yet) stay within it.
+ * Most nodes in a stretch whose durations are binned as one (see InPlaceSummary.add): few
+ * enough that a stretch of inline nodes stays within a millisecond, the usual first bound, even
+ * in a first run the JIT has not compiled yet (2 µs a node); many enough that closing stretches
+ * costs next to nothing per node.
  */
-const STRETCH = 64;
+const STRETCH = 128;
 
 /** Collectors whose bad buckets were reported already: once per collector, not per run. */
 const warned = new WeakSet<MetricsCollector>();

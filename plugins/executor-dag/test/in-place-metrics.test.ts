@@ -215,10 +215,10 @@ describe('nodes run in place, as summaries and as events', () => {
     await runWith(nodes, [each, summary]);
 
     expect(summary.summarised).toBe(8);
+    // Each node in the bucket its own duration gives it (as its event would), not its stretch's:
+    // the stretch took longer than the first bound (a busy machine may stretch a node, too).
     expectSame(summary.tallies, each.tallies);
-    const spin = summary.tallies.of('test/in-place-spin');
-    expect(spin.duration[0]).toBe(8);
-    expect(spin.durationSum).toBeGreaterThan(0.0016);
+    expect(summary.tallies.of('test/in-place-spin').durationSum).toBeGreaterThan(0.0016);
   });
 
   it('counts the nodes before and after a node handed to the general path mid-burst', async () => {
