@@ -37,7 +37,7 @@ import type { RunState } from './run-state.js';
  * {@link RunActivity} for gauges. The collectors' methods are bound once per run
  * ({@link MetricsFanout.bind}): an event is one object and one call. The nodes the fast path
  * runs in place go, once it is done with them ({@link RunObserver.reportInPlace}), to collectors
- * with `onNodeSummary` binned into their buckets (a summary per stage and stretch), and to the
+ * with `onNodeSummary` binned into their buckets (a summary per stage when a burst ends), and to the
  * others as events.
  */
 export class RunObserver {
@@ -694,7 +694,10 @@ const STRETCH = 128;
 /** Collectors whose bad buckets were reported already: once per collector, not per run. */
 const warned = new WeakSet<MetricsCollector>();
 
-/** Each bucket layout a collector declares as a Float64Array, converted once per array. */
+/**
+ * Each frozen bucket layout a collector declares (`DURATION_BUCKETS` is), as a Float64Array
+ * converted once. Layouts that can still change are converted at every run start.
+ */
 const BOUNDS = new WeakMap<readonly number[], Float64Array>();
 
 /** `bounds` as a Float64Array, or undefined unless it holds ascending finite numbers. */
@@ -708,7 +711,7 @@ function boundsOf(bounds: readonly number[] | undefined): Float64Array | undefin
     if (b > 0 && !(v > (bounds[b - 1] as number))) return undefined;
   }
   out = Float64Array.from(bounds);
-  BOUNDS.set(bounds, out);
+  if (Object.isFrozen(bounds)) BOUNDS.set(bounds, out);
   return out;
 }
 

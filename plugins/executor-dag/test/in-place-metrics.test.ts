@@ -265,6 +265,33 @@ describe('nodes run in place, as summaries and as events', () => {
     expectSame(bad.tallies, each.tallies);
   });
 
+  it('reads the buckets at every run start: a layout changed between runs is used', async () => {
+    const bounds = [0.5];
+    const lengths: number[] = [];
+    const collector: MetricsCollector = {
+      name: 'changing',
+      nodeSummaryBuckets: { duration: bounds, queue: bounds },
+      onNodeSummary: (s) => {
+        lengths.push(s.durationCounts.length, s.queueCounts.length);
+      },
+    };
+    const executor = new DagExecutor({
+      scheduler: new LocalScheduler({ maxWorkers: 1 }),
+      metrics: [collector],
+    });
+    await executor.run(
+      { payload: 0 },
+      chain(10, () => Add({ amount: 1 })),
+    );
+    bounds.push(1, 2);
+    await executor.run(
+      { payload: 0 },
+      chain(10, () => Add({ amount: 1 })),
+    );
+    await executor.close();
+    expect(lengths).toEqual([2, 2, 4, 4]);
+  });
+
   it('keeps the run and the other collectors going when onNodeSummary throws', async () => {
     const broken: MetricsCollector = {
       name: 'broken',
