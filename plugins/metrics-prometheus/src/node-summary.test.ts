@@ -1,21 +1,8 @@
 import type { NodeSummaryMetric } from '@phys/core';
 import { describe, expect, it } from 'vitest';
+import { read } from '../test/samples.js';
 import { PrometheusMetricsCollector } from './collector.js';
 import { DURATION_BUCKETS, METRIC_NAMES } from './metrics.js';
-
-type Labels = Record<string, string>;
-
-/** The sum of the samples named `name` whose labels include `labels`, as a scrape reads them. */
-async function read(c: PrometheusMetricsCollector, name: string, labels: Labels = {}) {
-  let sum = 0;
-  for (const family of await c.registry.getMetricsAsJSON()) {
-    for (const v of family.values as { labels: Labels; value: number; metricName?: string }[]) {
-      if ((v.metricName ?? family.name) !== name) continue;
-      if (Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want)) sum += v.value;
-    }
-  }
-  return sum;
-}
 
 /** `values` binned as the executor bins them for the collector: its buckets, not cumulative. */
 function binned(values: readonly number[]): Float64Array {
