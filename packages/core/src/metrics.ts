@@ -270,9 +270,9 @@ export class MetricsFanout {
    * each event costs one call: the collector's own method when only one has it, undefined when
    * none has it. Failures are isolated and kept in {@link MetricsFanout.errors}, as by `emit`.
    */
-  bind<K extends 'onRunStart' | 'onNodeStart' | 'onNodeEnd' | 'onRetry' | 'onCache'>(
-    event: K,
-  ): ((payload: Parameters<NonNullable<MetricsCollector[K]>>[0]) => void) | undefined {
+  bind<
+    K extends 'onRunStart' | 'onNodeStart' | 'onNodeEnd' | 'onNodeSummary' | 'onRetry' | 'onCache',
+  >(event: K): ((payload: Parameters<NonNullable<MetricsCollector[K]>>[0]) => void) | undefined {
     type Payload = Parameters<NonNullable<MetricsCollector[K]>>[0];
     const targets: ((payload: Payload) => void)[] = [];
     for (const c of this.#collectors) {

@@ -404,7 +404,6 @@ class LiveActivity implements RunActivity {
  */
 class InPlaceSummary {
   readonly #send: (summary: NodeSummaryMetric) => void;
-  readonly #fanout: MetricsFanout;
   readonly #pipeline: string;
   readonly #runId: string;
   readonly #duration: Float64Array;
@@ -420,12 +419,13 @@ class InPlaceSummary {
     collector: MetricsCollector,
     pipeline: string,
     runId: string,
-    fanout: MetricsFanout,
     duration: Float64Array,
     queue: Float64Array,
   ) {
-    this.#send = (collector.onNodeSummary as (summary: NodeSummaryMetric) => void).bind(collector);
-    this.#fanout = fanout;
+    // Its failures isolated as any collector's (MetricsFanout.bind).
+    this.#send = new MetricsFanout([collector]).bind('onNodeSummary') as (
+      summary: NodeSummaryMetric,
+    ) => void;
     this.#pipeline = pipeline;
     this.#runId = runId;
     this.#duration = duration;
@@ -458,7 +458,7 @@ class InPlaceSummary {
       fanout.errors.push(new Error(message));
       return undefined;
     }
-    return new InPlaceSummary(collector, pipeline, runId, fanout, duration, queue);
+    return new InPlaceSummary(collector, pipeline, runId, duration, queue);
   }
 
   /**
@@ -482,8 +482,8 @@ class InPlaceSummary {
     let stage: unknown;
     let bins: StageBins | undefined;
     let queueCounts: Float64Array | undefined;
-    // The stretch: where it starts in finishSeq, its first and last node (-2 before any), its
-    // nodes.
+    // The stretch (none until `bins` is set): where it starts in finishSeq, its first and last
+    // node (-2 before any), its nodes.
     let k0 = from;
     let first = -1;
     let last = -2;
@@ -497,16 +497,17 @@ class InPlaceSummary {
       if (s !== stage || n === STRETCH) {
         stage = s;
         const name = s.name;
-        if (first < 0 || n === STRETCH || (bins as StageBins).stage !== name) {
-          if (first >= 0) {
-            this.#take(run, bins as StageBins, k0, k, first, last, n, queueSum, queueLows);
+        const otherStage = bins === undefined || bins.stage !== name;
+        if (otherStage || n === STRETCH) {
+          if (bins !== undefined) {
+            this.#take(run, bins, k0, k, first, last, n, queueSum, queueLows);
           }
           n = 0;
           queueSum = 0;
           queueLows = 0;
           k0 = k;
           first = i;
-          if (bins === undefined || bins.stage !== name) {
+          if (otherStage) {
             bins = this.#binsOf(name);
             queueCounts = bins.queueCounts;
           }
@@ -531,7 +532,7 @@ class InPlaceSummary {
       }
       last = i;
     }
-    if (first >= 0) this.#take(run, bins as StageBins, k0, to, first, last, n, queueSum, queueLows);
+    if (bins !== undefined) this.#take(run, bins, k0, to, first, last, n, queueSum, queueLows);
   }
 
   /**
@@ -591,11 +592,7 @@ class InPlaceSummary {
     const pending = this.#pending;
     for (let k = 0; k < pending.length; k++) {
       const bins = pending[k] as StageBins;
-      try {
-        this.#send(bins.settle());
-      } catch (e) {
-        this.#fanout.errors.push(e instanceof Error ? e : new Error(String(e)));
-      }
+      this.#send(bins);
       bins.clear();
     }
     pending.length = 0;
@@ -613,7 +610,7 @@ class InPlaceSummary {
 
 /**
  * The nodes of one stage binned and not sent yet: the {@link NodeSummaryMetric} a collector
- * gets (its sums kept in milliseconds until sent).
+ * gets (its sums kept in milliseconds, read in seconds).
  */
 class StageBins implements NodeSummaryMetric {
   readonly pipeline: string;
@@ -622,8 +619,6 @@ class StageBins implements NodeSummaryMetric {
   count = 0;
   readonly durationCounts: Float64Array;
   readonly queueCounts: Float64Array;
-  durationSum = 0;
-  queueSum = 0;
   #durationMs = 0;
   #queueMs = 0;
 
@@ -663,19 +658,18 @@ class StageBins implements NodeSummaryMetric {
     this.queueCounts[0] = (this.queueCounts[0] as number) + queueLows;
   }
 
-  /** With the sums in seconds, for sending. */
-  settle(): this {
-    this.durationSum = this.#durationMs / 1000;
-    this.queueSum = this.#queueMs / 1000;
-    return this;
+  get durationSum(): number {
+    return this.#durationMs / 1000;
+  }
+
+  get queueSum(): number {
+    return this.#queueMs / 1000;
   }
 
   clear(): void {
     this.count = 0;
     this.#durationMs = 0;
     this.#queueMs = 0;
-    this.durationSum = 0;
-    this.queueSum = 0;
     this.durationCounts.fill(0);
     this.queueCounts.fill(0);
   }
