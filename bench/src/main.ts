@@ -265,10 +265,13 @@ async function withMetrics(
 
 /**
  * Runs of each kind after the measured one for a metrics variant's steady cost: the rounds that
- * count, after rounds that let the JIT finish compiling both paths (not counted).
+ * count, after rounds that let the process settle (not counted). The difference between the two
+ * kinds keeps shrinking for a few hundred rounds (V8 tiering both paths up, the young generation
+ * growing to its working size): in rounds 50–150 it read about twice what it reads from round 300
+ * on, and rounds 300–600 read the same as rounds 600–1200.
  */
-const STEADY_ROUNDS = 100;
-const STEADY_WARM_ROUNDS = 50;
+const STEADY_ROUNDS = 300;
+const STEADY_WARM_ROUNDS = 300;
 
 /** perNode(), plus a metrics variant's steady figures and their overhead. */
 function perNodeWithSteady(t: Awaited<ReturnType<typeof withMetrics>>): unknown {

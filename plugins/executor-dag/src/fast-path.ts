@@ -43,9 +43,12 @@ export function burst(run: DagRun): void {
   const signal = run.runSignal;
   // A run with collectors (and nothing else: see DagRun.fast) reports the nodes run here when
   // the burst ends or hands a node over (they are the COMPLETED nodes of the finish order from
-  // `reported` on): their starts and ends, with the times the arrays hold. Nothing per node here,
-  // and nothing can read the collectors meanwhile (the burst holds the thread).
+  // `reported` on): their starts and ends, with the times the arrays hold. Collectors that take
+  // them binned have each node tallied as it completes (observation.ts, InPlaceTally: a few loads
+  // and adds on what this loop just touched); nothing can read the collectors meanwhile (the
+  // burst holds the thread).
   const observer = run.observer;
+  const tally = observer?.tally;
   let reported = run.finishCount;
   // Nodes here run one at a time, so consecutive nodes asking for the same resources (the
   // same normalized object: the usual case) pass one grant along instead of releasing and
@@ -145,6 +148,7 @@ export function burst(run: DagRun): void {
         return;
       }
       recordSuccess(run, i, out);
+      if (tally !== undefined) tally.node(run, i, now, stage);
     }
   } finally {
     run.bursting = false;

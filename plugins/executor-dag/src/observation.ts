@@ -14,6 +14,7 @@ import {
   type NodeSummaryBuckets,
   type NodeSummaryMetric,
   type PhysError,
+  type PipelineStage,
   type ProgressEvent,
   type RunActivity,
   type StageResult,
@@ -56,6 +57,11 @@ export class RunObserver {
   readonly #summaries: readonly InPlaceSummary[] | undefined;
   readonly #eachStart: ((event: NodeStartMetric) => void) | undefined;
   readonly #eachEnd: ((event: NodeEndMetric) => void) | undefined;
+  /**
+   * Where the fast path tallies the nodes it runs in place, when a collector takes them binned
+   * (`onNodeSummary`); set when the run starts.
+   */
+  tally: InPlaceTally | undefined;
 
   private constructor(
     hooks: HookRunner | undefined,
@@ -132,6 +138,7 @@ export class RunObserver {
 
   runStart(run: DagRun, policyHash: string | undefined): void {
     const nodes = run.dag.n;
+    if (this.#summaries !== undefined) this.tally = new InPlaceTally(run, this.#summaries);
     this.hooks?.emit('onPipelineStart', {
       pipeline: this.#pipeline,
       runId: this.#runId,
@@ -238,8 +245,8 @@ export class RunObserver {
    * The nodes the fast path ran in place: the COMPLETED ones of `run.finishSeq[from..to)` (their
    * end times settled; nothing else ends COMPLETED while it runs), each one's start and end, in
    * order, then the start of `open`, which it handed to the general path still running (-1:
-   * none). Collectors with `onNodeSummary` get them binned, a summary per stage; the others an
-   * object per event.
+   * none). Collectors with `onNodeSummary` get them binned, a summary per stage (the burst
+   * tallied them as it ran them: {@link InPlaceTally}); the others an object per event.
    */
   reportInPlace(run: RunState, from: number, to: number, open: number): void {
     const attempts = run.attempts;
@@ -272,11 +279,8 @@ export class RunObserver {
     }
     const summaries = this.#summaries;
     if (summaries !== undefined) {
-      for (let c = 0; c < summaries.length; c++) {
-        const summary = summaries[c] as InPlaceSummary;
-        summary.add(run, from, to);
-        summary.send();
-      }
+      this.tally?.flush(run);
+      for (let c = 0; c < summaries.length; c++) (summaries[c] as InPlaceSummary).send();
     }
     // The node handed over still runs: its start, after those that ended before it.
     if (open >= 0) {
@@ -392,15 +396,127 @@ class LiveActivity implements RunActivity {
 }
 
 /**
- * The nodes run in place of one run, as one collector with `onNodeSummary` gets them: binned
- * into its buckets by stage name ({@link StageBins}) in the one pass {@link InPlaceSummary.add}
- * makes over them, then a summary sent per stage that has new nodes
+ * The nodes the fast path runs in place, tallied as it runs them ({@link InPlaceTally.node}, right
+ * after each one COMPLETED, while its times are still at hand) in stretches: nodes of one stage
+ * name that ran back to back, at most {@link STRETCH} of them. A stretch keeps its node count,
+ * where it starts in the finish order and when, the sum of its queue waits and how many were at
+ * or under the low mark (bucket 0 for every collector); the few longer waits are kept one by one.
+ * When a stretch closes (another stage, a full stretch, the end of the burst: see
+ * {@link RunObserver.reportInPlace}), each collector's {@link InPlaceSummary} bins it. So a node
+ * costs a handful of loads and adds on data the burst has just touched, and no pass after it.
+ */
+export class InPlaceTally {
+  readonly #summaries: readonly InPlaceSummary[];
+  readonly #end: Float64Array;
+  readonly #readyAt: Float64Array;
+  readonly #readyBy: Int32Array;
+  /** Queue waits (ms) at or under this are in bucket 0 of every collector's layout. */
+  readonly #low: number;
+  /** The stage of the last node tallied (undefined: no stretch open). */
+  #stage: PipelineStage | undefined;
+  /** The open stretch: its first position in finishSeq, its start, its last node, its nodes. */
+  #k0 = 0;
+  #start = 0;
+  #last = -2;
+  #n = 0;
+  #queueMs = 0;
+  #queueLows = 0;
+  readonly #high: number[] = [];
+
+  constructor(run: RunState, summaries: readonly InPlaceSummary[]) {
+    this.#summaries = summaries;
+    this.#end = run.end;
+    this.#readyAt = run.readyAt as Float64Array;
+    this.#readyBy = run.readyBy as Int32Array;
+    let low = Number.POSITIVE_INFINITY;
+    for (const summary of summaries) low = Math.min(low, summary.queueLowMs);
+    this.#low = low;
+  }
+
+  /**
+   * Node `i` of `stage` started at `started` and COMPLETED in place, last in the finish order.
+   * Its queue wait (queueSeconds() written out, in milliseconds): a node readied by the one that
+   * ran just before it started at the clock reading that ended it, so it did not wait (the usual
+   * case in a chain, with no arithmetic on times).
+   */
+  node(run: RunState, i: number, started: number, stage: PipelineStage): void {
+    if (stage !== this.#stage || this.#n === STRETCH) this.#switch(run, started, stage);
+    this.#n++;
+    const by = this.#readyBy[i] as number;
+    if (by === this.#last + 1) this.#queueLows++;
+    else {
+      const ready = by > 0 ? (this.#end[by - 1] as number) : (this.#readyAt[i] as number);
+      const wait = ready > 0 && started > ready ? started - ready : 0;
+      this.#queueMs += wait;
+      if (wait <= this.#low) this.#queueLows++;
+      else this.#high.push(wait);
+    }
+    this.#last = i;
+  }
+
+  /**
+   * Closes the open stretch (its last node's end settled: the burst read the clock since), so
+   * that every node tallied is in some collector's bins.
+   */
+  flush(run: RunState): void {
+    if (this.#n > 0) this.#close(run, run.finishCount);
+    this.#stage = undefined;
+    this.#last = -2;
+  }
+
+  /**
+   * The node just recorded (`finishSeq[finishCount - 1]`, started at `started`) is of `stage`,
+   * another stage object than the last, or the stretch is full: a stage of another name, or a
+   * full stretch, closes the stretch and opens one at this node.
+   */
+  #switch(run: RunState, started: number, stage: PipelineStage): void {
+    const open = this.#stage;
+    if (open !== undefined && this.#n < STRETCH && open.name === stage.name) {
+      this.#stage = stage;
+      return;
+    }
+    const k = run.finishCount - 1;
+    if (this.#n > 0) this.#close(run, k);
+    this.#stage = stage;
+    this.#k0 = k;
+    this.#start = started;
+  }
+
+  /** Hands the open stretch, `finishSeq[k0..k1)`, to each collector's summary, and clears it. */
+  #close(run: RunState, k1: number): void {
+    const name = (this.#stage as PipelineStage).name;
+    const spanMs = (this.#end[this.#last] as number) - this.#start;
+    const high = this.#high;
+    for (let c = 0; c < this.#summaries.length; c++) {
+      (this.#summaries[c] as InPlaceSummary).take(
+        run,
+        name,
+        this.#k0,
+        k1,
+        this.#n,
+        spanMs,
+        this.#queueMs,
+        this.#queueLows,
+        high,
+      );
+    }
+    this.#n = 0;
+    this.#queueMs = 0;
+    this.#queueLows = 0;
+    high.length = 0;
+  }
+}
+
+/**
+ * The nodes run in place of one run, as one collector with `onNodeSummary` gets them: the
+ * stretches {@link InPlaceTally} closes binned into its buckets by stage name ({@link StageBins},
+ * {@link InPlaceSummary.take}), then a summary sent per stage that has new nodes
  * ({@link InPlaceSummary.send}).
  *
  * Times are binned in the milliseconds the run keeps: a value at or under the first bound (less
- * a few ulps; every inline node's duration and wait is) is counted in a local, and only the
- * others are divided into seconds and searched for, so that a value lands in the bucket its
- * `onNodeEnd` would have put it in, to the last bit.
+ * a few ulps; every inline node's duration and wait is) is counted, and only the others are
+ * divided into seconds and searched for, so that a value lands in the bucket its `onNodeEnd`
+ * would have put it in, to the last bit.
  */
 class InPlaceSummary {
   readonly #send: (summary: NodeSummaryMetric) => void;
@@ -414,6 +530,8 @@ class InPlaceSummary {
   readonly #byName = new Map<string, StageBins>();
   /** Bins holding nodes not sent yet. */
   readonly #pending: StageBins[] = [];
+  /** The bins of the last stretch's stage. */
+  #last: StageBins | undefined;
 
   private constructor(
     collector: MetricsCollector,
@@ -432,6 +550,11 @@ class InPlaceSummary {
     this.#queue = queue;
     this.#durationLowMs = lowMs(duration);
     this.#queueLowMs = lowMs(queue);
+  }
+
+  /** Milliseconds at or under which a queue wait is in bucket 0 for certain. */
+  get queueLowMs(): number {
+    return this.#queueLowMs;
   }
 
   /**
@@ -462,99 +585,44 @@ class InPlaceSummary {
   }
 
   /**
-   * Bins the COMPLETED nodes of the run's `finishSeq[from..to)` by stage: their queue waits one
-   * by one, their durations a stretch (up to {@link STRETCH} nodes of one stage) at a time. The
-   * nodes of one report ran back to back, each ending at the clock reading that started the next
-   * (fast-path.ts), so the durations of a stretch add up to its span: when that span is within
-   * the first bound, so is every duration in it, and the stretch costs no pass of its own
+   * A stretch of `n` nodes of stage `name` that ran back to back and COMPLETED in place
+   * (`finishSeq[k0..k1)`, taking `spanMs` from the first one's start to the last one's end) into
+   * its bins: the sum of their queue waits (`queueMs`), how many of those were at or under the
+   * tally's low mark (bucket 0 of every collector's layout) and the others one by one (`high`);
+   * their durations as one when the span is within the first bound (they add up to it: each
+   * ended at the clock reading that started the next), else one by one
    * ({@link InPlaceSummary.durations}).
    */
-  add(run: RunState, from: number, to: number): void {
-    const placed = run.finishSeq;
-    const status = run.status;
-    const attemptStart = run.attemptStart;
-    const end = run.end;
-    const readyAt = run.readyAt as Float64Array;
-    const readyBy = run.readyBy as Int32Array;
-    const nodes = run.dag.nodes;
-    const queueBounds = this.#queue;
-    const queueLow = this.#queueLowMs;
-    let stage: unknown;
-    let bins: StageBins | undefined;
-    let queueCounts: Float64Array | undefined;
-    // The stretch (none until `bins` is set): where it starts in finishSeq, its first and last
-    // node (-2 before any), its nodes.
-    let k0 = from;
-    let first = -1;
-    let last = -2;
-    let n = 0;
-    let queueSum = 0;
-    let queueLows = 0;
-    for (let k = from; k < to; k++) {
-      const i = placed[k] as number;
-      if (status[i] !== S_COMPLETED) continue;
-      const s = (nodes[i] as NodeSpec).stage;
-      if (s !== stage || n === STRETCH) {
-        stage = s;
-        const name = s.name;
-        const otherStage = bins === undefined || bins.stage !== name;
-        if (otherStage || n === STRETCH) {
-          if (bins !== undefined) {
-            this.#take(run, bins, k0, k, first, last, n, queueSum, queueLows);
-          }
-          n = 0;
-          queueSum = 0;
-          queueLows = 0;
-          k0 = k;
-          first = i;
-          if (otherStage) {
-            bins = this.#binsOf(name);
-            queueCounts = bins.queueCounts;
-          }
-        }
-      }
-      n++;
-      // queueSeconds() written out for a node run in place, in milliseconds. A node readied by
-      // the one that ran just before it started at the clock reading that ended it: no wait, and
-      // no arithmetic on times (the usual case in a chain, and in the interpreter the cheapest).
-      const by = readyBy[i] as number;
-      if (by === last + 1) queueLows++;
-      else {
-        const ready = by > 0 ? (end[by - 1] as number) : (readyAt[i] as number);
-        const started = attemptStart[i] as number;
-        const queue = ready > 0 && started > ready ? started - ready : 0;
-        queueSum += queue;
-        if (queue <= queueLow) queueLows++;
-        else {
-          const b = bucketOf(queueBounds, queue / 1000);
-          (queueCounts as Float64Array)[b] = ((queueCounts as Float64Array)[b] as number) + 1;
-        }
-      }
-      last = i;
-    }
-    if (bins !== undefined) this.#take(run, bins, k0, to, first, last, n, queueSum, queueLows);
-  }
-
-  /**
-   * A stretch of `n` nodes of one stage (`finishSeq[k0..k1)`, from node `first` to node `last`)
-   * into its bins: its queue waits, tallied already, and its durations.
-   */
-  #take(
+  take(
     run: RunState,
-    bins: StageBins,
+    name: string,
     k0: number,
     k1: number,
-    first: number,
-    last: number,
     n: number,
+    spanMs: number,
     queueMs: number,
     queueLows: number,
+    high: readonly number[],
   ): void {
-    const span = (run.end[last] as number) - (run.attemptStart[first] as number);
-    if (span <= this.#durationLowMs) {
-      bins.take(n, span, n, queueMs, queueLows, this.#pending);
+    const bins = this.#binsOf(name);
+    let lows = queueLows;
+    if (high.length > 0) {
+      const bounds = this.#queue;
+      const low = this.#queueLowMs;
+      const counts = bins.queueCounts;
+      for (let h = 0; h < high.length; h++) {
+        const wait = high[h] as number;
+        if (wait <= low) lows++;
+        else {
+          const b = bucketOf(bounds, wait / 1000);
+          counts[b] = (counts[b] as number) + 1;
+        }
+      }
+    }
+    if (spanMs <= this.#durationLowMs) {
+      bins.take(n, spanMs, n, queueMs, lows, this.#pending);
     } else {
-      bins.take(n, this.durations(run, bins, k0, k1), 0, queueMs, queueLows, this.#pending);
+      bins.take(n, this.durations(run, bins, k0, k1), 0, queueMs, lows, this.#pending);
     }
   }
 
@@ -599,11 +667,14 @@ class InPlaceSummary {
   }
 
   #binsOf(name: string): StageBins {
+    const last = this.#last;
+    if (last !== undefined && last.stage === name) return last;
     let bins = this.#byName.get(name);
     if (bins === undefined) {
       bins = new StageBins(this.#pipeline, this.#runId, name, this.#duration, this.#queue);
       this.#byName.set(name, bins);
     }
+    this.#last = bins;
     return bins;
   }
 }
@@ -678,7 +749,7 @@ class StageBins implements NodeSummaryMetric {
 const NO_BUCKETS: NodeSummaryBuckets = { duration: [], queue: [] };
 
 /**
- * Most nodes in a stretch whose durations are binned as one (see InPlaceSummary.add): few
+ * Most nodes in a stretch whose durations are binned as one (see InPlaceTally): few
  * enough that a stretch of inline nodes stays within a millisecond, the usual first bound, even
  * in a first run the JIT has not compiled yet (2 µs a node); many enough that closing stretches
  * costs next to nothing per node.

@@ -123,6 +123,56 @@ class SummaryCollector extends EachCollector {
   }
 }
 
+/** Bounds of a second collector: its first bucket holds the fine layout's first three. */
+const COARSE = [0.02, 1];
+
+interface CoarseTally {
+  count: number;
+  duration: number[];
+  queue: number[];
+  queueSum: number;
+}
+
+/** Events and summaries alike, tallied in the COARSE buckets. */
+class CoarseCollector implements MetricsCollector {
+  readonly name = 'coarse';
+  readonly nodeSummaryBuckets = { duration: COARSE, queue: COARSE };
+  readonly byStage = new Map<string, CoarseTally>();
+  summarised = 0;
+  readonly #queue = new Map<string, number>();
+  of(stage: string): CoarseTally {
+    let t = this.byStage.get(stage);
+    if (t === undefined) {
+      t = { count: 0, duration: [0, 0, 0], queue: [0, 0, 0], queueSum: 0 };
+      this.byStage.set(stage, t);
+    }
+    return t;
+  }
+  onNodeStart(e: NodeStartMetric): void {
+    this.#queue.set(e.node, e.queueSeconds);
+  }
+  onNodeEnd(e: NodeEndMetric): void {
+    if (e.status !== 'COMPLETED') return;
+    const bucketOfCoarse = (v: number) => (v <= 0.02 ? 0 : v <= 1 ? 1 : 2);
+    const q = this.#queue.get(e.node) as number;
+    const t = this.of(e.stage);
+    t.count++;
+    (t.duration[bucketOfCoarse(e.durationSeconds)] as number)++;
+    (t.queue[bucketOfCoarse(q)] as number)++;
+    t.queueSum += q;
+  }
+  onNodeSummary(s: NodeSummaryMetric): void {
+    this.summarised += s.count;
+    const t = this.of(s.stage);
+    t.count += s.count;
+    for (let b = 0; b <= COARSE.length; b++) {
+      (t.duration[b] as number) += s.durationCounts[b] as number;
+      (t.queue[b] as number) += s.queueCounts[b] as number;
+    }
+    t.queueSum += s.queueSum;
+  }
+}
+
 /** The same counts both ways; sums to the nanosecond (added in other orders and units). */
 function expectSame(actual: Tallies, expected: Tallies): void {
   const counts = (t: Tallies) =>
@@ -205,6 +255,39 @@ describe('nodes run in place, as summaries and as events', () => {
     // Waits grow past the first bounds behind the spinning nodes.
     const waits = summary.tallies.of(add.name).queue;
     expect(waits.slice(1).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  });
+
+  it('bins for each collector in its own buckets, whatever the others declare', async () => {
+    const add = Add({ amount: 1 });
+    // As above: waits past 0.5 ms (the fine layout's first bound), most under 20 ms (the coarse
+    // layout's): bucket 0 for one collector, not for the other.
+    const nodes: NodeSpec[] = Array.from({ length: 30 }, (_, i) => ({
+      id: `r${i}`,
+      stage: i % 3 === 0 ? Spin({ ms: 1 + (i % 4) }) : add,
+    }));
+    const each = new EachCollector();
+    const fine = new SummaryCollector();
+    const coarse = new CoarseCollector();
+    await runWith(nodes, [fine, coarse, each]);
+
+    expectSame(fine.tallies, each.tallies);
+    // The coarse layout's buckets are unions of the fine one's: 0.02 s is a bound of both.
+    const merge = (fineCounts: number[]) => [
+      (fineCounts[0] as number) + (fineCounts[1] as number) + (fineCounts[2] as number),
+      fineCounts[3] as number,
+      fineCounts[4] as number,
+    ];
+    for (const [stage, t] of each.tallies.byStage) {
+      const c = coarse.byStage.get(stage) as CoarseTally;
+      expect(c.count, stage).toBe(t.count);
+      expect(c.duration, stage).toEqual(merge(t.duration));
+      expect(c.queue, stage).toEqual(merge(t.queue));
+      expect(c.queueSum, stage).toBeCloseTo(t.queueSum, 9);
+    }
+    expect(coarse.summarised).toBeGreaterThan(0);
+    expect(coarse.byStage.get(add.name)?.queue[0]).toBeGreaterThan(
+      fine.tallies.of(add.name).queue[0] as number,
+    );
   });
 
   it('bins node by node a stretch that took longer than the first bound, though none of its nodes did', async () => {
