@@ -268,10 +268,11 @@ async function withMetrics(
  * count, after rounds that let the process settle (not counted). The difference between the two
  * kinds keeps shrinking for a few hundred rounds (V8 tiering both paths up, the young generation
  * growing to its working size): in rounds 50–150 it read about twice what it reads from round 300
- * on, and rounds 300–600 read the same as rounds 600–1200.
+ * on, and rounds 300–600 read the same as rounds 600–1200. At `--scale` k above 1 each round runs
+ * k times the nodes: 300/k rounds of each, at least 30.
  */
-const STEADY_ROUNDS = 300;
-const STEADY_WARM_ROUNDS = 300;
+const STEADY_ROUNDS = Math.max(30, Math.round(300 / Math.max(1, scale)));
+const STEADY_WARM_ROUNDS = STEADY_ROUNDS;
 
 /** perNode(), plus a metrics variant's steady figures and their overhead. */
 function perNodeWithSteady(t: Awaited<ReturnType<typeof withMetrics>>): unknown {

@@ -1,4 +1,10 @@
-import type { GrantedResources, NodeSpec, ResourceRequirements, StageResult } from '@phys/core';
+import type {
+  GrantedResources,
+  NodeSpec,
+  PipelineStage,
+  ResourceRequirements,
+  StageResult,
+} from '@phys/core';
 import { attemptFailed, toPhysError } from './attempts.js';
 import { ISO_INLINE } from './compile.js';
 import { recordSuccess } from './completion.js';
@@ -6,6 +12,7 @@ import type { DagRun } from './dag-run.js';
 import { afterProcess } from './dispatch.js';
 import type { LocalDispatch } from './local-scheduler.js';
 import { NodeContext } from './node-context.js';
+import { type InPlaceTally, STRETCH } from './observation.js';
 import { S_RUNNING } from './run-result.js';
 
 /**
@@ -43,13 +50,26 @@ export function burst(run: DagRun): void {
   const signal = run.runSignal;
   // A run with collectors (and nothing else: see DagRun.fast) reports the nodes run here when
   // the burst ends or hands a node over (they are the COMPLETED nodes of the finish order from
-  // `reported` on): their starts and ends, with the times the arrays hold. Collectors that take
-  // them binned have each node tallied as it completes (observation.ts, InPlaceTally: a few loads
-  // and adds on what this loop just touched); nothing can read the collectors meanwhile (the
-  // burst holds the thread).
+  // `reported` on): their starts and ends, with the times the arrays hold. Nothing can read the
+  // collectors meanwhile (the burst holds the thread).
   const observer = run.observer;
-  const tally = observer?.tally;
   let reported = run.finishCount;
+  // Collectors that take these nodes binned (onNodeSummary) have each one tallied here as it
+  // completes, while its times are at hand: in the open stretch of nodes of one stage name that
+  // ran back to back (observation.ts, InPlaceTally), kept in these locals: its stage, where it
+  // starts in the finish order and when, its nodes, the sum of their queue waits and how many
+  // of those were low, and the node tallied last.
+  const tally = observer?.tally;
+  const readyAt = run.readyAt as Float64Array;
+  const readyBy = run.readyBy as Int32Array;
+  const low = tally === undefined ? 0 : tally.low;
+  let tStage: PipelineStage | undefined;
+  let tK0 = 0;
+  let tStart = 0;
+  let tN = 0;
+  let tMs = 0;
+  let tLows = 0;
+  let tLast = -2;
   // Nodes here run one at a time, so consecutive nodes asking for the same resources (the
   // same normalized object: the usual case) pass one grant along instead of releasing and
   // re-acquiring it per node. It is returned when the burst ends.
@@ -136,6 +156,20 @@ export function burst(run: DagRun): void {
         heldReq = undefined;
         run.bursting = false;
         if (observer !== undefined) {
+          if (tN > 0) {
+            (tally as InPlaceTally).close(
+              run,
+              tStage as PipelineStage,
+              tK0,
+              run.finishCount,
+              tN,
+              tStart,
+              tLast,
+              tMs,
+              tLows,
+            );
+            tN = 0;
+          }
           // Before the general path reports this node's end: it started (those before it ended).
           observer.reportInPlace(run, reported, run.finishCount, i);
           reported = -1;
@@ -148,13 +182,56 @@ export function burst(run: DagRun): void {
         return;
       }
       recordSuccess(run, i, out);
-      if (tally !== undefined) tally.node(run, i, now, stage);
+      if (tally !== undefined) {
+        // Another stage name, or a full stretch: the open stretch closes (the previous node's
+        // end is settled: it is `now`), and one opens at this node.
+        if (stage !== tStage || tN === STRETCH) {
+          if (tStage === undefined || tN === STRETCH || stage.name !== tStage.name) {
+            const k = run.finishCount - 1;
+            if (tN > 0)
+              tally.close(run, tStage as PipelineStage, tK0, k, tN, tStart, tLast, tMs, tLows);
+            tK0 = k;
+            tStart = now;
+            tN = 0;
+            tMs = 0;
+            tLows = 0;
+          }
+          tStage = stage;
+        }
+        tN++;
+        // Its queue wait (queueSeconds() written out, in ms). A node readied by the one that ran
+        // just before it started at the clock reading that ended it: it did not wait (the usual
+        // case in a chain, with no arithmetic on times).
+        const by = readyBy[i] as number;
+        if (by === tLast + 1) tLows++;
+        else {
+          const ready = by > 0 ? (end[by - 1] as number) : (readyAt[i] as number);
+          const wait = ready > 0 && now > ready ? now - ready : 0;
+          tMs += wait;
+          if (wait <= low) tLows++;
+          else tally.high.push(wait);
+        }
+        tLast = i;
+      }
     }
   } finally {
     run.bursting = false;
     if (observer !== undefined && reported >= 0 && run.finishCount > reported) {
       // The last node's end is owed to the next clock reading: read it now.
       if (run.endDebt >= 0) run.clock();
+      if (tN > 0) {
+        (tally as InPlaceTally).close(
+          run,
+          tStage as PipelineStage,
+          tK0,
+          run.finishCount,
+          tN,
+          tStart,
+          tLast,
+          tMs,
+          tLows,
+        );
+      }
       observer.reportInPlace(run, reported, run.finishCount, -1);
     }
     if (held !== undefined) local.release(held, heldReq as ResourceRequirements);

@@ -59,9 +59,9 @@ export class RunObserver {
   readonly #eachEnd: ((event: NodeEndMetric) => void) | undefined;
   /**
    * Where the fast path tallies the nodes it runs in place, when a collector takes them binned
-   * (`onNodeSummary`); set when the run starts.
+   * (`onNodeSummary`).
    */
-  tally: InPlaceTally | undefined;
+  readonly tally: InPlaceTally | undefined;
 
   private constructor(
     hooks: HookRunner | undefined,
@@ -93,6 +93,7 @@ export class RunObserver {
       else summaries.push(summary);
     }
     this.#summaries = summaries.length > 0 ? summaries : undefined;
+    this.tally = summaries.length > 0 ? new InPlaceTally(summaries) : undefined;
     const eachFanout = each.length === collectors.length ? metrics : new MetricsFanout(each);
     this.#eachStart = eachFanout?.bind('onNodeStart');
     this.#eachEnd = eachFanout?.bind('onNodeEnd');
@@ -138,7 +139,6 @@ export class RunObserver {
 
   runStart(run: DagRun, policyHash: string | undefined): void {
     const nodes = run.dag.n;
-    if (this.#summaries !== undefined) this.tally = new InPlaceTally(run, this.#summaries);
     this.hooks?.emit('onPipelineStart', {
       pipeline: this.#pipeline,
       runId: this.#runId,
@@ -279,7 +279,6 @@ export class RunObserver {
     }
     const summaries = this.#summaries;
     if (summaries !== undefined) {
-      this.tally?.flush(run);
       for (let c = 0; c < summaries.length; c++) (summaries[c] as InPlaceSummary).send();
     }
     // The node handed over still runs: its start, after those that ended before it.
@@ -396,113 +395,63 @@ class LiveActivity implements RunActivity {
 }
 
 /**
- * The nodes the fast path runs in place, tallied as it runs them ({@link InPlaceTally.node}, right
- * after each one COMPLETED, while its times are still at hand) in stretches: nodes of one stage
- * name that ran back to back, at most {@link STRETCH} of them. A stretch keeps its node count,
+ * Where the fast path's tallies of the nodes it runs in place go (fast-path.ts tallies each node
+ * as it completes, while its times are at hand, in locals of its loop): stretches of nodes of one
+ * stage name that ran back to back, at most {@link STRETCH} of them, each with its node count,
  * where it starts in the finish order and when, the sum of its queue waits and how many were at
- * or under the low mark (bucket 0 for every collector); the few longer waits are kept one by one.
- * When a stretch closes (another stage, a full stretch, the end of the burst: see
- * {@link RunObserver.reportInPlace}), each collector's {@link InPlaceSummary} bins it. So a node
- * costs a handful of loads and adds on data the burst has just touched, and no pass after it.
+ * or under {@link InPlaceTally.low} (bucket 0 for every collector); the few longer waits are kept
+ * one by one in {@link InPlaceTally.high}. A stretch closes at another stage name, when full, and
+ * when the burst ends ({@link InPlaceTally.close}): each collector's {@link InPlaceSummary} bins
+ * it then, and the collectors get their summaries when the burst is reported
+ * ({@link RunObserver.reportInPlace}). So a node costs a handful of adds on what the burst has
+ * just touched, with no call and no pass after the burst.
  */
 export class InPlaceTally {
   readonly #summaries: readonly InPlaceSummary[];
-  readonly #end: Float64Array;
-  readonly #readyAt: Float64Array;
-  readonly #readyBy: Int32Array;
   /** Queue waits (ms) at or under this are in bucket 0 of every collector's layout. */
-  readonly #low: number;
-  /** The stage of the last node tallied (undefined: no stretch open). */
-  #stage: PipelineStage | undefined;
-  /** The open stretch: its first position in finishSeq, its start, its last node, its nodes. */
-  #k0 = 0;
-  #start = 0;
-  #last = -2;
-  #n = 0;
-  #queueMs = 0;
-  #queueLows = 0;
-  readonly #high: number[] = [];
+  readonly low: number;
+  /** The open stretch's queue waits above {@link InPlaceTally.low} (ms), one by one. */
+  readonly high: number[] = [];
 
-  constructor(run: RunState, summaries: readonly InPlaceSummary[]) {
+  constructor(summaries: readonly InPlaceSummary[]) {
     this.#summaries = summaries;
-    this.#end = run.end;
-    this.#readyAt = run.readyAt as Float64Array;
-    this.#readyBy = run.readyBy as Int32Array;
     let low = Number.POSITIVE_INFINITY;
     for (const summary of summaries) low = Math.min(low, summary.queueLowMs);
-    this.#low = low;
+    this.low = low;
   }
 
   /**
-   * Node `i` of `stage` started at `started` and COMPLETED in place, last in the finish order.
-   * Its queue wait (queueSeconds() written out, in milliseconds): a node readied by the one that
-   * ran just before it started at the clock reading that ended it, so it did not wait (the usual
-   * case in a chain, with no arithmetic on times).
+   * Closes a stretch of `n` nodes of `stage` (`finishSeq[k0..k1)`, started at `start`, the last
+   * one `last`, its end settled) with the sum of their queue waits and how many were low: each
+   * collector's summary bins it, and {@link InPlaceTally.high} is emptied.
    */
-  node(run: RunState, i: number, started: number, stage: PipelineStage): void {
-    if (stage !== this.#stage || this.#n === STRETCH) this.#switch(run, started, stage);
-    this.#n++;
-    const by = this.#readyBy[i] as number;
-    if (by === this.#last + 1) this.#queueLows++;
-    else {
-      const ready = by > 0 ? (this.#end[by - 1] as number) : (this.#readyAt[i] as number);
-      const wait = ready > 0 && started > ready ? started - ready : 0;
-      this.#queueMs += wait;
-      if (wait <= this.#low) this.#queueLows++;
-      else this.#high.push(wait);
-    }
-    this.#last = i;
-  }
-
-  /**
-   * Closes the open stretch (its last node's end settled: the burst read the clock since), so
-   * that every node tallied is in some collector's bins.
-   */
-  flush(run: RunState): void {
-    if (this.#n > 0) this.#close(run, run.finishCount);
-    this.#stage = undefined;
-    this.#last = -2;
-  }
-
-  /**
-   * The node just recorded (`finishSeq[finishCount - 1]`, started at `started`) is of `stage`,
-   * another stage object than the last, or the stretch is full: a stage of another name, or a
-   * full stretch, closes the stretch and opens one at this node.
-   */
-  #switch(run: RunState, started: number, stage: PipelineStage): void {
-    const open = this.#stage;
-    if (open !== undefined && this.#n < STRETCH && open.name === stage.name) {
-      this.#stage = stage;
-      return;
-    }
-    const k = run.finishCount - 1;
-    if (this.#n > 0) this.#close(run, k);
-    this.#stage = stage;
-    this.#k0 = k;
-    this.#start = started;
-  }
-
-  /** Hands the open stretch, `finishSeq[k0..k1)`, to each collector's summary, and clears it. */
-  #close(run: RunState, k1: number): void {
-    const name = (this.#stage as PipelineStage).name;
-    const spanMs = (this.#end[this.#last] as number) - this.#start;
-    const high = this.#high;
-    for (let c = 0; c < this.#summaries.length; c++) {
-      (this.#summaries[c] as InPlaceSummary).take(
+  close(
+    run: RunState,
+    stage: PipelineStage,
+    k0: number,
+    k1: number,
+    n: number,
+    start: number,
+    last: number,
+    queueMs: number,
+    queueLows: number,
+  ): void {
+    const spanMs = (run.end[last] as number) - start;
+    const high = this.high;
+    const summaries = this.#summaries;
+    for (let c = 0; c < summaries.length; c++) {
+      (summaries[c] as InPlaceSummary).take(
         run,
-        name,
-        this.#k0,
+        stage.name,
+        k0,
         k1,
-        this.#n,
+        n,
         spanMs,
-        this.#queueMs,
-        this.#queueLows,
+        queueMs,
+        queueLows,
         high,
       );
     }
-    this.#n = 0;
-    this.#queueMs = 0;
-    this.#queueLows = 0;
     high.length = 0;
   }
 }
@@ -754,7 +703,7 @@ const NO_BUCKETS: NodeSummaryBuckets = { duration: [], queue: [] };
  * in a first run the JIT has not compiled yet (2 µs a node); many enough that closing stretches
  * costs next to nothing per node.
  */
-const STRETCH = 128;
+export const STRETCH = 128;
 
 /** Collectors whose bad buckets were reported already: once per collector, not per run. */
 const warned = new WeakSet<MetricsCollector>();
