@@ -102,9 +102,9 @@ export function recordSuccess(
   const outList = dag.outList;
   const waiting = run.waiting;
   // Ready times, kept for collectors only: when this node ended. On the fast path its end is not
-  // read yet: the node stands for it (RunState.readyBy).
-  const readyAt = run.readyAt;
-  const readyBy = readyAt !== undefined && run.bursting ? run.readyBy : undefined;
+  // read yet, and nothing is written: a node readied there has 0, and its ready time is its last
+  // dependency's end (RunState.readyAt).
+  const readyAt = run.bursting ? undefined : run.readyAt;
   const heap = run.heap;
   // Once the run stops, nothing new starts: a node that still completes (a remote job that
   // finished before its cancel arrived) must not refill the ready heap, or the run would wait
@@ -118,8 +118,7 @@ export function recordSuccess(
     if (left === 0 && states[w] === S_PENDING && !stopped) {
       states[w] = S_READY;
       readied++;
-      if (readyBy !== undefined) readyBy[w] = i + 1;
-      else if (readyAt !== undefined) readyAt[w] = run.end[i] as number;
+      if (readyAt !== undefined) readyAt[w] = run.end[i] as number;
       heap.push(w);
     }
   }

@@ -61,7 +61,6 @@ export function burst(run: DagRun): void {
   // of those were low, and the node tallied last.
   const tally = observer?.tally;
   const readyAt = run.readyAt as Float64Array;
-  const readyBy = run.readyBy as Int32Array;
   const low = tally === undefined ? 0 : tally.low;
   let tStage: PipelineStage | undefined;
   let tK0 = 0;
@@ -199,13 +198,22 @@ export function burst(run: DagRun): void {
           tStage = stage;
         }
         tN++;
-        // Its queue wait (queueSeconds() written out, in ms). A node readied by the one that ran
-        // just before it started at the clock reading that ended it: it did not wait (the usual
-        // case in a chain, with no arithmetic on times).
-        const by = readyBy[i] as number;
-        if (by === tLast + 1) tLows++;
+        // Its queue wait (readyTime() and queueSeconds() of run-state.ts and observation.ts
+        // written out, in ms). A first attempt whose one dependency ran just before it started
+        // at the clock reading that ended it: it did not wait (the usual case in a chain, with
+        // no arithmetic on times). Otherwise it became ready when its last dependency ended (a
+        // node readied off the fast path has that stamped, too), or a root when the run started,
+        // or a retry when its backoff ended (both stamped).
+        if (attempt === 1 && e - s === 1 && depList[s] === tLast) tLows++;
         else {
-          const ready = by > 0 ? (end[by - 1] as number) : (readyAt[i] as number);
+          let ready = 0;
+          if (attempt > 1 || s === e) ready = readyAt[i] as number;
+          else {
+            for (let d = s; d < e; d++) {
+              const t = end[depList[d] as number] as number;
+              if (t > ready) ready = t;
+            }
+          }
           const wait = ready > 0 && now > ready ? now - ready : 0;
           tMs += wait;
           if (wait <= low) tLows++;

@@ -23,7 +23,7 @@ import type { StageOutput } from './completion.js';
 import type { DagExecutorOptions, DagRunOptions } from './dag-executor.js';
 import type { DagRun } from './dag-run.js';
 import { S_CACHED, S_COMPLETED, S_READY, S_SKIPPED, STATUS_NAMES } from './run-result.js';
-import type { RunState } from './run-state.js';
+import { type RunState, readyTime } from './run-state.js';
 
 /**
  * What a run reports while it runs: lifecycle hooks, metrics collectors and the progress
@@ -750,13 +750,10 @@ export function bucketOf(bounds: Float64Array, value: number): number {
 
 /**
  * Seconds node `i` waited from when it became ready until its attempt started at `started`
- * (for a node the fast path readied, from when its readier ended: RunState.readyBy).
+ * ({@link readyTime}).
  */
 function queueSeconds(run: RunState, i: number, started: number): number {
-  const readyAt = run.readyAt;
-  if (readyAt === undefined) return 0;
-  const by = (run.readyBy as Int32Array)[i] as number;
-  const ready = by > 0 ? (run.end[by - 1] as number) : (readyAt[i] as number);
+  const ready = readyTime(run, i);
   return ready > 0 && started > ready ? (started - ready) / 1000 : 0;
 }
 

@@ -38,14 +38,10 @@ export class RunState {
   readonly end: Float64Array;
   /**
    * When each node became ready, for the queue times of metrics; kept only when reported. A node
-   * the fast path readied has 0 here and its readier in {@link RunState.readyBy}.
+   * the fast path readied has 0 here: it became ready when its last dependency ended, the latest
+   * of its dependencies' ends ({@link readyTime}).
    */
   readonly readyAt: Float64Array | undefined;
-  /**
-   * For a node readied on the fast path, 1 + the node whose end readied it (its end time is not
-   * read yet then: it is the next clock reading); 0 for the others. Kept with `readyAt`.
-   */
-  readonly readyBy: Int32Array | undefined;
   readonly errors = new Map<number, PhysError>();
   /** Metrics, artifacts and provenance, for the nodes that produced any. */
   readonly extras = new Map<number, NodeExtras>();
@@ -98,9 +94,7 @@ export class RunState {
     this.initial = initial;
     // Every per-node typed array carved out of one buffer: one allocation, not nine (or ten, with
     // the ready times collectors need).
-    const buffer = new ArrayBuffer(
-      n * ((keepReadyTimes ? 4 : 3) * 8 + (keepReadyTimes ? 5 : 4) * 4 + 2 + 1) + 72,
-    );
+    const buffer = new ArrayBuffer(n * ((keepReadyTimes ? 4 : 3) * 8 + 4 * 4 + 2 + 1) + 64);
     let at = 0;
     const carve = <T>(
       make: (b: ArrayBuffer, offset: number, length: number) => T,
@@ -116,7 +110,6 @@ export class RunState {
     this.readyAt = keepReadyTimes ? carve((b, o, l) => new Float64Array(b, o, l), 8) : undefined;
     this.waiting = carve((b, o, l) => new Int32Array(b, o, l), 4);
     this.consumers = carve((b, o, l) => new Int32Array(b, o, l), 4);
-    this.readyBy = keepReadyTimes ? carve((b, o, l) => new Int32Array(b, o, l), 4) : undefined;
     this.startSeq = carve((b, o, l) => new Int32Array(b, o, l), 4);
     this.finishSeq = carve((b, o, l) => new Int32Array(b, o, l), 4);
     this.attempts = carve((b, o, l) => new Uint16Array(b, o, l), 2);
@@ -133,7 +126,6 @@ export class RunState {
    */
   stampReady(i: number, now: number): void {
     (this.readyAt as Float64Array)[i] = now;
-    (this.readyBy as Int32Array)[i] = 0;
   }
 
   move(i: number, to: number): void {
@@ -206,4 +198,24 @@ export class RunState {
     }
     return out;
   }
+}
+
+/**
+ * When node `i` became ready (performance.now(); 0 when ready times are not kept): its stamp in
+ * `readyAt`, or for a node its dependencies' success readied on the fast path (which stamps
+ * nothing), the latest of their ends.
+ */
+export function readyTime(run: RunState, i: number): number {
+  const readyAt = run.readyAt;
+  if (readyAt === undefined) return 0;
+  const at = readyAt[i] as number;
+  if (at > 0) return at;
+  const { depStart, depList } = run.dag;
+  const end = run.end;
+  let ready = 0;
+  for (let e = depStart[i] as number, stop = depStart[i + 1] as number; e < stop; e++) {
+    const t = end[depList[e] as number] as number;
+    if (t > ready) ready = t;
+  }
+  return ready;
 }
