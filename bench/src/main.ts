@@ -803,22 +803,34 @@ function medianRun(name: Workload, runs: readonly unknown[]): unknown {
 
 /**
  * A plain workload and its metrics variant, `--repeat` times each (at least {@link MIN_PAIRS}),
- * taking turns (plain, then metrics), so that a busy moment of the machine falls on both alike.
- * Each reports its median run; the variant also its overhead: its median µs per node over the
- * plain one's, in percent, and the median of its runs' steady overheads (see withMetrics).
+ * in pairs of processes run back to back (plain first in one pair, the variant in the next), so
+ * that a busy moment of the machine falls on both of a pair alike. Each reports its median run;
+ * the variant also its overhead: the median over the pairs of its µs per node over the plain
+ * one's, in percent, and the median of its runs' steady overheads (see withMetrics).
  */
 async function paired(plain: Workload, variant: Workload): Promise<[unknown, unknown]> {
   const plainRuns: unknown[] = [];
   const variantRuns: unknown[] = [];
   const pairs = Math.max(repeat, MIN_PAIRS);
   for (let k = 0; k < pairs; k++) {
-    plainRuns.push(await inChild(plain));
-    variantRuns.push(await inChild(variant));
+    if (k % 2 === 0) {
+      plainRuns.push(await inChild(plain));
+      variantRuns.push(await inChild(variant));
+    } else {
+      variantRuns.push(await inChild(variant));
+      plainRuns.push(await inChild(plain));
+    }
   }
   const p = medianRun(plain, plainRuns);
   const v = medianRun(variant, variantRuns);
   const base = headline(plain, p);
-  const overhead = round((headline(variant, v) / base - 1) * 100, 1);
+  const pairOverheads = variantRuns.map((r, k) =>
+    round((headline(variant, r) / headline(plain, plainRuns[k]) - 1) * 100, 1),
+  );
+  progress(
+    `${variant}: overhead_pct of each pair: ${[...pairOverheads].sort((a, b) => a - b).join(', ')}`,
+  );
+  const overhead = median(pairOverheads);
   // The same on the main thread's CPU time, median against median: steadier on a busy machine.
   const cpu = (runs: unknown[]) =>
     median(runs.map((r) => (r as { cpu_us_per_node?: number }).cpu_us_per_node ?? Number.NaN));
