@@ -12,7 +12,7 @@ import type { DagRun } from './dag-run.js';
 import { afterProcess } from './dispatch.js';
 import type { LocalDispatch } from './local-scheduler.js';
 import { NodeContext } from './node-context.js';
-import { type InPlaceTally, STRETCH } from './observation.js';
+import { STRETCH } from './observation.js';
 import { S_RUNNING } from './run-result.js';
 
 /**
@@ -155,19 +155,8 @@ export function burst(run: DagRun): void {
         heldReq = undefined;
         run.bursting = false;
         if (observer !== undefined) {
-          if (tN > 0) {
-            (tally as InPlaceTally).close(
-              run,
-              tStage as PipelineStage,
-              tK0,
-              run.finishCount,
-              tN,
-              tStart,
-              tLast,
-              tMs,
-              tLows,
-            );
-            tN = 0;
+          if (tally !== undefined && tN > 0) {
+            tally.close(run, tStage, tK0, run.finishCount, tN, tStart, tLast, tMs, tLows);
           }
           // Before the general path reports this node's end: it started (those before it ended).
           observer.reportInPlace(run, reported, run.finishCount, i);
@@ -187,8 +176,7 @@ export function burst(run: DagRun): void {
         if (stage !== tStage || tN === STRETCH) {
           if (tStage === undefined || tN === STRETCH || stage.name !== tStage.name) {
             const k = run.finishCount - 1;
-            if (tN > 0)
-              tally.close(run, tStage as PipelineStage, tK0, k, tN, tStart, tLast, tMs, tLows);
+            if (tN > 0) tally.close(run, tStage, tK0, k, tN, tStart, tLast, tMs, tLows);
             tK0 = k;
             tStart = now;
             tN = 0;
@@ -227,18 +215,8 @@ export function burst(run: DagRun): void {
     if (observer !== undefined && reported >= 0 && run.finishCount > reported) {
       // The last node's end is owed to the next clock reading: read it now.
       if (run.endDebt >= 0) run.clock();
-      if (tN > 0) {
-        (tally as InPlaceTally).close(
-          run,
-          tStage as PipelineStage,
-          tK0,
-          run.finishCount,
-          tN,
-          tStart,
-          tLast,
-          tMs,
-          tLows,
-        );
+      if (tally !== undefined && tN > 0) {
+        tally.close(run, tStage, tK0, run.finishCount, tN, tStart, tLast, tMs, tLows);
       }
       observer.reportInPlace(run, reported, run.finishCount, -1);
     }

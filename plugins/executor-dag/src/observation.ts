@@ -423,11 +423,12 @@ export class InPlaceTally {
   /**
    * Closes a stretch of `n` nodes of `stage` (`finishSeq[k0..k1)`, started at `start`, the last
    * one `last`, its end settled) with the sum of their queue waits and how many were low: each
-   * collector's summary bins it, and {@link InPlaceTally.high} is emptied.
+   * collector's summary bins it, and {@link InPlaceTally.high} is emptied. (`stage` is the
+   * burst's local, undefined only before its first node: never with `n` > 0.)
    */
   close(
     run: RunState,
-    stage: PipelineStage,
+    stage: PipelineStage | undefined,
     k0: number,
     k1: number,
     n: number,
@@ -442,7 +443,7 @@ export class InPlaceTally {
     for (let c = 0; c < summaries.length; c++) {
       (summaries[c] as InPlaceSummary).take(
         run,
-        stage.name,
+        (stage as PipelineStage).name,
         k0,
         k1,
         n,

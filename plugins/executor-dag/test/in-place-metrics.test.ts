@@ -193,6 +193,17 @@ function chain(n: number, stageOf: (i: number) => NodeSpec['stage']): NodeSpec[]
   }));
 }
 
+/**
+ * 30 roots of `add` and spinning nodes on one slot: each waits for those before it, and every
+ * third one spins for 1-4 ms.
+ */
+function spinningRoots(add: NodeSpec['stage']): NodeSpec[] {
+  return Array.from({ length: 30 }, (_, i) => ({
+    id: `r${i}`,
+    stage: i % 3 === 0 ? Spin({ ms: 1 + (i % 4) }) : add,
+  }));
+}
+
 async function runWith(
   nodes: NodeSpec[],
   collectors: MetricsCollector[],
@@ -237,11 +248,7 @@ describe('nodes run in place, as summaries and as events', () => {
 
   it('bins nodes that take longer than the first bound, and waits behind them, as the events do', async () => {
     const add = Add({ amount: 1 });
-    // 30 roots on one slot: each waits for those before it, some of which spin for 1-3 ms.
-    const nodes: NodeSpec[] = Array.from({ length: 30 }, (_, i) => ({
-      id: `r${i}`,
-      stage: i % 3 === 0 ? Spin({ ms: 1 + (i % 4) }) : add,
-    }));
+    const nodes = spinningRoots(add);
     const each = new EachCollector();
     const summary = new SummaryCollector();
     await runWith(nodes, [each, summary]);
@@ -259,12 +266,9 @@ describe('nodes run in place, as summaries and as events', () => {
 
   it('bins for each collector in its own buckets, whatever the others declare', async () => {
     const add = Add({ amount: 1 });
-    // As above: waits past 0.5 ms (the fine layout's first bound), most under 20 ms (the coarse
-    // layout's): bucket 0 for one collector, not for the other.
-    const nodes: NodeSpec[] = Array.from({ length: 30 }, (_, i) => ({
-      id: `r${i}`,
-      stage: i % 3 === 0 ? Spin({ ms: 1 + (i % 4) }) : add,
-    }));
+    // Waits past 0.5 ms (the fine layout's first bound), most under 20 ms (the coarse layout's):
+    // bucket 0 for one collector, not for the other.
+    const nodes = spinningRoots(add);
     const each = new EachCollector();
     const fine = new SummaryCollector();
     const coarse = new CoarseCollector();
