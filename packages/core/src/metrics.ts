@@ -148,8 +148,7 @@ export interface CacheMetric {
  * collector with `onNodeSummary` gets the nodes that ran back to back in place already binned
  * into its histogram buckets, a summary per stage and stretch instead of their `onNodeStart`
  * and `onNodeEnd`: an aggregating collector (Prometheus, OpenTelemetry) implements it to cost
- * next to nothing per node, since the executor bins the nodes in the one pass it makes over them
- * anyway.
+ * next to nothing per node, since the executor tallies the nodes as it runs them anyway.
  * @public
  */
 export interface MetricsCollector {

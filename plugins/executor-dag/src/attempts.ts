@@ -178,7 +178,7 @@ function retryNow(run: DagRun, i: number): void {
 function requeue(run: DagRun, i: number): void {
   run.delayed--;
   run.move(i, S_READY);
-  if (run.readyAt !== undefined) run.stampReady(i, performance.now());
+  if (run.readyAt !== undefined) run.readyAt[i] = performance.now();
   run.heap.push(i);
 }
 

@@ -291,7 +291,7 @@ export class DagRun extends RunState {
           if (lookedUp !== undefined && lookedUp[i] === 0) {
             heap.pop();
             // A node restored from the cache took from here to its restore (observation.ts).
-            if (this.readyAt !== undefined) this.stampReady(i, performance.now());
+            if (this.readyAt !== undefined) this.readyAt[i] = performance.now();
             (cache as CacheCoordinator).lookup(i);
             continue;
           }

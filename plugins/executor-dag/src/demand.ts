@@ -114,7 +114,7 @@ export class Demand {
     }
     if (run.waiting[i] === 0) {
       run.move(i, S_READY);
-      if (run.readyAt !== undefined) run.stampReady(i, performance.now());
+      if (run.readyAt !== undefined) run.readyAt[i] = performance.now();
       run.heap.push(i);
     } else {
       run.move(i, S_PENDING);

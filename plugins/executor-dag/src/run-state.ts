@@ -120,14 +120,6 @@ export class RunState {
   }
 
   /** Node `i` goes to state `to`, keeping the counts by state. */
-  /**
-   * Node `i` became ready at `now`, off the fast path (kept only for collectors: call it when
-   * `readyAt` is defined). It may have been readied before: a retry is ready again.
-   */
-  stampReady(i: number, now: number): void {
-    (this.readyAt as Float64Array)[i] = now;
-  }
-
   move(i: number, to: number): void {
     const counts = this.counts;
     const from = this.status[i] as number;
